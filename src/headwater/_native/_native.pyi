@@ -1,0 +1,205 @@
+"""Type stubs for headwater._native._native (the Cython binding over csrc/).
+
+The codec part of this surface (everything above the "segments" line) is mirrored name for name
+by headwater._pure, the slow pure-Python twin used as a test oracle. Segments and indexes exist
+only natively.
+"""
+
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+Buffer = bytes | bytearray | memoryview
+
+BATCH_HEADER_SIZE: int  # 61
+LOG_OVERHEAD: int  # 12: baseOffset + batchLength
+MAGIC: int  # 2
+
+# hw_status codes (csrc/hw_common.h), exposed for tests.
+HW_OK: int
+HW_ERR_TRUNCATED: int
+HW_ERR_CORRUPT: int
+HW_ERR_CRC: int
+HW_ERR_OVERFLOW: int
+HW_ERR_FULL: int
+HW_ERR_IO: int
+
+def crc32c(data: Buffer, value: int = 0) -> int:
+    """CRC-32C of data; `value` is a previous result to continue from (crc32c(b, crc32c(a)) ==
+    crc32c(a + b))."""
+
+def crc32c_impl() -> str:
+    """'sse4.2', 'armv8' or 'table': the implementation chosen at module init."""
+
+def encode_varint(value: int) -> bytes:
+    """Zig-zag varlong (int64) encoding, as Kafka record fields use."""
+
+def decode_varint(buf: Buffer, pos: int = 0) -> tuple[int, int]:
+    """Decode a zig-zag varlong at buf[pos:]. Returns (value, next_pos).
+    Raises TruncatedError when the buffer ends mid-varint, CorruptRecordError after 10 bytes."""
+
+class BatchHeader:
+    """The 61-byte RecordBatch v2 header, decoded. Field names follow kafka-spec.md a.1."""
+
+    base_offset: int
+    batch_length: int
+    partition_leader_epoch: int
+    magic: int
+    crc: int
+    attributes: int
+    last_offset_delta: int
+    base_timestamp: int
+    max_timestamp: int
+    producer_id: int
+    producer_epoch: int
+    base_sequence: int
+    records_count: int
+    # derived
+    @property
+    def size(self) -> int: ...  # 12 + batch_length
+    @property
+    def last_offset(self) -> int: ...
+    @property
+    def compression(self) -> int: ...  # attributes & 7
+    @property
+    def timestamp_type(self) -> int: ...  # (attributes >> 3) & 1
+    @property
+    def is_transactional(self) -> bool: ...
+    @property
+    def is_control(self) -> bool: ...
+
+def parse_batch_header(buf: Buffer, pos: int = 0) -> BatchHeader:
+    """Decode the header at buf[pos:] and check magic == 2, batch_length >= 49 and that the whole
+    batch fits in buf. No CRC check. Raises TruncatedError if buf ends before the batch does,
+    CorruptRecordError for bad magic/length."""
+
+def check_batch(buf: Buffer, pos: int = 0) -> BatchHeader:
+    """parse_batch_header plus the CRC-32C check and, for uncompressed batches, a walk of every
+    record (lengths consistent, records_count records, offset deltas 0..n-1 not required but
+    last_offset_delta >= records_count - 1). Raises CorruptRecordError (subclass
+    InvalidCrcError for a CRC mismatch)."""
+
+def build_batch(
+    values: Sequence[Buffer | None],
+    keys: Sequence[Buffer | None] | None = None,
+    headers: Sequence[Sequence[tuple[str, Buffer | None]] | None] | None = None,
+    timestamps: Sequence[int] | None = None,
+    *,
+    base_offset: int = 0,
+    timestamp: int = -1,
+    producer_id: int = -1,
+    producer_epoch: int = -1,
+    base_sequence: int = -1,
+    partition_leader_epoch: int = -1,
+    attributes: int = 0,
+) -> bytes:
+    """Build one uncompressed RecordBatch v2. Record i gets offset delta i. Timestamps: per record
+    from `timestamps`, else `timestamp` for all (``-1`` means now in ms). base_timestamp is the
+    first record's timestamp, max_timestamp the largest. `attributes` may carry the
+    transactional/control bits; the codec bits must be 0 (compress afterwards with
+    headwater.record.compress_batch)."""
+
+def build_control_batch(
+    control_type: int,
+    *,
+    producer_id: int,
+    producer_epoch: int,
+    coordinator_epoch: int,
+    timestamp: int,
+    base_offset: int = 0,
+    partition_leader_epoch: int = -1,
+) -> bytes:
+    """A transaction marker batch (kafka-spec.md a.5): attributes 0x30, one record with key
+    (version 0, control_type) and value (version 0, coordinator_epoch)."""
+
+class Record:
+    offset: int
+    timestamp: int
+    key: bytes | None
+    value: bytes | None
+    headers: list[tuple[str, bytes | None]]
+
+def decode_records(
+    records: Buffer,
+    count: int,
+    base_offset: int,
+    base_timestamp: int,
+    log_append_time: int = -1,
+) -> list[Record]:
+    """Decode `count` records from an (uncompressed) records section. If log_append_time >= 0,
+    every record's timestamp is that value (LogAppendTime batches). Bounds-checked: raises
+    CorruptRecordError on any inconsistency, never reads outside `records`."""
+
+# ---------------------------------------------------------------- segments (native only)
+
+class ScanResult:
+    valid_bytes: int  # end position of the last good batch
+    batches: int
+    status: int  # HW_OK (clean end or zero-filled preallocated tail), HW_ERR_TRUNCATED (torn
+    #              tail), HW_ERR_CORRUPT / HW_ERR_CRC (bad batch at valid_bytes)
+    first_offset: int  # -1 if no batch
+    next_offset: int  # last_offset + 1 of the last good batch, or -1
+    max_timestamp: int
+    offset_of_max_timestamp: int
+
+class Segment:
+    """A mapped .log file. The file is grown by posix_fallocate in steps, so a full disk is an
+    OSError(ENOSPC) from append/open, never SIGBUS."""
+
+    def __init__(self, path: str, max_bytes: int, create: bool = False) -> None: ...
+    @property
+    def size(self) -> int: ...  # bytes of data (write position)
+    @property
+    def path(self) -> str: ...
+    @property
+    def exported_views(self) -> int: ...
+    def append(self, data: Buffer) -> int: ...  # returns the position written at
+    def append_records(
+        self,
+        values: Sequence[Buffer | None],
+        keys: Sequence[Buffer | None] | None,
+        timestamp: int,
+        base_offset: int,
+        partition_leader_epoch: int,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        base_sequence: int = -1,
+        attributes: int = 0,
+    ) -> tuple[int, int]: ...  # build a batch straight into the mapping: (position, size)
+    def append_fixed(
+        self, data: Buffer, width: int, count: int, timestamp: int, base_offset: int,
+        partition_leader_epoch: int,
+    ) -> tuple[int, int]: ...  # values are data[i*width:(i+1)*width]
+    def append_offsets(
+        self, data: Buffer, offsets: Buffer, count: int, timestamp: int, base_offset: int,
+        partition_leader_epoch: int,
+    ) -> tuple[int, int]: ...  # values are data[offsets[i]:offsets[i+1]] (int64 offsets)
+    def view(self, position: int, size: int) -> memoryview: ...  # zero-copy
+    def read(self, position: int, size: int) -> bytes: ...  # copy (pread semantics)
+    def scan(self, position: int = 0, end: int = -1, verify_crc: bool = True) -> ScanResult: ...
+    def batch_positions(self, position: int, end: int) -> list[tuple[int, int, int, int]]: ...
+    def find_batch(self, position: int, target_offset: int) -> tuple[int, int]: ...
+    def flush(self) -> None: ...  # msync + fdatasync; OSError on failure
+    def truncate(self, size: int) -> None: ...  # BufferError while views are alive
+    def close(self, trim: bool = True) -> None: ...  # BufferError while views are alive
+
+class OffsetIndex:
+    def __init__(self, path: str, base_offset: int, max_bytes: int) -> None: ...
+    entries: int
+    def append(self, offset: int, position: int) -> None: ...
+    def lookup(self, offset: int) -> tuple[int, int]: ...  # largest entry <= offset, else (base, 0)
+    def truncate_entries(self, n: int) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+class TimeIndex:
+    def __init__(self, path: str, base_offset: int, max_bytes: int) -> None: ...
+    entries: int
+    def append(self, timestamp: int, offset: int) -> None: ...
+    def lookup(self, timestamp: int) -> tuple[int, int]: ...
+    def last(self) -> tuple[int, int]: ...
+    def truncate_entries(self, n: int) -> None: ...
+    def flush(self) -> None: ...
+    def close(self) -> None: ...
+
+def _exports() -> Any: ...
+def _iter_batches(buf: Buffer) -> Iterator[BatchHeader]: ...

@@ -1,0 +1,129 @@
+"""headwater's exception tree.
+
+    HeadwaterError
+    ├── StorageError                 internal to the log layer; never sent on the wire as such
+    │   ├── CorruptIndexError        an index does not match its segment: rebuild it
+    │   ├── SegmentOffsetOverflowError  an offset does not fit a relative index entry: roll
+    │   └── LogOfflineError          an fsync/msync failed; the log must be reopened (recovery)
+    ├── CorruptRecordError           bad batch/record bytes (wire code CORRUPT_MESSAGE = 2)
+    │   ├── InvalidCrcError          CRC-32C mismatch
+    │   └── TruncatedError           the buffer ends inside a batch or varint
+    ├── KafkaApiError(code, retriable)  one subclass per wire error code
+    │   ├── OffsetOutOfRangeError (1), MessageTooLargeError (10), InvalidRecordError (87), ...
+    └── ConfigError                  unknown config name or bad value
+
+Codes never change: they are Kafka's (kafka-spec.md g.7).
+"""
+
+from __future__ import annotations
+
+
+class HeadwaterError(Exception):
+    """Base of every exception headwater raises on purpose."""
+
+
+class StorageError(HeadwaterError):
+    """A failure of the storage layer (I/O error, full disk, offline log)."""
+
+
+class CorruptIndexError(StorageError):
+    """An offset or time index does not agree with its segment."""
+
+
+class SegmentOffsetOverflowError(StorageError):
+    """A batch's offsets do not fit the segment's 32-bit relative index entries."""
+
+
+class LogOfflineError(StorageError):
+    """The log failed an fsync/msync and refuses work until reopened through recovery.
+
+    Kafka answers KAFKA_STORAGE_ERROR (56) for such a partition.
+    """
+
+    code = 56
+
+
+class ConfigError(HeadwaterError, ValueError):
+    """A config name is unknown or its value is out of range."""
+
+
+class KafkaApiError(HeadwaterError):
+    """An error with a Kafka wire error code."""
+
+    code: int = -1
+    retriable: bool = False
+
+    def __init__(self, message: str = "", *args: object) -> None:
+        super().__init__(message or self.__class__.__name__, *args)
+
+
+class CorruptRecordError(KafkaApiError):
+    """CORRUPT_MESSAGE (2): a batch or record failed validation."""
+
+    code = 2
+    retriable = True
+
+
+class InvalidCrcError(CorruptRecordError):
+    """The stored CRC-32C does not match the batch bytes."""
+
+
+class TruncatedError(CorruptRecordError):
+    """The buffer ends before the batch or varint it holds."""
+
+
+class OffsetOutOfRangeError(KafkaApiError):
+    """OFFSET_OUT_OF_RANGE (1)."""
+
+    code = 1
+
+
+class MessageTooLargeError(KafkaApiError):
+    """MESSAGE_TOO_LARGE (10): a batch exceeds max.message.bytes."""
+
+    code = 10
+
+
+class InvalidTimestampError(KafkaApiError):
+    """INVALID_TIMESTAMP (32)."""
+
+    code = 32
+
+
+class KafkaStorageError(KafkaApiError, StorageError):
+    """KAFKA_STORAGE_ERROR (56)."""
+
+    code = 56
+    retriable = True
+
+
+class UnsupportedCompressionTypeError(KafkaApiError):
+    """UNSUPPORTED_COMPRESSION_TYPE (76)."""
+
+    code = 76
+
+
+class InvalidRecordError(KafkaApiError):
+    """INVALID_RECORD (87): structurally valid bytes that break a broker rule."""
+
+    code = 87
+
+
+__all__ = [
+    "HeadwaterError",
+    "StorageError",
+    "CorruptIndexError",
+    "SegmentOffsetOverflowError",
+    "LogOfflineError",
+    "ConfigError",
+    "KafkaApiError",
+    "CorruptRecordError",
+    "InvalidCrcError",
+    "TruncatedError",
+    "OffsetOutOfRangeError",
+    "MessageTooLargeError",
+    "InvalidTimestampError",
+    "KafkaStorageError",
+    "UnsupportedCompressionTypeError",
+    "InvalidRecordError",
+]
