@@ -1,0 +1,269 @@
+"""Parent side of the crash tests: spawn crash_child.py, kill it on time, check what came back.
+
+The invariants (RELIABILITY.md section 3 a/a'), checked by Ledger.check_open():
+  * acked ⊆ recovered: every offset whose append returned is present with the bytes written;
+  * the recovered offsets form a contiguous prefix [log_start, log_end): no gaps;
+  * every recovered record is intact (self-describing values, see crash_child.py);
+  * no offset is reused: the next writer's first offset is log_end, above every acked offset.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import selectors
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[2]
+CHILD = Path(__file__).with_name("crash_child.py")
+
+IS_ROOT = os.geteuid() == 0
+HAS_FUSE = os.path.exists("/dev/fuse")
+requires_root = pytest.mark.skipif(not IS_ROOT, reason="needs root (mount, FUSE, tmpfs)")
+requires_fuse = pytest.mark.skipif(
+    not (IS_ROOT and HAS_FUSE), reason="needs root and /dev/fuse for the lazyfs FUSE mount"
+)
+
+# Small segments and indexes so rolls, index entries and preallocation happen in every trial.
+SMALL_LOG = ["segment.bytes=131072", "index.interval.bytes=1024", "segment.index.bytes=8192"]
+
+
+def load_lazyfs() -> ModuleType:
+    if "lazyfs" not in sys.modules:
+        spec = importlib.util.spec_from_file_location("lazyfs", REPO / "tools" / "lazyfs.py")
+        assert spec and spec.loader
+        mod = importlib.util.module_from_spec(spec)
+        sys.modules["lazyfs"] = mod
+        spec.loader.exec_module(mod)
+    return sys.modules["lazyfs"]
+
+
+def child_env() -> dict[str, str]:
+    env = dict(os.environ)
+    env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(REPO / "src"), env.get("PYTHONPATH")]))
+    env["PYTHONFAULTHANDLER"] = "1"
+    env["PYTHONDONTWRITEBYTECODE"] = "1"
+    return env
+
+
+def child_cmd(
+    mode: str,
+    part_dir: str,
+    *,
+    policy: str = "batch",
+    tag: int = 0,
+    seed: int = 0,
+    check_from: int = 0,
+    config: list[str] | None = None,
+    **extra: int,
+) -> list[str]:
+    cmd = [
+        sys.executable,
+        str(CHILD),
+        mode,
+        "--dir",
+        part_dir,
+        "--policy",
+        policy,
+        "--tag",
+        str(tag),
+        "--seed",
+        str(seed),
+        "--check-from",
+        str(check_from),
+    ]
+    for item in SMALL_LOG if config is None else config:
+        cmd += ["--config", item]
+    for name, val in extra.items():
+        cmd += ["--" + name.replace("_", "-"), str(val)]
+    return cmd
+
+
+@dataclass
+class ChildRun:
+    lines: list[str]
+    returncode: int
+    stderr: str
+    killed: bool = False
+
+    def events(self, kind: str) -> list[str]:
+        return [ln[len(kind) + 1 :] for ln in self.lines if ln.split(" ", 1)[0] == kind]
+
+    def opened(self) -> dict[str, Any] | None:
+        got = self.events("OPEN")
+        return json.loads(got[0]) if got else None
+
+    def acks(self) -> list[tuple[int, int, int]]:
+        return [tuple(map(int, a.split())) for a in self.events("ACK")]  # type: ignore[misc]
+
+    def errors(self) -> list[dict[str, Any]]:
+        return [json.loads(e) for e in self.events("ERR")]
+
+    def describe(self) -> str:
+        tail = "\n".join(self.lines[-5:])
+        return f"rc={self.returncode} killed={self.killed}\nstdout tail:\n{tail}\nstderr:\n{self.stderr[-3000:]}"
+
+
+def run_child(
+    cmd: list[str],
+    *,
+    kill_after: float | None = None,
+    kill_marker: str = "OPEN",
+    timeout: float = 60.0,
+    stdin_script: dict[str, str] | None = None,
+    on_line=None,
+) -> ChildRun:  # type: ignore[no-untyped-def]
+    """Run a child; SIGKILL it kill_after seconds after it prints kill_marker.
+
+    stdin_script maps a marker line to text written to the child's stdin when seen; on_line
+    is called with each line (used to attach strace on READY).
+    """
+    errf = tempfile.TemporaryFile()
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=errf, stdin=subprocess.PIPE, env=child_env(), cwd="/"
+    )
+    assert proc.stdout is not None and proc.stdin is not None
+    sel = selectors.DefaultSelector()
+    sel.register(proc.stdout, selectors.EVENT_READ)
+    buf = b""
+    lines: list[str] = []
+    deadline_kill: float | None = None
+    hard_deadline = time.monotonic() + timeout
+    killed = False
+    fd = proc.stdout.fileno()
+    eof = False
+    try:
+        while not eof:
+            now = time.monotonic()
+            if deadline_kill is not None and now >= deadline_kill and not killed:
+                proc.send_signal(signal.SIGKILL)
+                killed = True
+            if now > hard_deadline:
+                proc.kill()
+                proc.wait()
+                raise TimeoutError(f"child did not finish in {timeout}s: {cmd}\n{lines[-5:]}")
+            wait = hard_deadline - now
+            if deadline_kill is not None and not killed:
+                wait = min(wait, max(0.0, deadline_kill - now))
+            if not sel.select(wait):
+                continue
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
+                eof = True
+            buf += chunk
+            *complete, buf = buf.split(b"\n")
+            for raw in complete:
+                line = raw.decode(errors="replace")
+                lines.append(line)
+                marker = line.split(" ", 1)[0]
+                if kill_after is not None and deadline_kill is None and marker == kill_marker:
+                    deadline_kill = time.monotonic() + kill_after
+                if on_line is not None:
+                    on_line(line, proc)
+                if stdin_script and marker in stdin_script:
+                    proc.stdin.write(stdin_script[marker].encode())
+                    proc.stdin.flush()
+        if buf:
+            lines.append(buf.decode(errors="replace"))
+        rc = proc.wait(timeout=max(1.0, hard_deadline - time.monotonic()))
+    finally:
+        sel.close()
+        proc.stdout.close()
+        try:
+            proc.stdin.close()
+        except BrokenPipeError:
+            pass
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        errf.seek(0)
+        stderr = errf.read().decode(errors="replace")
+        errf.close()
+    return ChildRun(lines, rc, stderr, killed)
+
+
+@dataclass
+class Ledger:
+    """What the log must hold: acked offset -> (tag, seq)."""
+
+    acked: dict[int, tuple[int, int]] = field(default_factory=dict)
+    max_acked: int = -1
+    last_trial_from: int = 0  # first offset acked by the latest writer
+
+    def record(self, run: ChildRun, tag: int) -> int:
+        acks = run.acks()
+        for first, n, seq in acks:
+            for i in range(n):
+                self.acked[first + i] = (tag, seq + i)
+            self.max_acked = max(self.max_acked, first + n - 1)
+        if acks:
+            self.last_trial_from = acks[0][0]
+        return sum(n for _, n, _ in acks)
+
+    def check_open(self, summary: dict[str, Any], check_from: int) -> list[str]:
+        """Problems in what a writer/verifier recovered (empty list: all invariants hold)."""
+        problems = []
+        if summary["gaps"]:
+            problems.append(f"offsets not contiguous: gaps {summary['gaps'][:5]}")
+        if summary["bad"]:
+            problems.append(f"damaged records returned at offsets {summary['bad'][:10]}")
+        if summary["start"] != 0:
+            problems.append(f"log_start_offset moved to {summary['start']}")
+        got = {off: (tag, seq) for off, tag, seq in summary["tags"]}
+        lost = [
+            off
+            for off in self.acked
+            if off >= summary["end"] or (off >= check_from and got.get(off) != self.acked[off])
+        ]
+        if lost:
+            lost.sort()
+            problems.append(
+                f"{len(lost)} acked records lost or changed, first offsets "
+                f"{lost[:10]} (log_end {summary['end']})"
+            )
+        return problems
+
+    def lost(self, summary: dict[str, Any], check_from: int) -> list[int]:
+        got = {off: (tag, seq) for off, tag, seq in summary["tags"]}
+        return sorted(
+            off
+            for off in self.acked
+            if off >= summary["end"] or (off >= check_from and got.get(off) != self.acked[off])
+        )
+
+
+def check_next_writer(run: ChildRun, summary: dict[str, Any], ledger: Ledger) -> list[str]:
+    """A writer's first offset is log_end and above every acked offset (no reuse)."""
+    acks = run.acks()
+    if not acks:
+        return []
+    first = acks[0][0]
+    problems = []
+    if first != summary["end"]:
+        problems.append(f"first append got offset {first}, log_end was {summary['end']}")
+    if first <= ledger.max_acked:
+        problems.append(f"offset {first} reused: {ledger.max_acked} was already acked")
+    return problems
+
+
+def fsync_dir(path: str) -> None:
+    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def figures_line(name: str, **figs: object) -> str:
+    return f"{name}: " + " ".join(f"{k}={v}" for k, v in figs.items())
