@@ -295,6 +295,13 @@ def test_build_batch_max_timestamp_is_largest_not_last(impl):
     assert [r.timestamp for r in _records(impl, batch)] == [TS0, TS0 + 100, TS0 - 50]
 
 
+def test_build_batch_extreme_timestamps_round_trip(impl):
+    # Deltas wrap like Java's long arithmetic, and decoding wraps back.
+    timestamps = [-(1 << 63), (1 << 63) - 1, 0]
+    batch = impl.build_batch([b"a", b"b", b"c"], timestamps=timestamps)
+    assert [r.timestamp for r in _records(impl, batch)] == timestamps
+
+
 def test_build_batch_null_header_value_is_length_minus_one(impl):
     batch = impl.build_batch([b"v"], headers=[[("k", None)]], timestamp=TS0)
     # record: len, attr, ts, off, key -1, value len 1, "v", 1 header, key len 1, "k", -1
@@ -526,12 +533,21 @@ def test_key_length_below_minus_one_is_corrupt(impl):
         impl.decode_records(bad[61:], 2, 0, TS0)
 
 
-def test_header_key_not_utf8_fails_decode(impl):
-    batch = impl.build_batch([b"v"], headers=[[("h", b"v")]], timestamp=TS0)
-    bad = bytearray(batch)
-    bad[bad.index(b"h", 61)] = 0xFF
-    with pytest.raises(CorruptRecordError):
-        impl.decode_records(bytes(bad[61:]), 1, 0, TS0)
+def test_header_key_not_utf8_decodes_with_replacement(impl):
+    # Kafka decodes header keys with Java's lenient UTF-8 (U+FFFD for malformed bytes).
+    batch = bytearray(impl.build_batch([b"v"], headers=[[("h", b"v")]], timestamp=TS0))
+    batch[batch.index(b"h", 61)] = 0xFF
+    batch = _restamp(batch)
+    (record,) = _records(impl, batch)
+    assert record.headers == [("\ufffd", b"v")]
+
+
+def test_position_outside_buffer_is_index_error(impl):
+    for fn in (impl.decode_varint, impl.parse_batch_header, impl.check_batch):
+        with pytest.raises(IndexError):
+            fn(DATA_BATCH, len(DATA_BATCH) + 1)
+        with pytest.raises(IndexError):
+            fn(DATA_BATCH, -1)
 
 
 @pytest.mark.parametrize("count", [3, 4, 1000])

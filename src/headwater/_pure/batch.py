@@ -39,8 +39,8 @@ a partial tail that more bytes may complete); magic 2, batch_length >= 49, the C
 bits 7-15 clear and codec <= 4, every record's length equal to the bytes it spans,
 ``records_count`` records filling the records section exactly,
 ``last_offset_delta >= records_count - 1``, offset deltas in [0, last_offset_delta], key and
-value lengths >= -1, non-negative header counts and header key lengths, and (when decoding)
-UTF-8 header keys. Failures are ``CorruptRecordError`` (``InvalidCrcError`` for the CRC).
+value lengths >= -1, non-negative header counts and header key lengths. Header keys decode
+as UTF-8 with U+FFFD for malformed bytes (as Java does). Failures are ``CorruptRecordError`` (``InvalidCrcError`` for the CRC).
 Everything inside a complete batch is corruption, never truncation. Offsets and
 timestamps are computed with int64 wrap-around, as Java does. No shared state: thread-safe.
 """
@@ -227,12 +227,13 @@ def parse_batch_header(buf: Buffer, pos: int = 0) -> BatchHeader:
     CRC is not checked.
 
     Raises:
+        IndexError: ``pos`` is outside ``[0, len(buf)]`` (a caller bug, not bad data).
         TruncatedError: ``buf`` ends before the header or the batch does.
         CorruptRecordError: bad magic or batch_length.
     """
     view = memoryview(buf).cast("B")
-    if pos < 0:
-        raise ValueError(f"negative position {pos}")
+    if not 0 <= pos <= len(view):
+        raise IndexError(f"position {pos} outside [0, {len(view)}]")
     available = len(view) - pos
     # Magic first: it says how to read the rest (kafka-spec.md a.1). A tail too short to
     # show the magic is a partial batch, not corruption.
@@ -268,8 +269,7 @@ def check_batch(buf: Buffer, pos: int = 0) -> BatchHeader:
     uncompressed only, a structural walk: records_count records filling the records section
     exactly, each one's length equal to the bytes its fields take, offset deltas within
     [0, last_offset_delta], key/value lengths >= -1, header counts and header key lengths
-    >= 0. Header keys are not UTF-8 checked here (Kafka's broker does not either);
-    ``decode_records`` checks them.
+    >= 0. Header keys are not UTF-8 checked (Kafka's broker does not either).
 
     Raises:
         TruncatedError: ``buf`` ends before the batch does.
@@ -404,10 +404,9 @@ def _walk(view: memoryview, count: int) -> list[_RawRecord]:
 
 
 def _utf8(raw: bytes) -> str:
-    try:
-        return raw.decode("utf-8")
-    except UnicodeDecodeError as exc:
-        raise CorruptRecordError(f"header key is not UTF-8: {exc}") from None
+    # Malformed sequences become U+FFFD, as Java's new String(bytes, UTF_8) does in Kafka's
+    # DefaultRecord.readHeaders: a bad header key never makes a batch unreadable.
+    return raw.decode("utf-8", errors="replace")
 
 
 def decode_records(
@@ -433,8 +432,8 @@ def decode_records(
         The records, in order.
 
     Raises:
-        CorruptRecordError: any inconsistency, including a header key that is not UTF-8;
-            nothing outside ``records`` is read.
+        CorruptRecordError: any inconsistency; nothing outside ``records`` is read. Header
+            keys that are not valid UTF-8 are decoded with U+FFFD replacements, as Java does.
     """
     out = []
     for raw in _walk(memoryview(records).cast("B"), count):
@@ -582,7 +581,8 @@ def build_batch(
     for i in range(count):
         records += _encode_record(
             i,
-            record_timestamps[i] - base_timestamp,
+            # Java's long subtraction wraps; decoding wraps back, so any pair round-trips.
+            _wrap64(record_timestamps[i] - base_timestamp),
             None if keys is None else keys[i],
             values[i],
             None if headers is None else headers[i],

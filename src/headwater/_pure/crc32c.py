@@ -43,7 +43,7 @@ def crc32c(data: bytes | bytearray | memoryview, value: int = 0) -> int:
         The CRC as an unsigned 32-bit int.
     """
     if not 0 <= value <= _MASK32:
-        raise ValueError(f"crc value {value} is not an unsigned 32-bit int")
+        raise OverflowError(f"crc value {value} is not an unsigned 32-bit int")
     crc = value ^ _MASK32
     table = _TABLE
     for byte in memoryview(data).cast("B"):

@@ -48,12 +48,13 @@ def decode_varint(buf: bytes | bytearray | memoryview, pos: int = 0) -> tuple[in
         ``(value, next_pos)``.
 
     Raises:
+        IndexError: ``pos`` is outside ``[0, len(buf)]`` (a caller bug, not bad data).
         TruncatedError: the buffer ends before the last byte of the varint.
         CorruptRecordError: 10 bytes read and the varint still continues.
     """
     view = memoryview(buf).cast("B")
-    if pos < 0:
-        raise ValueError(f"negative position {pos}")
+    if not 0 <= pos <= len(view):
+        raise IndexError(f"position {pos} outside [0, {len(view)}]")
     zigzag = 0
     for i in range(MAX_VARINT_BYTES):
         if pos + i >= len(view):
