@@ -42,6 +42,7 @@ setup(
     ext_modules=cythonize(
         [ext],
         language_level=3,
+        include_path=["src"],
         annotate=annotate,
         compiler_directives={
             "boundscheck": False,

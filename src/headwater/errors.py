@@ -4,6 +4,7 @@
     ├── StorageError                 internal to the log layer; never sent on the wire as such
     │   ├── CorruptIndexError        an index does not match its segment: rebuild it
     │   ├── SegmentOffsetOverflowError  an offset does not fit a relative index entry: roll
+    │   ├── SegmentFullError         the active segment's mapping has no room: roll
     │   └── LogOfflineError          an fsync/msync failed; the log must be reopened (recovery)
     ├── CorruptRecordError           bad batch/record bytes (wire code CORRUPT_MESSAGE = 2)
     │   ├── InvalidCrcError          CRC-32C mismatch
@@ -32,6 +33,10 @@ class CorruptIndexError(StorageError):
 
 class SegmentOffsetOverflowError(StorageError):
     """A batch's offsets do not fit the segment's 32-bit relative index entries."""
+
+
+class SegmentFullError(StorageError):
+    """The active segment's mapping has no room for this batch: roll."""
 
 
 class LogOfflineError(StorageError):
@@ -115,6 +120,7 @@ __all__ = [
     "CorruptIndexError",
     "SegmentOffsetOverflowError",
     "LogOfflineError",
+    "SegmentFullError",
     "ConfigError",
     "KafkaApiError",
     "CorruptRecordError",

@@ -1,0 +1,1136 @@
+# cython: language_level=3, freethreading_compatible=False
+"""headwater._native: the one extension module, thin types over csrc/.
+
+The only code that sees csrc/. Per-record and per-byte work happens in C; this file moves
+pointers between Python objects and C, owns the C resources (`__cinit__` acquires,
+`__dealloc__` releases) and maps hw_status to exceptions in one place, `_raise_for`.
+
+The GIL is released around bulk work: CRCs of 64 KiB and more, segment scans, msync/fdatasync
+and large copies. Small calls keep it, because the switch costs more than the work.
+
+mmap lifetime: a Segment counts the buffers it has exported (each `memoryview(segment)` or
+`segment.view()`); `truncate()` and `close()` raise BufferError while any is alive, so a
+zero-copy read can never outlive its mapping.
+"""
+
+cimport cython
+from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
+from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t
+from libc.stdlib cimport free, malloc
+from libc.string cimport memcpy, memset
+
+from headwater._native.csrc cimport *
+
+import os
+import time
+
+from headwater.errors import (
+    CorruptRecordError,
+    InvalidCrcError,
+    SegmentFullError,
+    SegmentOffsetOverflowError,
+    TruncatedError,
+)
+
+hw_crc32c_init()
+
+BATCH_HEADER_SIZE = HW_BATCH_HEADER_SIZE
+LOG_OVERHEAD = HW_LOG_OVERHEAD
+MAGIC = HW_MAGIC_V2
+
+globals().update(
+    HW_OK=HW_OK, HW_ERR_TRUNCATED=HW_ERR_TRUNCATED, HW_ERR_CORRUPT=HW_ERR_CORRUPT,
+    HW_ERR_CRC=HW_ERR_CRC, HW_ERR_OVERFLOW=HW_ERR_OVERFLOW, HW_ERR_FULL=HW_ERR_FULL,
+    HW_ERR_IO=HW_ERR_IO,
+)
+
+cdef size_t NOGIL_BYTES = 65536
+
+
+cdef int _raise_for(hw_status st, str context, int err=0) except -1:
+    """The one hw_status -> exception mapping."""
+    if st == HW_OK:
+        return 0
+    if st == HW_ERR_TRUNCATED:
+        raise TruncatedError(f"{context}: buffer ends inside the item")
+    if st == HW_ERR_CRC:
+        raise InvalidCrcError(f"{context}: CRC-32C mismatch")
+    if st == HW_ERR_CORRUPT:
+        raise CorruptRecordError(f"{context}: corrupt")
+    if st == HW_ERR_OVERFLOW:
+        raise SegmentOffsetOverflowError(f"{context}: value does not fit")
+    if st == HW_ERR_FULL:
+        raise SegmentFullError(f"{context}: no room")
+    if st == HW_ERR_IO:
+        raise OSError(err, f"{context}: {os.strerror(err)}")
+    raise AssertionError(f"unknown hw_status {st}")
+
+
+cdef inline int64_t _now_ms():
+    return <int64_t>(time.time() * 1000)
+
+
+# ---------------------------------------------------------------- bytes-like access
+
+cdef struct _bytes_ref:
+    const uint8_t *ptr
+    Py_ssize_t length      # -1 for None
+    bint release
+    Py_buffer view
+
+
+cdef inline int _acquire(object obj, _bytes_ref *ref) except -1:
+    ref.release = False
+    if obj is None:
+        ref.ptr = NULL
+        ref.length = -1
+    elif PyBytes_CheckExact(obj):
+        ref.ptr = <const uint8_t *>PyBytes_AS_STRING(obj)
+        ref.length = PyBytes_GET_SIZE(obj)
+    else:
+        PyObject_GetBuffer(obj, &ref.view, PyBUF_SIMPLE)
+        ref.ptr = <const uint8_t *>ref.view.buf
+        ref.length = ref.view.len
+        ref.release = True
+    return 0
+
+
+cdef inline void _release(_bytes_ref *ref):
+    if ref.release:
+        PyBuffer_Release(&ref.view)
+        ref.release = False
+
+
+cdef inline Py_ssize_t _length_of(object obj) except -2:
+    """Byte length of a value (-1 for None) without keeping a buffer."""
+    cdef _bytes_ref ref
+    if obj is None:
+        return -1
+    if PyBytes_CheckExact(obj):
+        return PyBytes_GET_SIZE(obj)
+    _acquire(obj, &ref)
+    _release(&ref)
+    return ref.length
+
+
+# ---------------------------------------------------------------- crc32c, varint
+
+def crc32c(data, uint32_t value=0):
+    cdef _bytes_ref ref
+    cdef uint32_t out
+    _acquire(data, &ref)
+    try:
+        if ref.length < 0:
+            raise TypeError("crc32c() needs a bytes-like object, not None")
+        if <size_t>ref.length >= NOGIL_BYTES:
+            with nogil:
+                out = hw_crc32c(value, ref.ptr, <size_t>ref.length)
+        else:
+            out = hw_crc32c(value, ref.ptr, <size_t>ref.length)
+    finally:
+        _release(&ref)
+    return out
+
+
+def crc32c_impl():
+    return hw_crc32c_impl_name().decode()
+
+
+def _crc32c_portable(data, uint32_t value=0):
+    cdef _bytes_ref ref
+    _acquire(data, &ref)
+    try:
+        return hw_crc32c_portable(value, ref.ptr, <size_t>ref.length)
+    finally:
+        _release(&ref)
+
+
+def encode_varint(int64_t value):
+    cdef uint8_t buf[10]
+    cdef size_t n = hw_varint_write(buf, value)
+    return PyBytes_FromStringAndSize(<char *>buf, <Py_ssize_t>n)
+
+
+def decode_varint(buf, Py_ssize_t pos=0):
+    cdef _bytes_ref ref
+    cdef const uint8_t *p
+    cdef int64_t value
+    cdef hw_status st
+    _acquire(buf, &ref)
+    try:
+        if pos < 0 or pos > ref.length:
+            raise IndexError("position out of range")
+        p = ref.ptr + pos
+        st = hw_varint_read(&p, ref.ptr + ref.length, &value)
+        _raise_for(st, "varint")
+        return value, <Py_ssize_t>(p - ref.ptr)
+    finally:
+        _release(&ref)
+
+
+# ---------------------------------------------------------------- batch headers
+
+@cython.final
+@cython.freelist(64)
+cdef class BatchHeader:
+    """The 61-byte RecordBatch v2 header, decoded (field names: kafka-spec.md a.1)."""
+    cdef readonly int64_t base_offset
+    cdef readonly int32_t batch_length
+    cdef readonly int32_t partition_leader_epoch
+    cdef readonly int magic
+    cdef readonly uint32_t crc
+    cdef readonly int16_t attributes
+    cdef readonly int32_t last_offset_delta
+    cdef readonly int64_t base_timestamp
+    cdef readonly int64_t max_timestamp
+    cdef readonly int64_t producer_id
+    cdef readonly int16_t producer_epoch
+    cdef readonly int32_t base_sequence
+    cdef readonly int32_t records_count
+
+    @property
+    def size(self):
+        return <int64_t>self.batch_length + HW_LOG_OVERHEAD
+
+    @property
+    def last_offset(self):
+        return self.base_offset + self.last_offset_delta
+
+    @property
+    def next_offset(self):
+        return self.base_offset + self.last_offset_delta + 1
+
+    @property
+    def compression(self):
+        return self.attributes & 0x07
+
+    @property
+    def timestamp_type(self):
+        return (self.attributes >> 3) & 1
+
+    @property
+    def is_transactional(self):
+        return bool(self.attributes & 0x10)
+
+    @property
+    def is_control(self):
+        return bool(self.attributes & 0x20)
+
+    def __repr__(self):
+        return (f"BatchHeader(base_offset={self.base_offset}, last_offset={self.last_offset}, "
+                f"size={self.size}, records_count={self.records_count}, "
+                f"attributes={self.attributes:#x}, producer_id={self.producer_id})")
+
+
+cdef BatchHeader _header_from(const hw_batch_header *h):
+    cdef BatchHeader o = BatchHeader.__new__(BatchHeader)
+    o.base_offset = h.base_offset
+    o.batch_length = h.batch_length
+    o.partition_leader_epoch = h.partition_leader_epoch
+    o.magic = h.magic
+    o.crc = h.crc
+    o.attributes = h.attributes
+    o.last_offset_delta = h.last_offset_delta
+    o.base_timestamp = h.base_timestamp
+    o.max_timestamp = h.max_timestamp
+    o.producer_id = h.producer_id
+    o.producer_epoch = h.producer_epoch
+    o.base_sequence = h.base_sequence
+    o.records_count = h.records_count
+    return o
+
+
+def parse_batch_header(buf, Py_ssize_t pos=0):
+    cdef _bytes_ref ref
+    cdef hw_batch_header h
+    _acquire(buf, &ref)
+    try:
+        if pos < 0 or pos > ref.length:
+            raise IndexError("position out of range")
+        _raise_for(hw_batch_parse_header(ref.ptr + pos, <size_t>(ref.length - pos), &h),
+                   f"batch at {pos}")
+        return _header_from(&h)
+    finally:
+        _release(&ref)
+
+
+def check_batch(buf, Py_ssize_t pos=0):
+    cdef _bytes_ref ref
+    cdef hw_batch_header h
+    cdef hw_status st
+    _acquire(buf, &ref)
+    try:
+        if pos < 0 or pos > ref.length:
+            raise IndexError("position out of range")
+        if <size_t>(ref.length - pos) >= NOGIL_BYTES:
+            with nogil:
+                st = hw_batch_validate(ref.ptr + pos, <size_t>(ref.length - pos), &h)
+        else:
+            st = hw_batch_validate(ref.ptr + pos, <size_t>(ref.length - pos), &h)
+        _raise_for(st, f"batch at {pos}")
+        return _header_from(&h)
+    finally:
+        _release(&ref)
+
+
+# ---------------------------------------------------------------- building
+
+cdef Py_ssize_t _headers_bytes(object hdrs) except -1:
+    cdef Py_ssize_t total = 0
+    for hk, hv in hdrs:
+        kb = hk.encode() if isinstance(hk, str) else bytes(hk)
+        total += <Py_ssize_t>hw_header_size(<size_t>len(kb), _length_of(hv))
+    return total
+
+
+cdef Py_ssize_t _bound(list values, list keys, list headers) except -1:
+    """Upper bound of the records section for these records."""
+    cdef Py_ssize_t n = len(values), i, total = 0, v
+    for i in range(n):
+        v = _length_of(values[i])
+        total += HW_RECORD_MAX_OVERHEAD + 15 + (v if v > 0 else 0)
+        if keys is not None:
+            v = _length_of(keys[i])
+            total += v if v > 0 else 0
+        if headers is not None and headers[i]:
+            total += _headers_bytes(headers[i])
+    return total
+
+
+cdef int _write_records(hw_batch_writer *w, list values, list keys, list headers,
+                        list timestamps, int64_t timestamp) except -1:
+    cdef Py_ssize_t n = len(values), i
+    cdef _bytes_ref kref, vref, href
+    cdef int64_t ts = timestamp
+    cdef Py_ssize_t hcount, hbytes
+    cdef hw_status st
+    for i in range(n):
+        if timestamps is not None:
+            ts = timestamps[i]
+        hdrs = headers[i] if headers is not None else None
+        if hdrs:
+            hcount = len(hdrs)
+            hbytes = _headers_bytes(hdrs)
+        else:
+            hcount = 0
+            hbytes = 0
+        _acquire(values[i], &vref)
+        try:
+            if keys is not None:
+                _acquire(keys[i], &kref)
+            else:
+                kref.ptr = NULL
+                kref.length = -1
+                kref.release = False
+            try:
+                st = hw_batch_write_record(w, ts, kref.ptr, kref.length, vref.ptr, vref.length,
+                                           hcount, <size_t>hbytes)
+            finally:
+                _release(&kref)
+        finally:
+            _release(&vref)
+        _raise_for(st, "record")
+        if hcount:
+            for hk, hv in hdrs:
+                kb = hk.encode() if isinstance(hk, str) else bytes(hk)
+                _acquire(hv, &href)
+                try:
+                    st = hw_batch_write_header(w, <const uint8_t *>PyBytes_AS_STRING(kb),
+                                               <size_t>PyBytes_GET_SIZE(kb), href.ptr,
+                                               href.length)
+                finally:
+                    _release(&href)
+                _raise_for(st, "header")
+    return 0
+
+
+cdef list _as_list(object seq, Py_ssize_t n, str name):
+    if seq is None:
+        return None
+    cdef list out = seq if type(seq) is list else list(seq)
+    if len(out) != n:
+        raise ValueError(f"{name} has {len(out)} items for {n} values")
+    return out
+
+
+def build_batch(values, keys=None, headers=None, timestamps=None, *, int64_t base_offset=0,
+                int64_t timestamp=-1, int64_t producer_id=-1, int producer_epoch=-1,
+                int32_t base_sequence=-1, int32_t partition_leader_epoch=-1,
+                int attributes=0):
+    cdef list vals = values if type(values) is list else list(values)
+    cdef Py_ssize_t n = len(vals)
+    cdef list ks = _as_list(keys, n, "keys")
+    cdef list hs = _as_list(headers, n, "headers")
+    cdef list tss = _as_list(timestamps, n, "timestamps")
+    if attributes & 0x07:
+        raise ValueError("build_batch writes uncompressed batches; use compress_batch")
+    if timestamp < 0 and tss is None:
+        timestamp = _now_ms()
+    cdef int64_t base_ts = tss[0] if (tss is not None and n > 0) else timestamp
+    cdef Py_ssize_t cap = HW_BATCH_HEADER_SIZE + _bound(vals, ks, hs)
+    cdef uint8_t *buf = <uint8_t *>malloc(<size_t>cap)
+    cdef hw_batch_writer w
+    cdef size_t size
+    if buf == NULL:
+        raise MemoryError()
+    try:
+        _raise_for(hw_batch_begin(&w, buf, <size_t>cap, base_offset, partition_leader_epoch,
+                                  <int16_t>attributes, producer_id, <int16_t>producer_epoch,
+                                  base_sequence, base_ts), "batch")
+        _write_records(&w, vals, ks, hs, tss, timestamp)
+        size = hw_batch_finish(&w)
+        return PyBytes_FromStringAndSize(<char *>buf, <Py_ssize_t>size)
+    finally:
+        free(buf)
+
+
+def build_control_batch(int control_type, *, int64_t producer_id, int producer_epoch,
+                        int32_t coordinator_epoch, int64_t timestamp, int64_t base_offset=0,
+                        int32_t partition_leader_epoch=-1):
+    cdef uint8_t key[4]
+    cdef uint8_t value[6]
+    key[0] = 0
+    key[1] = 0
+    key[2] = <uint8_t>((control_type >> 8) & 0xff)
+    key[3] = <uint8_t>(control_type & 0xff)
+    value[0] = 0
+    value[1] = 0
+    value[2] = <uint8_t>((coordinator_epoch >> 24) & 0xff)
+    value[3] = <uint8_t>((coordinator_epoch >> 16) & 0xff)
+    value[4] = <uint8_t>((coordinator_epoch >> 8) & 0xff)
+    value[5] = <uint8_t>(coordinator_epoch & 0xff)
+    cdef uint8_t buf[128]
+    cdef hw_batch_writer w
+    _raise_for(hw_batch_begin(&w, buf, 128, base_offset, partition_leader_epoch, 0x30,
+                              producer_id, <int16_t>producer_epoch, -1, timestamp), "control")
+    _raise_for(hw_batch_write_record(&w, timestamp, key, 4, value, 6, 0, 0), "control")
+    cdef size_t size = hw_batch_finish(&w)
+    return PyBytes_FromStringAndSize(<char *>buf, <Py_ssize_t>size)
+
+
+# ---------------------------------------------------------------- records
+
+@cython.final
+@cython.freelist(256)
+cdef class Record:
+    """One decoded record: offset, timestamp, key, value, headers [(str, bytes | None)]."""
+    cdef readonly int64_t offset
+    cdef readonly int64_t timestamp
+    cdef readonly object key
+    cdef readonly object value
+    cdef readonly list headers
+
+    def __init__(self, offset, timestamp, key, value, headers=None):
+        self.offset = offset
+        self.timestamp = timestamp
+        self.key = key
+        self.value = value
+        self.headers = list(headers) if headers else []
+
+    def __eq__(self, other):
+        if not isinstance(other, Record):
+            return NotImplemented
+        cdef Record o = other
+        return (self.offset == o.offset and self.timestamp == o.timestamp
+                and self.key == o.key and self.value == o.value and self.headers == o.headers)
+
+    def __hash__(self):
+        return hash((self.offset, self.timestamp, self.key, self.value))
+
+    def __repr__(self):
+        return (f"Record(offset={self.offset}, timestamp={self.timestamp}, key={self.key!r}, "
+                f"value={self.value!r}, headers={self.headers!r})")
+
+
+cdef inline object _bytes_or_none(const uint8_t *p, int64_t n):
+    if n < 0:
+        return None
+    return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>n)
+
+
+_EMPTY = []
+
+
+def decode_records(records, Py_ssize_t count, int64_t base_offset, int64_t base_timestamp,
+                   int64_t log_append_time=-1):
+    cdef _bytes_ref ref
+    cdef const uint8_t *p
+    cdef const uint8_t *end
+    cdef const uint8_t *hp
+    cdef const uint8_t *hk
+    cdef const uint8_t *hv
+    cdef int64_t hkl, hvl
+    cdef hw_record r
+    cdef hw_status st
+    cdef Record rec
+    cdef list out = []
+    cdef list hdrs
+    cdef Py_ssize_t i, j
+    if count < 0:
+        raise CorruptRecordError(f"negative record count {count}")
+    _acquire(records, &ref)
+    try:
+        p = ref.ptr
+        end = ref.ptr + ref.length
+        if count > ref.length // 7 + 1:
+            raise CorruptRecordError(f"{count} records cannot fit in {ref.length} bytes")
+        for i in range(count):
+            st = hw_record_read(&p, end, &r)
+            if st != HW_OK:
+                raise CorruptRecordError(f"record {i} of {count}: bad structure")
+            rec = Record.__new__(Record)
+            rec.offset = base_offset + r.offset_delta
+            rec.timestamp = log_append_time if log_append_time >= 0 else base_timestamp + r.timestamp_delta
+            rec.key = _bytes_or_none(r.key, r.key_len)
+            rec.value = _bytes_or_none(r.value, r.value_len)
+            if r.header_count:
+                hdrs = []
+                hp = r.headers
+                for j in range(r.header_count):
+                    hw_header_read(&hp, r.headers_end, &hk, &hkl, &hv, &hvl)
+                    hdrs.append((PyUnicode_DecodeUTF8(<const char *>hk, <Py_ssize_t>hkl, "replace"),
+                                 _bytes_or_none(hv, hvl)))
+                rec.headers = hdrs
+            else:
+                rec.headers = []
+            out.append(rec)
+        if p != end:
+            raise CorruptRecordError(f"{end - p} bytes left after {count} records")
+    finally:
+        _release(&ref)
+    return out
+
+
+def _iter_batches(buf):
+    cdef Py_ssize_t pos = 0
+    cdef BatchHeader h
+    view = memoryview(buf)
+    while pos < len(view):
+        h = parse_batch_header(view, pos)
+        yield h
+        pos += h.batch_length + HW_LOG_OVERHEAD
+
+
+# ---------------------------------------------------------------- indexes
+
+@cython.final
+cdef class ScanResult:
+    cdef readonly Py_ssize_t valid_bytes
+    cdef readonly Py_ssize_t batches
+    cdef readonly int status
+    cdef readonly int64_t first_offset
+    cdef readonly int64_t next_offset
+    cdef readonly int64_t max_timestamp
+    cdef readonly int64_t offset_of_max_timestamp
+    cdef readonly Py_ssize_t bytes_since_index
+
+    def __repr__(self):
+        return (f"ScanResult(valid_bytes={self.valid_bytes}, batches={self.batches}, "
+                f"status={self.status}, next_offset={self.next_offset})")
+
+
+cdef class _Index:
+    cdef hw_index ix
+    cdef readonly str path
+    cdef bint is_open
+
+    cdef int _open(self, str path, int64_t base_offset, size_t max_bytes,
+                   size_t entry_size) except -1:
+        cdef int err = 0
+        cdef bytes p = os.fsencode(path)
+        if self.is_open:
+            raise ValueError("index already open")
+        self.path = path
+        _raise_for(hw_index_open(&self.ix, p, entry_size, base_offset, max_bytes, &err),
+                   f"open {path}", err)
+        self.is_open = True
+        return 0
+
+    def __dealloc__(self):
+        cdef int err = 0
+        if self.is_open:
+            hw_index_close(&self.ix, 0, &err)
+
+    @property
+    def entries(self):
+        return self.ix.entries
+
+    @property
+    def max_entries(self):
+        return self.ix.max_entries
+
+    @property
+    def base_offset(self):
+        return self.ix.base_offset
+
+    @property
+    def is_full(self):
+        return self.ix.entries >= self.ix.max_entries
+
+    def truncate_entries(self, size_t n):
+        if n < self.ix.entries:
+            self.ix.entries = n
+
+    def check(self, size_t segment_size):
+        self._check_open()
+        return hw_index_check(&self.ix, segment_size) == HW_OK
+
+    def flush(self):
+        cdef int err = 0
+        self._check_open()
+        _raise_for(hw_index_flush(&self.ix, &err), f"msync {self.path}", err)
+
+    def close(self, bint trim=True):
+        cdef int err = 0
+        cdef hw_status st
+        if not self.is_open:
+            return
+        self.is_open = False
+        st = hw_index_close(&self.ix, trim, &err)
+        _raise_for(st, f"close {self.path}", err)
+
+    cdef int _check_open(self) except -1:
+        if not self.is_open:
+            raise ValueError(f"index {self.path} is closed")
+        return 0
+
+
+@cython.final
+cdef class OffsetIndex(_Index):
+    """.index: relative offset -> byte position, 8-byte entries."""
+
+    def __init__(self, str path, int64_t base_offset, size_t max_bytes):
+        self._open(path, base_offset, max_bytes, HW_OFFSET_ENTRY)
+
+    def append(self, int64_t offset, size_t position):
+        """Returns False if the index is full (roll); raises on a relative-offset overflow."""
+        self._check_open()
+        cdef hw_status st = hw_offset_index_append(&self.ix, offset, position)
+        if st == HW_ERR_FULL:
+            return False
+        _raise_for(st, f"index {self.path}")
+        return True
+
+    def lookup(self, int64_t offset):
+        cdef int64_t o
+        cdef size_t pos
+        self._check_open()
+        hw_offset_index_lookup(&self.ix, offset, &o, &pos)
+        return o, pos
+
+    def entry(self, size_t n):
+        cdef int64_t o
+        cdef size_t pos
+        if n >= self.ix.entries:
+            raise IndexError(n)
+        hw_offset_index_entry(&self.ix, n, &o, &pos)
+        return o, pos
+
+    def entry_index(self, int64_t offset):
+        """Number of entries with offset < `offset` (for truncation)."""
+        cdef size_t lo = 0, hi = self.ix.entries, mid
+        cdef int64_t o
+        cdef size_t pos
+        while lo < hi:
+            mid = (lo + hi) // 2
+            hw_offset_index_entry(&self.ix, mid, &o, &pos)
+            if o < offset:
+                lo = mid + 1
+            else:
+                hi = mid
+        return lo
+
+
+@cython.final
+cdef class TimeIndex(_Index):
+    """.timeindex: timestamp -> relative offset, 12-byte entries."""
+
+    def __init__(self, str path, int64_t base_offset, size_t max_bytes):
+        self._open(path, base_offset, max_bytes, HW_TIME_ENTRY)
+
+    def append(self, int64_t timestamp, int64_t offset):
+        self._check_open()
+        cdef hw_status st = hw_time_index_append(&self.ix, timestamp, offset)
+        if st == HW_ERR_FULL:
+            return False
+        _raise_for(st, f"index {self.path}")
+        return True
+
+    def lookup(self, int64_t timestamp):
+        cdef int64_t ts, o
+        self._check_open()
+        hw_time_index_lookup(&self.ix, timestamp, &ts, &o)
+        return ts, o
+
+    def entry(self, size_t n):
+        cdef int64_t ts, o
+        if n >= self.ix.entries:
+            raise IndexError(n)
+        hw_time_index_entry(&self.ix, n, &ts, &o)
+        return ts, o
+
+    def last(self):
+        if self.ix.entries == 0:
+            return -1, self.ix.base_offset
+        return self.entry(self.ix.entries - 1)
+
+    def entry_index(self, int64_t offset):
+        """Number of entries whose offset < `offset`."""
+        cdef size_t n = 0
+        cdef int64_t ts, o
+        while n < self.ix.entries:
+            hw_time_index_entry(&self.ix, n, &ts, &o)
+            if o >= offset:
+                break
+            n += 1
+        return n
+
+
+# ---------------------------------------------------------------- segments
+
+@cython.final
+cdef class Segment:
+    """A mapped .log file (csrc/hw_segment.h). Appends copy into the mapping; reads are
+    zero-copy views that pin the mapping."""
+    cdef hw_segment seg
+    cdef readonly str path
+    cdef readonly int exports
+    cdef bint is_open
+
+    def __cinit__(self, str path, size_t max_bytes=0, bint create=False):
+        cdef int err = 0
+        cdef bytes p = os.fsencode(path)
+        self.path = path
+        _raise_for(hw_segment_open(&self.seg, p, max_bytes, create, &err), f"open {path}", err)
+        self.is_open = True
+
+    def __dealloc__(self):
+        cdef int err = 0
+        if self.is_open and self.exports == 0:
+            hw_segment_close(&self.seg, 0, &err)
+
+    cdef int _check_open(self) except -1:
+        if not self.is_open:
+            raise ValueError(f"segment {self.path} is closed")
+        return 0
+
+    @property
+    def size(self):
+        return self.seg.size
+
+    @size.setter
+    def size(self, size_t value):
+        """Set the data size after a recovery scan (bytes above it are ignored)."""
+        if value > self.seg.file_len:
+            raise ValueError("size beyond the file")
+        self.seg.size = value
+        if self.seg.synced > value:
+            self.seg.synced = value
+
+    @property
+    def file_len(self):
+        return self.seg.file_len
+
+    @property
+    def map_len(self):
+        return self.seg.map_len
+
+    @property
+    def synced(self):
+        return self.seg.synced
+
+    @property
+    def exported_views(self):
+        return self.exports
+
+    @property
+    def closed(self):
+        return not self.is_open
+
+    def __getbuffer__(self, Py_buffer *buffer, int flags):
+        if not self.is_open:
+            raise BufferError("segment is closed")
+        if flags & PyBUF_WRITABLE:
+            raise BufferError("segment views are read-only")
+        buffer.buf = <void *>self.seg.map
+        buffer.obj = self
+        buffer.len = <Py_ssize_t>self.seg.size
+        buffer.readonly = 1
+        buffer.itemsize = 1
+        buffer.format = NULL
+        buffer.ndim = 1
+        buffer.shape = NULL
+        buffer.strides = NULL
+        buffer.suboffsets = NULL
+        buffer.internal = NULL
+        self.exports += 1
+
+    def __releasebuffer__(self, Py_buffer *buffer):
+        self.exports -= 1
+
+    def view(self, Py_ssize_t position, Py_ssize_t size):
+        """Zero-copy read-only view of [position, position+size)."""
+        self._check_open()
+        if position < 0 or size < 0 or <size_t>(position + size) > self.seg.size:
+            raise IndexError(f"view [{position}, {position + size}) outside [0, {self.seg.size})")
+        return memoryview(self)[position:position + size]
+
+    def read(self, Py_ssize_t position, Py_ssize_t size):
+        """Copy of [position, position+size)."""
+        self._check_open()
+        if position < 0 or size < 0 or <size_t>(position + size) > self.seg.size:
+            raise IndexError(f"read [{position}, {position + size}) outside [0, {self.seg.size})")
+        return PyBytes_FromStringAndSize(<const char *>self.seg.map + position, size)
+
+    def reserve(self, size_t need):
+        cdef int err = 0
+        self._check_open()
+        _raise_for(hw_segment_reserve(&self.seg, need, &err), f"allocate {self.path}", err)
+
+    def append(self, data):
+        """Copy a complete batch (or batches) at the end. Returns the position written at."""
+        cdef _bytes_ref ref
+        cdef int err = 0
+        cdef hw_status st
+        cdef size_t pos = self.seg.size
+        self._check_open()
+        _acquire(data, &ref)
+        try:
+            if <size_t>ref.length >= NOGIL_BYTES:
+                with nogil:
+                    st = hw_segment_append(&self.seg, ref.ptr, <size_t>ref.length, &err)
+            else:
+                st = hw_segment_append(&self.seg, ref.ptr, <size_t>ref.length, &err)
+        finally:
+            _release(&ref)
+        _raise_for(st, f"append {self.path}", err)
+        return pos
+
+    def append_records(self, values, keys=None, int64_t timestamp=-1, int64_t base_offset=0,
+                       int32_t partition_leader_epoch=-1, int64_t producer_id=-1,
+                       int producer_epoch=-1, int32_t base_sequence=-1, int attributes=0,
+                       timestamps=None, headers=None):
+        """Build one batch straight into the mapping. Returns (position, size)."""
+        cdef list vals = values if type(values) is list else list(values)
+        cdef Py_ssize_t n = len(vals)
+        cdef list ks = _as_list(keys, n, "keys")
+        cdef list hs = _as_list(headers, n, "headers")
+        cdef list tss = _as_list(timestamps, n, "timestamps")
+        cdef hw_batch_writer w
+        cdef int err = 0
+        cdef size_t pos, size, bound
+        self._check_open()
+        if timestamp < 0 and tss is None:
+            timestamp = _now_ms()
+        cdef int64_t base_ts = tss[0] if (tss is not None and n > 0) else timestamp
+        bound = HW_BATCH_HEADER_SIZE + <size_t>_bound(vals, ks, hs)
+        _raise_for(hw_segment_reserve(&self.seg, bound, &err), f"allocate {self.path}", err)
+        pos = self.seg.size
+        hw_batch_begin(&w, self.seg.map + pos, self.seg.file_len - pos, base_offset,
+                       partition_leader_epoch, <int16_t>attributes, producer_id,
+                       <int16_t>producer_epoch, base_sequence, base_ts)
+        _write_records(&w, vals, ks, hs, tss, timestamp)
+        size = hw_batch_finish(&w)
+        self.seg.size = pos + size
+        return pos, size
+
+    def append_fixed(self, data, size_t width, size_t count, int64_t timestamp=-1,
+                     int64_t base_offset=0, int32_t partition_leader_epoch=-1):
+        """One batch of `count` values, value i = data[i*width:(i+1)*width] (numpy S<n>)."""
+        cdef _bytes_ref ref
+        cdef hw_batch_writer w
+        cdef int err = 0
+        cdef size_t pos, size, i, bound
+        cdef hw_status st = HW_OK
+        self._check_open()
+        if timestamp < 0:
+            timestamp = _now_ms()
+        _acquire(data, &ref)
+        try:
+            if <size_t>ref.length < width * count:
+                raise ValueError("data is shorter than width * count")
+            bound = HW_BATCH_HEADER_SIZE + count * (HW_RECORD_MAX_OVERHEAD + 15 + width)
+            _raise_for(hw_segment_reserve(&self.seg, bound, &err), f"allocate {self.path}", err)
+            pos = self.seg.size
+            with nogil:
+                hw_batch_begin(&w, self.seg.map + pos, self.seg.file_len - pos, base_offset,
+                               partition_leader_epoch, 0, -1, -1, -1, timestamp)
+                for i in range(count):
+                    st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + i * width,
+                                               <int64_t>width, 0, 0)
+                    if st != HW_OK:
+                        break
+                size = hw_batch_finish(&w)
+        finally:
+            _release(&ref)
+        _raise_for(st, "record")
+        self.seg.size = pos + size
+        return pos, size
+
+    def append_offsets(self, data, offsets, size_t count, int64_t timestamp=-1,
+                       int64_t base_offset=0, int32_t partition_leader_epoch=-1):
+        """One batch of `count` values, value i = data[offsets[i]:offsets[i+1]]; `offsets`
+        holds count+1 native int64s (a numpy int64 array or array('q'))."""
+        cdef _bytes_ref ref, oref
+        cdef hw_batch_writer w
+        cdef int err = 0
+        cdef size_t pos, size, i, bound
+        cdef const int64_t *offs
+        cdef hw_status st = HW_OK
+        self._check_open()
+        if timestamp < 0:
+            timestamp = _now_ms()
+        _acquire(data, &ref)
+        try:
+            _acquire(offsets, &oref)
+            try:
+                if <size_t>oref.length < (count + 1) * 8:
+                    raise ValueError("offsets needs count + 1 int64 entries")
+                offs = <const int64_t *>oref.ptr
+                for i in range(count):
+                    if offs[i] < 0 or offs[i + 1] < offs[i] or offs[i + 1] > ref.length:
+                        raise ValueError(f"offsets[{i}:{i + 2}] out of order or out of range")
+                bound = HW_BATCH_HEADER_SIZE + count * (HW_RECORD_MAX_OVERHEAD + 15) + <size_t>(offs[count] - offs[0])
+                _raise_for(hw_segment_reserve(&self.seg, bound, &err), f"allocate {self.path}", err)
+                pos = self.seg.size
+                with nogil:
+                    hw_batch_begin(&w, self.seg.map + pos, self.seg.file_len - pos, base_offset,
+                                   partition_leader_epoch, 0, -1, -1, -1, timestamp)
+                    for i in range(count):
+                        st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + offs[i],
+                                                   offs[i + 1] - offs[i], 0, 0)
+                        if st != HW_OK:
+                            break
+                    size = hw_batch_finish(&w)
+            finally:
+                _release(&oref)
+        finally:
+            _release(&ref)
+        _raise_for(st, "record")
+        self.seg.size = pos + size
+        return pos, size
+
+    def discard_tail(self, size_t size):
+        """Forget data above `size` that was never acknowledged (a rejected append). The bytes
+        are zeroed so a crash cannot bring the rejected batch back through recovery."""
+        if size < self.seg.size:
+            memset(self.seg.map + size, 0, self.seg.size - size)
+            self.seg.size = size
+
+    def append_batch(self, data, int64_t base_offset, int32_t partition_leader_epoch,
+                     int64_t log_append_time=-1):
+        """Copy one client-built batch and stamp base offset and leader epoch in place (the
+        CRC does not cover them). With log_append_time >= 0, also set the LogAppendTime
+        attribute and max_timestamp, and recompute the CRC. Returns (position, size)."""
+        cdef _bytes_ref ref
+        cdef int err = 0
+        cdef hw_status st
+        cdef size_t pos = self.seg.size
+        cdef uint8_t *b
+        cdef int16_t attrs
+        self._check_open()
+        _acquire(data, &ref)
+        try:
+            if ref.length < HW_BATCH_HEADER_SIZE:
+                raise TruncatedError("batch shorter than its header")
+            st = hw_segment_reserve(&self.seg, <size_t>ref.length, &err)
+            _raise_for(st, f"allocate {self.path}", err)
+            b = self.seg.map + pos
+            with nogil:
+                memcpy(b, ref.ptr, <size_t>ref.length)
+                hw_store_i64(b, base_offset)
+                hw_store_i32(b + 12, partition_leader_epoch)
+                if log_append_time >= 0:
+                    attrs = hw_load_i16(b + 21)
+                    hw_store_i16(b + 21, <int16_t>(attrs | 0x08))
+                    hw_store_i64(b + 35, log_append_time)
+                    hw_batch_update_crc(b, <size_t>ref.length)
+            self.seg.size = pos + <size_t>ref.length
+        finally:
+            _release(&ref)
+        return pos, ref.length
+
+    def extent(self, size_t position, size_t max_bytes, bint verify_crc=True):
+        """Whole batches from `position`: at least one, then more while the total stays
+        within max_bytes (KIP-74). Returns (end, status): status HW_OK, or why the walk stopped
+        early at `end` (a bad batch there: HW_ERR_CRC / HW_ERR_CORRUPT / HW_ERR_TRUNCATED)."""
+        cdef hw_batch_header h
+        cdef size_t p = position, size
+        cdef hw_status st = HW_OK
+        self._check_open()
+        if position > self.seg.size:
+            raise IndexError(position)
+        with nogil:
+            while p < self.seg.size:
+                st = hw_batch_parse_header(self.seg.map + p, self.seg.size - p, &h)
+                if st == HW_OK and verify_crc:
+                    st = hw_batch_check_crc(self.seg.map + p, &h)
+                if st != HW_OK:
+                    break
+                size = <size_t>h.batch_length + HW_LOG_OVERHEAD
+                if p > position and p + size - position > max_bytes:
+                    break
+                p += size
+        return p, st
+
+    def last_nonzero(self, size_t start, size_t end):
+        """1 + position of the last non-zero byte in [start, end), or `start` if all zero."""
+        cdef size_t p = end
+        self._check_open()
+        if end > self.seg.file_len or start > end:
+            raise IndexError("range outside the file")
+        with nogil:
+            while p > start and self.seg.map[p - 1] == 0:
+                p -= 1
+        return p
+
+    def flush(self):
+        cdef int err = 0
+        cdef hw_status st
+        self._check_open()
+        with nogil:
+            st = hw_segment_flush(&self.seg, &err)
+        _raise_for(st, f"flush {self.path}", err)
+
+    def release_pages(self, size_t upto):
+        if self.is_open:
+            hw_segment_release_pages(&self.seg, upto)
+
+    def truncate(self, size_t size):
+        cdef int err = 0
+        self._check_open()
+        if self.exports:
+            raise BufferError(f"{self.exports} views of {self.path} are alive")
+        _raise_for(hw_segment_truncate(&self.seg, size, &err), f"truncate {self.path}", err)
+
+    def close(self, bint trim=True):
+        cdef int err = 0
+        cdef hw_status st
+        if not self.is_open:
+            return
+        if self.exports:
+            raise BufferError(f"{self.exports} views of {self.path} are alive")
+        self.is_open = False
+        st = hw_segment_close(&self.seg, trim, &err)
+        _raise_for(st, f"close {self.path}", err)
+
+    def scan(self, size_t position=0, Py_ssize_t end=-1, bint verify_crc=True,
+             int64_t min_offset=-1, OffsetIndex offset_index=None, TimeIndex time_index=None,
+             size_t index_interval=4096):
+        """Walk batches from `position`; see hw_segment_scan."""
+        cdef hw_scan_result r
+        cdef size_t stop = self.seg.file_len if end < 0 else <size_t>end
+        cdef hw_index *oi = NULL
+        cdef hw_index *ti = NULL
+        self._check_open()
+        if stop > self.seg.file_len or position > stop:
+            raise IndexError("scan range outside the file")
+        if offset_index is not None:
+            oi = &offset_index.ix
+        if time_index is not None:
+            ti = &time_index.ix
+        with nogil:
+            hw_segment_scan(self.seg.map, position, stop, verify_crc,
+                            min_offset if min_offset >= 0 else -(1LL << 62), oi, ti,
+                            index_interval, &r)
+        cdef ScanResult o = ScanResult.__new__(ScanResult)
+        o.valid_bytes = r.valid_bytes
+        o.batches = r.batches
+        o.status = r.status
+        o.first_offset = r.first_offset
+        o.next_offset = r.next_offset
+        o.max_timestamp = r.max_timestamp
+        o.offset_of_max_timestamp = r.offset_of_max_timestamp
+        o.bytes_since_index = r.bytes_since_index
+        return o
+
+    def find_next_batch(self, size_t start, Py_ssize_t end=-1):
+        """First position >= start holding a whole CRC-valid batch, or -1."""
+        cdef size_t stop = self.seg.file_len if end < 0 else <size_t>end
+        cdef size_t pos = 0
+        cdef int found
+        self._check_open()
+        if stop > self.seg.file_len:
+            raise IndexError("range outside the file")
+        with nogil:
+            found = hw_segment_find_next_batch(self.seg.map, start, stop, &pos)
+        return <Py_ssize_t>pos if found else -1
+
+    def find_offset(self, size_t start, int64_t target):
+        """Position of the first batch from `start` whose last offset >= target (or size)."""
+        cdef size_t pos
+        self._check_open()
+        cdef hw_status st = hw_segment_find_offset(self.seg.map, start, self.seg.size, target, &pos)
+        if st != HW_OK:
+            raise CorruptRecordError(f"{self.path}: bad batch header at position {pos}")
+        return pos
+
+    def find_timestamp(self, size_t start, int64_t timestamp):
+        cdef size_t pos
+        self._check_open()
+        cdef hw_status st = hw_segment_find_timestamp(self.seg.map, start, self.seg.size, timestamp, &pos)
+        if st != HW_OK:
+            raise CorruptRecordError(f"{self.path}: bad batch header at position {pos}")
+        return pos
+
+    def header_at(self, size_t position):
+        """Parse (no CRC) the batch header at `position`."""
+        cdef hw_batch_header h
+        self._check_open()
+        if position > self.seg.size:
+            raise IndexError(position)
+        _raise_for(hw_batch_parse_header(self.seg.map + position, self.seg.size - position, &h),
+                   f"{self.path} at {position}")
+        return _header_from(&h)
+
+    def check_at(self, size_t position):
+        """Full validation (CRC included) of the batch at `position`."""
+        cdef hw_batch_header h
+        cdef hw_status st
+        self._check_open()
+        if position > self.seg.size:
+            raise IndexError(position)
+        with nogil:
+            st = hw_batch_validate(self.seg.map + position, self.seg.size - position, &h)
+        _raise_for(st, f"{self.path} at {position}")
+        return _header_from(&h)
+
+    def _crc_ok(self, size_t position, size_t end):
+        """True if every batch in [position, end) passes its CRC (a walk of headers)."""
+        cdef hw_batch_header h
+        cdef size_t p = position
+        self._check_open()
+        if end > self.seg.size:
+            raise IndexError(end)
+        with nogil:
+            while p < end:
+                if hw_batch_parse_header(self.seg.map + p, end - p, &h) != HW_OK:
+                    break
+                if hw_batch_check_crc(self.seg.map + p, &h) != HW_OK:
+                    break
+                p += <size_t>h.batch_length + HW_LOG_OVERHEAD
+        return p >= end, p
+
+
+def payload_size(values, keys=None):
+    """Sum of the byte lengths of `values` (and `keys`), None counting 0. Raises TypeError
+    for items that are not bytes-like (str included)."""
+    cdef list vals = values if type(values) is list else list(values)
+    cdef Py_ssize_t total = 0, n, i
+    cdef object v
+    for seq in (vals, keys):
+        if seq is None:
+            continue
+        for v in seq:
+            if v is None:
+                continue
+            if PyBytes_CheckExact(v):
+                total += PyBytes_GET_SIZE(v)
+            elif isinstance(v, str):
+                raise TypeError("record keys and values must be bytes-like, not str")
+            else:
+                n = _length_of(v)
+                total += n
+    return total

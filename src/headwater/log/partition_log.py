@@ -1,0 +1,760 @@
+"""PartitionLog: one Kafka partition stored as segment files in one directory.
+
+Files in the directory (kafka-spec.md b.1): segments named by base offset (see segment.py),
+plus three small files of our own:
+
+    recovery-point      "0\n<offset>\n<crc32c hex>\n": every offset below it was fsync'd
+    log-start-offset    same layout: the first offset still readable
+    .clean-shutdown     present only after a clean close(); removed (and the removal made
+                        durable) before the first write after open
+
+Durability (DESIGN.md section 5): `flush.policy=batch` msyncs and fdatasyncs before append()
+returns; `interval` does so every `flush.ms` / `flush.messages`; `none` only on roll and close.
+Every policy survives kill -9 of the process (the page cache belongs to the kernel).
+
+After a crash (no clean-shutdown marker) recovery scans the segments from the one holding
+the recovery point (loader.py). Damage in the unsynced tail is truncated; damage inside the
+synced region is reported as CorruptRange and left in place, never "repaired" by dropping the
+valid batches after it (RELIABILITY.md section 1.5).
+
+An fsync/msync error takes the log offline: every later call raises LogOfflineError until the
+log is reopened, which runs recovery. A retried fsync that succeeds proves nothing.
+
+Thread-safety: every public method takes the log's lock; ReadResult views stay valid after
+the lock is released (they pin the segment mapping).
+"""
+
+from __future__ import annotations
+
+import bisect
+import errno
+import logging
+import os
+import threading
+import time
+from collections.abc import Iterator, Mapping, Sequence
+from typing import Any
+
+from headwater import record
+from headwater.config import LogConfig
+from headwater.errors import (
+    CorruptRecordError,
+    InvalidRecordError,
+    InvalidTimestampError,
+    KafkaStorageError,
+    LogOfflineError,
+    MessageTooLargeError,
+    OffsetOutOfRangeError,
+    SegmentFullError,
+)
+from headwater._native._native import payload_size
+from headwater.log import checkpoint
+from headwater.log.loader import RecoveryResult, load_segments
+from headwater.log.segment import LogSegment
+
+log = logging.getLogger("headwater.log")
+
+CLEAN_SHUTDOWN_FILE = ".clean-shutdown"
+RECOVERY_POINT_FILE = "recovery-point"
+LOG_START_OFFSET_FILE = "log-start-offset"
+
+# Bytes reserved per record beyond key and value when estimating a batch's size before it is
+# built (length 5 + attributes 1 + timestamp delta 10 + offset delta 5 + key/value lengths 10
+# + header count 5): an upper bound, so a roll decided on it is never too late.
+RECORD_BOUND = 36
+# Segments keep at most this much of their written data mapped in our page tables (RSS).
+RESIDENT_BYTES = 64 << 20
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ReadResult:
+    """Whole batches read from one segment, as one zero-copy view of the mapping.
+
+    Iterating yields Record objects with offset >= the requested offset, skipping control
+    batches; `batches()` yields (BatchHeader, memoryview) for every batch, control ones too.
+    Use it as a context manager (or call release()) to drop the view promptly: a segment cannot
+    be truncated, deleted or unmapped while views of it are alive.
+    """
+
+    __slots__ = ("view", "start_offset", "high_watermark", "log_start_offset")
+
+    def __init__(self, view: memoryview | None, start_offset: int, high_watermark: int, log_start_offset: int) -> None:
+        self.view = view
+        self.start_offset = start_offset
+        self.high_watermark = high_watermark
+        self.log_start_offset = log_start_offset
+
+    @property
+    def nbytes(self) -> int:
+        return 0 if self.view is None else self.view.nbytes
+
+    def __len__(self) -> int:
+        return self.nbytes
+
+    def batches(self) -> Iterator[tuple[Any, memoryview]]:
+        if self.view is None:
+            return iter(())
+        return record.iter_batches(self.view)
+
+    def __iter__(self) -> Iterator[Any]:
+        start = self.start_offset
+        for header, view in self.batches():
+            if header.is_control or header.last_offset < start:
+                continue
+            for rec in record.batch_records(view, header):
+                if rec.offset >= start:
+                    yield rec
+
+    def records(self) -> list[Any]:
+        return list(self)
+
+    def tobytes(self) -> bytes:
+        return b"" if self.view is None else self.view.tobytes()
+
+    def release(self) -> None:
+        if self.view is not None:
+            self.view.release()
+            self.view = None
+
+    def __enter__(self) -> ReadResult:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.release()
+
+
+class PartitionLog:
+    """A partition log in a directory. Create with PartitionLog.open()."""
+
+    def __init__(self, path: str, config: LogConfig) -> None:
+        self.path = path
+        self.config = config
+        self._lock = threading.RLock()
+        self._segments: list[LogSegment] = []
+        self._bases: list[int] = []
+        self._log_start_offset = 0
+        self._recovery_point = 0
+        self._offline: BaseException | None = None
+        self._closed = False
+        self._unflushed_messages = 0
+        self._last_flush_ms = _now_ms()
+        self.recovery: RecoveryResult = RecoveryResult()
+        self.partition_leader_epoch = 0
+
+    # ------------------------------------------------------------------ open / close
+
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], config: Mapping[str, Any] | LogConfig | None = None, **kwargs: Any) -> PartitionLog:
+        """Open (creating if needed) the log in `path`, running recovery after an unclean stop.
+
+        Args:
+            path: the partition directory.
+            config: Kafka config names (``{"segment.bytes": n}``) or a LogConfig.
+            **kwargs: more config, dotted names via ``**{...}`` or underscores.
+        """
+        if isinstance(config, LogConfig):
+            cfg = config if not kwargs else LogConfig.from_mapping(config.kafka_names(), **kwargs)
+        else:
+            cfg = LogConfig.from_mapping(config, **kwargs)
+        p = os.fspath(path)
+        os.makedirs(p, exist_ok=True)
+        self = cls(p, cfg)
+        with self._lock:
+            self._load()
+        return self
+
+    def _load(self) -> None:
+        marker = os.path.join(self.path, CLEAN_SHUTDOWN_FILE)
+        has_segments = any(name.endswith(".log") for name in os.listdir(self.path))
+        clean = os.path.exists(marker) or not has_segments
+        recovery_point = checkpoint.read(os.path.join(self.path, RECOVERY_POINT_FILE))
+        log_start = checkpoint.read(os.path.join(self.path, LOG_START_OFFSET_FILE))
+        if os.path.exists(marker):
+            # From here on a crash must look unclean: remove the marker durably first.
+            os.unlink(marker)
+            checkpoint.fsync_dir(self.path)
+        segments, result = load_segments(
+            self.path,
+            self.config,
+            clean=clean,
+            recovery_point=recovery_point if recovery_point is not None else 0,
+        )
+        self._segments = segments
+        self._bases = [s.base_offset for s in segments]
+        if not self._segments:
+            self._segments = [self._new_segment(0)]
+            self._bases = [0]
+        self.recovery = result
+        first_base = self._segments[0].base_offset
+        self._log_start_offset = min(max(log_start or 0, first_base), self.log_end_offset)
+        # Everything recovery kept is flushed now, so the recovery point is the end of the log.
+        if not clean:
+            for seg in self._segments:
+                if seg.active or seg.log.synced < seg.size:
+                    seg.flush()
+            self._write_checkpoints()
+        self._recovery_point = self.log_end_offset
+        if result.dropped_anything() or result.corrupt_ranges:
+            log.warning("recovered %s: %s", self.path, result.summary())
+
+    def close(self) -> None:
+        """Flush, seal indexes, trim files and leave the clean-shutdown marker."""
+        with self._lock:
+            if self._closed:
+                return
+            self._closed = True
+            if self._offline is not None:
+                # Do not claim a clean state: the next open must run recovery.
+                for seg in self._segments:
+                    try:
+                        seg.close(trim=False)
+                    except (OSError, BufferError):
+                        log.exception("closing offline segment %s", seg.log_path)
+                return
+            for seg in self._segments:
+                if seg.active:
+                    seg.seal_indexes()
+                    seg.flush()
+            self._recovery_point = self.log_end_offset
+            self._write_checkpoints()
+            for seg in self._segments:
+                seg.close(trim=True)
+            with open(os.path.join(self.path, CLEAN_SHUTDOWN_FILE), "wb") as f:
+                f.write(b"0\n")
+                f.flush()
+                os.fsync(f.fileno())
+            checkpoint.fsync_dir(self.path)
+
+    def __enter__(self) -> PartitionLog:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ------------------------------------------------------------------ offsets
+
+    @property
+    def log_start_offset(self) -> int:
+        return self._log_start_offset
+
+    @property
+    def log_end_offset(self) -> int:
+        return self._segments[-1].next_offset if self._segments else 0
+
+    @property
+    def high_watermark(self) -> int:
+        """Single node: everything appended is committed (acks policy is the flush policy)."""
+        return self.log_end_offset
+
+    @property
+    def recovery_point(self) -> int:
+        return self._recovery_point
+
+    @property
+    def size_bytes(self) -> int:
+        return sum(s.size for s in self._segments)
+
+    @property
+    def segments(self) -> list[LogSegment]:
+        return list(self._segments)
+
+    @property
+    def is_offline(self) -> bool:
+        return self._offline is not None
+
+    # ------------------------------------------------------------------ append
+
+    def append(
+        self,
+        values: Any,
+        keys: Sequence[Any] | None = None,
+        headers: Sequence[Any] | None = None,
+        timestamps: Sequence[int] | None = None,
+        compression: int | str | None = None,
+        *,
+        timestamp: int | None = None,
+    ) -> int:
+        """Append records as one batch; return the first offset assigned.
+
+        Args:
+            values: a sequence of bytes-like objects (None = null value), a numpy array of
+                fixed-width values (dtype ``S<n>``), or a pair ``(data, offsets)`` where value i
+                is ``data[offsets[i]:offsets[i+1]]`` and offsets holds n+1 int64s.
+            keys: one key per value (None = null key), or None.
+            headers: per record a list of (str, bytes | None), or None.
+            timestamps: per record CreateTime in ms, or None for `timestamp` (default now).
+            compression: None/"none", "gzip", "snappy", "lz4", "zstd" or a codec id.
+
+        Raises:
+            MessageTooLargeError: the batch exceeds max.message.bytes; nothing written.
+            KafkaStorageError: an I/O error or full disk; nothing written.
+            LogOfflineError: an earlier fsync failed; reopen the log.
+        """
+        ts = _now_ms() if timestamp is None else int(timestamp)
+        if ts < 0:
+            raise InvalidTimestampError(f"negative timestamp {ts}")
+        codec = record._compression.codec_id(compression)  # validates the name
+        kind, count, payload_bytes = _classify(values)
+        if count == 0:
+            raise ValueError("append needs at least one record")
+        if kind != "list" and (keys is not None or headers is not None or timestamps is not None or codec):
+            values = _to_list(kind, values, count)
+            kind = "list"
+        if timestamps is not None:
+            timestamps = list(timestamps)
+            if len(timestamps) != count:
+                raise ValueError(f"{len(timestamps)} timestamps for {count} values")
+            if any(t < 0 for t in timestamps):
+                raise InvalidTimestampError("negative record timestamp")
+        if keys is not None and len(keys) != count:
+            raise ValueError(f"{len(keys)} keys for {count} values")
+        if headers is not None and len(headers) != count:
+            raise ValueError(f"{len(headers)} header lists for {count} values")
+        log_append_time = self.config.message_timestamp_type == "LogAppendTime"
+
+        if codec or headers is not None or log_append_time:
+            raw = record.build_batch(values, keys, headers, timestamps, timestamp=ts)
+            if codec:
+                raw = record.compress_batch(raw, codec)
+            with self._lock:
+                self._check_writable()
+                return self._append_raw_locked(raw, record.parse_batch_header(raw), count)
+
+        if kind == "list" and keys is not None:
+            payload_bytes += payload_size(keys)
+        bound = record.BATCH_HEADER_SIZE + count * RECORD_BOUND + payload_bytes
+        with self._lock:
+            self._check_writable()
+            seg = self._segment_for_append_locked(bound, ts if timestamps is None else max(timestamps), count)
+            base = self.log_end_offset
+            start = seg.size
+            try:
+                if kind == "list":
+                    pos, size = seg.log.append_records(
+                        values, keys, ts, base, self.partition_leader_epoch, timestamps=timestamps
+                    )
+                elif kind == "fixed":
+                    pos, size = seg.log.append_fixed(values, values.dtype.itemsize, count, ts, base, self.partition_leader_epoch)
+                else:
+                    data, offsets = values
+                    pos, size = seg.log.append_offsets(data, offsets, count, ts, base, self.partition_leader_epoch)
+            except OSError as exc:
+                seg.log.discard_tail(start)
+                raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
+            except BaseException:
+                seg.log.discard_tail(start)
+                raise
+            if size > self.config.max_message_bytes:
+                seg.log.discard_tail(start)
+                raise MessageTooLargeError(
+                    f"batch of {size} bytes exceeds max.message.bytes={self.config.max_message_bytes}"
+                )
+            max_ts = ts if timestamps is None else max(timestamps)
+            seg.after_append(pos, size, base + count - 1, max_ts)
+            self._after_append_locked(seg, count)
+            return base
+
+    def append_batch(self, raw: bytes | bytearray | memoryview, *, control: bool = False) -> int:
+        """Append one client-built RecordBatch v2; return its assigned base offset.
+
+        The batch is validated (kafka-spec.md a.4: CRC, structure, record count against last
+        offset delta, no control batch from a client, sequence set for idempotent producers,
+        size against max.message.bytes), then copied with base offset and leader epoch stamped
+        in place; the CRC is untouched (LogAppendTime topics rewrite max timestamp and CRC).
+        """
+        view = memoryview(raw)
+        try:
+            header = record.check_batch(view)
+        except CorruptRecordError:
+            raise
+        if header.size != view.nbytes:
+            raise InvalidRecordError(
+                f"expected exactly one batch: {view.nbytes} bytes given, batch is {header.size}"
+            )
+        if header.is_control and not control:
+            raise InvalidRecordError("clients may not write control batches")
+        if header.records_count <= 0 and not control:
+            raise InvalidRecordError("batch has no records")
+        if header.last_offset_delta != header.records_count - 1:
+            raise InvalidRecordError(
+                f"last_offset_delta {header.last_offset_delta} does not match {header.records_count} records"
+            )
+        if header.producer_id >= 0 and header.base_sequence < 0 and not header.is_control:
+            raise InvalidRecordError("idempotent batch without a base sequence")
+        if header.timestamp_type == 1 and not control:
+            raise InvalidTimestampError("producers must send CreateTime batches")
+        if header.compression:
+            # Decompress once to prove the records parse (Kafka validates them too).
+            record.batch_records(view, header)
+        with self._lock:
+            self._check_writable()
+            return self._append_raw_locked(view, header, header.records_count)
+
+    def _append_raw_locked(self, raw: Any, header: Any, count: int) -> int:
+        size = header.size
+        if size > self.config.max_message_bytes:
+            raise MessageTooLargeError(
+                f"batch of {size} bytes exceeds max.message.bytes={self.config.max_message_bytes}"
+            )
+        append_time = _now_ms() if self.config.message_timestamp_type == "LogAppendTime" else -1
+        max_ts = append_time if append_time >= 0 else header.max_timestamp
+        seg = self._segment_for_append_locked(size, max_ts, header.last_offset_delta + 1)
+        base = self.log_end_offset
+        start = seg.size
+        try:
+            pos, written = seg.log.append_batch(raw, base, self.partition_leader_epoch, append_time)
+        except OSError as exc:
+            seg.log.discard_tail(start)
+            raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
+        seg.after_append(pos, written, base + header.last_offset_delta, max_ts)
+        self._after_append_locked(seg, count)
+        return base
+
+    def _check_writable(self) -> None:
+        if self._closed:
+            raise ValueError(f"log {self.path} is closed")
+        if self._offline is not None:
+            raise LogOfflineError(f"log {self.path} is offline after an I/O error: {self._offline}")
+
+    def _segment_for_append_locked(self, size_bound: int, max_timestamp: int, count: int) -> LogSegment:
+        seg = self._segments[-1]
+        cfg = self.config
+        last_offset = self.log_end_offset + count - 1
+        if seg.is_empty:
+            if seg.log.map_len < size_bound or not seg.fits_offsets(last_offset):
+                return self._roll_locked(self.log_end_offset, size_bound)
+            return seg
+        roll = (
+            seg.size + size_bound > cfg.segment_bytes
+            or seg.size + size_bound > seg.log.map_len
+            or seg.index_is_full()
+            or not seg.fits_offsets(last_offset)
+            or (
+                seg.first_batch_max_timestamp >= 0
+                and max_timestamp - seg.first_batch_max_timestamp > cfg.segment_ms - cfg.segment_jitter_ms
+            )
+        )
+        if roll:
+            return self._roll_locked(self.log_end_offset, size_bound)
+        return seg
+
+    def _after_append_locked(self, seg: LogSegment, count: int) -> None:
+        policy = self.config.flush_policy
+        self._unflushed_messages += count
+        if policy == "batch":
+            self._flush_segment_locked(seg)
+        elif policy == "interval":
+            now = _now_ms()
+            if self._unflushed_messages >= self.config.flush_messages or now - self._last_flush_ms >= self.config.flush_ms:
+                self._flush_segment_locked(seg)
+                self._last_flush_ms = now
+                self._recovery_point = self.log_end_offset
+                self._write_checkpoints()
+        if seg.size > RESIDENT_BYTES * 2:
+            seg.log.release_pages(seg.size - RESIDENT_BYTES)
+
+    def _flush_segment_locked(self, seg: LogSegment) -> None:
+        try:
+            seg.flush()
+        except OSError as exc:
+            self._offline = exc
+            log.error("fsync failed for %s, taking the log offline: %s", seg.log_path, exc)
+            raise LogOfflineError(f"fsync of {seg.log_path} failed ({exc}); the log is offline until reopened") from exc
+        self._unflushed_messages = 0
+        if self.config.flush_policy == "batch":
+            self._recovery_point = seg.next_offset
+
+    def _new_segment(self, base_offset: int, size_bound: int = 0) -> LogSegment:
+        return LogSegment(
+            self.path,
+            base_offset,
+            max_bytes=max(self.config.segment_bytes, size_bound),
+            index_bytes=self.config.segment_index_bytes,
+            index_interval_bytes=self.config.index_interval_bytes,
+            create=True,
+            active=True,
+        )
+
+    def _roll_locked(self, base_offset: int, size_bound: int = 0) -> LogSegment:
+        """Start a new active segment at `base_offset`. The new files are created first, so a
+        full disk leaves the current segment active and the log unchanged."""
+        old = self._segments[-1]
+        if old.is_empty:
+            # Replace an empty active segment (too small a mapping, or offsets moved on).
+            old.close(trim=True)
+            old.delete_files()
+            self._segments.pop()
+            self._bases.pop()
+        try:
+            new = self._new_segment(base_offset, size_bound)
+        except OSError as exc:
+            for suffix in (".log", ".index", ".timeindex"):
+                try:
+                    os.unlink(os.path.join(self.path, f"{base_offset:020d}{suffix}"))
+                except FileNotFoundError:
+                    pass
+            if old.is_empty and not self._segments:
+                self._segments.append(self._new_segment(base_offset))
+                self._bases.append(base_offset)
+            code = errno.errorcode.get(exc.errno or 0, str(exc.errno))
+            raise KafkaStorageError(f"cannot create segment {base_offset} ({code}): {exc}") from exc
+        if not old.is_empty:
+            try:
+                old.seal()
+            except OSError as exc:
+                new.close(trim=False)
+                new.delete_files()
+                self._offline = exc
+                raise LogOfflineError(f"sealing {old.log_path} failed: {exc}") from exc
+        checkpoint.fsync_dir(self.path)
+        self._segments.append(new)
+        self._bases.append(base_offset)
+        if not old.is_empty:
+            self._recovery_point = max(self._recovery_point, old.next_offset)
+            self._write_checkpoints()
+        return new
+
+    def roll(self) -> None:
+        """Force a new active segment at the log end offset (if the current one has data)."""
+        with self._lock:
+            self._check_writable()
+            if not self._segments[-1].is_empty:
+                self._roll_locked(self.log_end_offset)
+
+    # ------------------------------------------------------------------ read
+
+    def read(self, offset: int, max_bytes: int = 1048576, *, verify_crc: bool = True) -> ReadResult:
+        """Whole batches starting with the one holding `offset`, as a zero-copy view.
+
+        At least one batch is returned even if larger than max_bytes (KIP-74). Reading at the
+        log end offset returns an empty result; outside [log_start_offset, log_end_offset]
+        raises OffsetOutOfRangeError. A batch failing its CRC raises CorruptRecordError.
+        """
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"log {self.path} is closed")
+            if self._offline is not None:
+                raise LogOfflineError(f"log {self.path} is offline: {self._offline}")
+            leo = self.log_end_offset
+            if offset < self._log_start_offset or offset > leo:
+                raise OffsetOutOfRangeError(
+                    f"offset {offset} outside [{self._log_start_offset}, {leo}] of {self.path}"
+                )
+            hw = leo
+            if offset == leo:
+                return ReadResult(None, offset, hw, self._log_start_offset)
+            i = bisect.bisect_right(self._bases, offset) - 1
+            while i < len(self._segments):
+                seg = self._segments[max(i, 0)]
+                start = seg.position_of(offset)
+                if start < seg.size:
+                    end, status = seg.log.extent(start, max_bytes, verify_crc)
+                    if end == start:
+                        raise CorruptRecordError(
+                            f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
+                            f"offset {offset} cannot be read"
+                        )
+                    return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset)
+                i += 1
+            return ReadResult(None, offset, hw, self._log_start_offset)
+
+    def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record with timestamp >= `timestamp`, or None."""
+        with self._lock:
+            for seg in self._segments:
+                if seg.is_empty or seg.max_timestamp < timestamp or seg.next_offset <= self._log_start_offset:
+                    continue
+                pos = seg.timestamp_position(timestamp)
+                while pos < seg.size:
+                    header = seg.log.header_at(pos)
+                    if header.max_timestamp >= timestamp and not header.is_control:
+                        view = seg.log.view(pos, header.size)
+                        try:
+                            for rec in record.batch_records(view, header):
+                                if rec.timestamp >= timestamp and rec.offset >= self._log_start_offset:
+                                    return rec.offset, rec.timestamp
+                        finally:
+                            view.release()
+                    pos += header.size
+            return None
+
+    # ------------------------------------------------------------------ truncation, retention
+
+    def truncate_to(self, offset: int) -> int:
+        """Remove every batch holding an offset >= `offset` (whole batches: the new log end is
+        the base offset of the batch holding `offset`). Returns the new log end offset."""
+        with self._lock:
+            self._check_writable()
+            if offset >= self.log_end_offset:
+                return self.log_end_offset
+            if offset < self._log_start_offset:
+                raise OffsetOutOfRangeError(f"cannot truncate below log start {self._log_start_offset}")
+            i = max(bisect.bisect_right(self._bases, offset) - 1, 0)
+            # Later segments go entirely.
+            for seg in self._segments[i + 1 :]:
+                seg.close(trim=False)
+                seg.delete_files()
+            del self._segments[i + 1 :]
+            del self._bases[i + 1 :]
+            seg = self._segments[i]
+            if not seg.active:
+                self._reactivate_locked(seg)
+                seg = self._segments[i]
+            pos = seg.position_of(offset)
+            if pos < seg.size:
+                new_end = seg.log.header_at(pos).base_offset
+                seg.truncate_to_position(pos, new_end)
+            self._recovery_point = min(self._recovery_point, self.log_end_offset)
+            self._write_checkpoints()
+            checkpoint.fsync_dir(self.path)
+            return self.log_end_offset
+
+    def _reactivate_locked(self, seg: LogSegment) -> None:
+        """Reopen a sealed segment as the active one (after truncating the ones after it)."""
+        i = self._segments.index(seg)
+        seg.close(trim=True)
+        new = LogSegment(
+            self.path,
+            seg.base_offset,
+            max_bytes=max(self.config.segment_bytes, seg.size),
+            index_bytes=self.config.segment_index_bytes,
+            index_interval_bytes=self.config.index_interval_bytes,
+            active=True,
+        )
+        new.log.size = seg.size
+        new.load_clean()
+        self._segments[i] = new
+
+    def delete_records_before(self, offset: int) -> int:
+        """Advance the log start offset (Kafka DeleteRecords); whole segments below it go."""
+        with self._lock:
+            self._check_writable()
+            if offset > self.log_end_offset:
+                raise OffsetOutOfRangeError(f"offset {offset} beyond log end {self.log_end_offset}")
+            if offset > self._log_start_offset:
+                self._log_start_offset = offset
+                self._delete_segments_locked(lambda seg: seg.next_offset <= offset)
+                self._write_checkpoints()
+            return self._log_start_offset
+
+    def enforce_retention(self, now_ms: int | None = None) -> list[int]:
+        """Delete whole segments past retention.ms / retention.bytes (oldest first).
+        Returns the base offsets deleted."""
+        now = _now_ms() if now_ms is None else now_ms
+        cfg = self.config
+        with self._lock:
+            self._check_writable()
+            deleted: list[int] = []
+            if cfg.retention_ms >= 0:
+                deleted += self._delete_segments_locked(
+                    lambda seg: not seg.is_empty and now - seg.max_timestamp > cfg.retention_ms
+                )
+            if cfg.retention_bytes >= 0:
+                total = self.size_bytes
+
+                def too_big(seg: LogSegment) -> bool:
+                    nonlocal total
+                    if total - seg.size >= cfg.retention_bytes and not seg.is_empty:
+                        total -= seg.size
+                        return True
+                    return False
+
+                deleted += self._delete_segments_locked(too_big)
+            if deleted:
+                self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
+                self._write_checkpoints()
+            return deleted
+
+    def _delete_segments_locked(self, predicate: Any) -> list[int]:
+        deleted = []
+        while self._segments and predicate(self._segments[0]):
+            seg = self._segments[0]
+            if seg.active:
+                # The last segment may go too: roll a fresh empty one at the log end first.
+                self._roll_locked(self.log_end_offset)
+            if seg.log.exported_views:
+                break  # a reader still holds it; try again on the next pass
+            seg.close(trim=False)
+            seg.delete_files()
+            self._segments.pop(0)
+            self._bases.pop(0)
+            deleted.append(seg.base_offset)
+        if deleted:
+            checkpoint.fsync_dir(self.path)
+            self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
+        return deleted
+
+    # ------------------------------------------------------------------ flush
+
+    def flush(self) -> None:
+        """fsync everything appended so far, whatever the flush policy."""
+        with self._lock:
+            self._check_writable()
+            for seg in self._segments:
+                if seg.log.synced < seg.size:
+                    self._flush_segment_locked(seg)
+            self._last_flush_ms = _now_ms()
+            self._recovery_point = self.log_end_offset
+            self._write_checkpoints()
+
+    def maybe_flush(self, now_ms: int | None = None) -> bool:
+        """For schedulers: flush if the interval policy's flush.ms has passed."""
+        now = _now_ms() if now_ms is None else now_ms
+        with self._lock:
+            if self.config.flush_policy != "interval" or self._unflushed_messages == 0:
+                return False
+            if now - self._last_flush_ms < self.config.flush_ms:
+                return False
+        self.flush()
+        return True
+
+    def _write_checkpoints(self) -> None:
+        checkpoint.write(os.path.join(self.path, RECOVERY_POINT_FILE), self._recovery_point)
+        checkpoint.write(os.path.join(self.path, LOG_START_OFFSET_FILE), self._log_start_offset)
+
+    def __repr__(self) -> str:
+        return (
+            f"PartitionLog({self.path!r}, start={self._log_start_offset}, end={self.log_end_offset}, "
+            f"segments={len(self._segments)})"
+        )
+
+
+def _classify(values: Any) -> tuple[str, int, int]:
+    """('list' | 'fixed' | 'offsets', record count, payload byte estimate)."""
+    if isinstance(values, tuple) and len(values) == 2 and not isinstance(values[0], (bytes, type(None))):
+        data, offsets = values
+        offs = memoryview(offsets).cast("B").cast("q")
+        count = len(offs) - 1
+        if count < 0:
+            raise ValueError("offsets needs at least one entry")
+        return "offsets", count, int(offs[count] - offs[0]) if count else 0
+    dtype = getattr(values, "dtype", None)
+    if dtype is not None and getattr(values, "ndim", 1) == 1:
+        if dtype.kind != "S":
+            raise TypeError(f"numpy values must have dtype S<n>, not {dtype}")
+        if not values.flags["C_CONTIGUOUS"]:
+            raise ValueError("numpy values must be C-contiguous")
+        return "fixed", len(values), len(values) * dtype.itemsize
+    if isinstance(values, (bytes, bytearray, str)):
+        raise TypeError("values must be a sequence of bytes-like objects, not a single value")
+    if not isinstance(values, list):
+        values = list(values)
+    total = payload_size(values)
+    return "list", len(values), total
+
+
+def _to_list(kind: str, values: Any, count: int) -> list[Any]:
+    if kind == "fixed":
+        width = values.dtype.itemsize
+        buf = memoryview(values).cast("B")
+        return [bytes(buf[i * width : (i + 1) * width]) for i in range(count)]
+    data, offsets = values
+    offs = memoryview(offsets).cast("B").cast("q")
+    mv = memoryview(data).cast("B")
+    return [bytes(mv[offs[i] : offs[i + 1]]) for i in range(count)]
+
+
+__all__ = ["PartitionLog", "ReadResult", "RecoveryResult", "SegmentFullError"]
