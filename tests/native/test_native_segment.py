@@ -1,0 +1,428 @@
+"""The C segment core through its binding: headwater._native._native.Segment.
+
+Goal: pin the byte-level contract of csrc/hw_segment.c and the hw_status -> exception mapping
+(`_raise_for`) for every status a segment call can return: golden bytes written by
+append_records (the kafka-spec.md a.6 vector), boundary sizes (a batch of exactly the mapping,
+one byte more -> HW_ERR_FULL, 17-byte tails, batch_length 0 / 48 / 49), scan results (clean
+end, zero tail, truncated, corrupt, CRC, out-of-order offsets), find_offset/find_timestamp,
+extent (KIP-74 max_bytes), view pinning, truncate, close/trim and I/O errors.
+
+Method: segments are created directly in tmp files; expected bytes come from the spec vector
+or from struct, never from the code under test. Each status is provoked by a minimal mutation
+of a known-good batch.
+"""
+
+from __future__ import annotations
+
+import os
+import struct
+
+import pytest
+
+from headwater.errors import (
+    CorruptRecordError,
+    InvalidCrcError,
+    SegmentFullError,
+    TruncatedError,
+)
+
+# kafka-spec.md a.6: 2 records, CreateTime, no compression, baseTimestamp 1700000000000.
+GOLDEN = bytes.fromhex(
+    "0000000000000000" "0000004d" "00000000" "02" "3f06057b" "0000" "00000001"
+    "0000018bcfe56800" "0000018bcfe56805" "ffffffffffffffff" "ffff" "ffffffff" "00000002"
+    "24" "00" "00" "00" "06" "6b6579" "0a" "76616c7565" "02" "02" "68" "02" "76"
+    "10" "00" "0a" "02" "01" "04" "7632" "00"
+)
+TS = 1_700_000_000_000
+
+
+@pytest.fixture
+def seg_path(tmp_path):
+    return str(tmp_path / "00000000000000000000.log")
+
+
+@pytest.fixture
+def Segment(native):
+    return native.Segment
+
+
+def _open(Segment, path, max_bytes=1 << 16, create=True):
+    return Segment(path, max_bytes, create)
+
+
+def _batch(native, base_offset=0, n=2, ts=TS, value=b"v"):
+    return bytes(native.build_batch([value] * n, timestamps=[ts + i for i in range(n)], base_offset=base_offset))
+
+
+def test_golden_vector_written_by_append_records(native, Segment, seg_path):
+    assert native.crc32c(GOLDEN[21:]) == 0x3F06057B
+    s = _open(Segment, seg_path)
+    try:
+        pos, size = s.append_records(
+            [b"value", b"v2"], [b"key", None], TS, 0, 0,
+            timestamps=[TS, TS + 5], headers=[[("h", b"v")], []],
+        )
+        assert (pos, size) == (0, 89)
+        assert s.read(0, 89) == GOLDEN
+        assert s.size == 89
+    finally:
+        s.close()
+    assert open(seg_path, "rb").read() == GOLDEN  # close(trim=True) cuts the preallocation
+
+
+def test_append_records_stamps_offset_and_epoch(native, Segment, seg_path):
+    s = _open(Segment, seg_path)
+    try:
+        pos, size = s.append_records([b"value", b"v2"], [b"key", None], TS, 1234, 9,
+                                     timestamps=[TS, TS + 5], headers=[[("h", b"v")], []])
+        got = s.read(pos, size)
+        assert struct.unpack_from(">q", got, 0)[0] == 1234
+        assert struct.unpack_from(">i", got, 12)[0] == 9
+        assert got[16:] == GOLDEN[16:]  # offset and epoch lie outside the CRC
+    finally:
+        s.close()
+
+
+def test_append_batch_copies_and_stamps(native, Segment, seg_path):
+    s = _open(Segment, seg_path)
+    try:
+        s.append(GOLDEN)
+        pos, size = s.append_batch(GOLDEN, 2, 5)
+        assert (pos, size) == (89, 89)
+        got = s.read(89, 89)
+        assert struct.unpack(">qii", got[:16]) == (2, 77, 5)
+        assert got[16:] == GOLDEN[16:]
+        h = s.check_at(89)
+        assert (h.base_offset, h.last_offset) == (2, 3)
+        with pytest.raises(TruncatedError):
+            s.append_batch(GOLDEN[:60], 4, 0)
+        assert s.size == 178
+    finally:
+        s.close()
+
+
+def test_append_batch_log_append_time_rewrites_crc(native, Segment, seg_path):
+    s = _open(Segment, seg_path)
+    try:
+        s.append_batch(GOLDEN, 0, 0, 1_800_000_000_000)
+        got = s.read(0, 89)
+        h = s.check_at(0)  # CRC recomputed
+        assert h.timestamp_type == 1 and h.max_timestamp == 1_800_000_000_000
+        assert struct.unpack_from(">h", got, 21)[0] == 0x08
+        assert got[61:] == GOLDEN[61:]
+    finally:
+        s.close()
+
+
+def test_append_fixed_and_offsets(native, Segment, seg_path):
+    s = _open(Segment, seg_path)
+    try:
+        pos, size = s.append_fixed(b"aabbcc", 2, 3, TS, 0, 0)
+        recs = native.decode_records(s.read(pos + 61, size - 61), 3, 0, TS)
+        assert [r.value for r in recs] == [b"aa", b"bb", b"cc"]
+        with pytest.raises(ValueError):
+            s.append_fixed(b"aabbc", 2, 3, TS, 3, 0)
+        offsets = struct.pack("<4q", 0, 1, 1, 4)
+        pos, size = s.append_offsets(b"xyzw", offsets, 3, TS, 3, 0)
+        h = s.check_at(pos)
+        assert (h.base_offset, h.records_count) == (3, 3)
+        recs = native.decode_records(s.read(pos + 61, size - 61), 3, 3, TS)
+        assert [r.value for r in recs] == [b"x", b"", b"yzw"]
+        with pytest.raises(ValueError):
+            s.append_offsets(b"xyzw", struct.pack("<4q", 0, 2, 1, 4), 3, TS, 6, 0)
+        with pytest.raises(ValueError):
+            s.append_offsets(b"xyzw", struct.pack("<3q", 0, 2, 4), 3, TS, 6, 0)
+        assert s.size == pos + size
+    finally:
+        s.close()
+
+
+# ---------------------------------------------------------------------------- boundaries
+
+
+def test_mapping_full_boundary(native, Segment, seg_path):
+    page = os.sysconf("SC_PAGE_SIZE")
+    s = _open(Segment, seg_path, max_bytes=page)
+    try:
+        assert s.map_len == page
+        s.reserve(page)  # exactly the mapping: fine
+        with pytest.raises(SegmentFullError):
+            s.reserve(page + 1)  # HW_ERR_FULL
+        filler = b"\x01" * (page - 89)
+        s.append(filler)
+        s.append(GOLDEN)
+        assert s.size == page
+        with pytest.raises(SegmentFullError):
+            s.append(b"\x02")
+        assert s.size == page  # nothing changes on failure
+    finally:
+        s.close()
+    assert os.path.getsize(seg_path) == page
+
+
+def test_open_missing_without_create_is_oserror(Segment, tmp_path):
+    with pytest.raises(OSError):  # HW_ERR_IO with errno
+        Segment(str(tmp_path / "missing.log"), 0, False)
+    with pytest.raises(OSError):
+        Segment(str(tmp_path / "no-such-dir" / "x.log"), 4096, True)
+
+
+def test_header_at_and_check_at_status_paths(native, Segment, seg_path):
+    with open(seg_path, "wb") as f:
+        good = GOLDEN
+        bad_crc = bytearray(GOLDEN)
+        bad_crc[-1] ^= 1
+        bad_magic = bytearray(GOLDEN)
+        bad_magic[16] = 1
+        short_len = bytearray(GOLDEN)
+        struct.pack_into(">i", short_len, 8, 48)  # below the 49-byte minimum
+        f.write(good + bytes(bad_crc) + bytes(bad_magic) + bytes(short_len) + GOLDEN[:50])
+    s = Segment(seg_path, 0, False)
+    try:
+        assert s.check_at(0).records_count == 2
+        assert s.header_at(89).records_count == 2  # header parse does not check the CRC
+        with pytest.raises(InvalidCrcError):
+            s.check_at(89)  # HW_ERR_CRC
+        with pytest.raises(CorruptRecordError) as info:
+            s.header_at(178)  # HW_ERR_CORRUPT (magic)
+        assert not isinstance(info.value, (InvalidCrcError, TruncatedError))
+        with pytest.raises(CorruptRecordError):
+            s.header_at(267)  # batch_length 48 < 49
+        with pytest.raises(TruncatedError):
+            s.header_at(356)  # HW_ERR_TRUNCATED: 50 bytes of a batch
+        with pytest.raises(IndexError):
+            s.header_at(s.size + 1)
+        with pytest.raises(IndexError):
+            s.view(s.size - 1, 2)
+        with pytest.raises(IndexError):
+            s.read(-1, 2)
+    finally:
+        s.close(trim=False)
+
+
+# ---------------------------------------------------------------------------- scan
+
+
+def _write(path, data):
+    with open(path, "wb") as f:
+        f.write(data)
+
+
+def _scan_file(Segment, path, data, **kw):
+    _write(path, data)
+    s = Segment(path, 0, False)
+    try:
+        return s.scan(**kw)
+    finally:
+        s.close(trim=False)
+
+
+def test_scan_clean_and_zero_tail(native, Segment, seg_path):
+    b0, b1 = _batch(native, 0, 2), _batch(native, 2, 3)
+    r = _scan_file(Segment, seg_path, b0 + b1)
+    assert (r.status, r.valid_bytes, r.batches, r.first_offset, r.next_offset) == (native.HW_OK, len(b0 + b1), 2, 0, 5)
+    assert r.max_timestamp == TS + 2 and r.offset_of_max_timestamp == 4
+    r = _scan_file(Segment, seg_path, b0 + b1 + bytes(4096))
+    assert (r.status, r.valid_bytes) == (native.HW_OK, len(b0 + b1))
+    r = _scan_file(Segment, seg_path, b"")
+    assert (r.status, r.valid_bytes, r.batches, r.first_offset, r.next_offset) == (native.HW_OK, 0, 0, -1, -1)
+
+
+@pytest.mark.parametrize("tail", [1, 7])
+def test_scan_zero_prefix_of_next_batch_reads_as_clean_end(native, Segment, seg_path, tail):
+    """The first 7 bytes of base offset 2 are zeros: indistinguishable from preallocation."""
+    b0, b1 = _batch(native, 0, 2), _batch(native, 2, 3)
+    r = _scan_file(Segment, seg_path, b0 + b1[:tail])
+    assert (r.status, r.valid_bytes) == (native.HW_OK, len(b0))
+
+
+@pytest.mark.parametrize("tail", [8, 16, 17, 18, 60, 61])
+def test_scan_partial_tail_is_truncated(native, Segment, seg_path, tail):
+    b0, b1 = _batch(native, 0, 2), _batch(native, 2, 3)
+    r = _scan_file(Segment, seg_path, b0 + b1[:tail])
+    assert r.status == native.HW_ERR_TRUNCATED
+    assert r.valid_bytes == len(b0) and r.next_offset == 2
+
+
+def test_scan_nonzero_after_zero_run_is_truncated(native, Segment, seg_path):
+    b0 = _batch(native, 0, 2)
+    r = _scan_file(Segment, seg_path, b0 + bytes(100) + b"\x01")
+    assert r.status == native.HW_ERR_TRUNCATED and r.valid_bytes == len(b0)
+
+
+def test_scan_unfinished_write_length_zero_is_truncated(native, Segment, seg_path):
+    b0, b1 = _batch(native, 0, 2), bytearray(_batch(native, 2, 3))
+    struct.pack_into(">i", b1, 8, 0)
+    r = _scan_file(Segment, seg_path, b0 + bytes(b1))
+    assert r.status == native.HW_ERR_TRUNCATED and r.valid_bytes == len(b0)
+
+
+def test_scan_crc_corrupt_and_order(native, Segment, seg_path):
+    b0, b1 = _batch(native, 0, 2), bytearray(_batch(native, 2, 3))
+    bad = bytearray(b1)
+    bad[70] ^= 0x10
+    r = _scan_file(Segment, seg_path, b0 + bytes(bad))
+    assert (r.status, r.valid_bytes, r.batches) == (native.HW_ERR_CRC, len(b0), 1)
+    r = _scan_file(Segment, seg_path, b0 + bytes(bad), verify_crc=False)
+    assert (r.status, r.batches) == (native.HW_OK, 2)
+    bad = bytearray(b1)
+    bad[16] = 7
+    r = _scan_file(Segment, seg_path, b0 + bytes(bad))
+    assert (r.status, r.valid_bytes) == (native.HW_ERR_CORRUPT, len(b0))
+    # Offsets must increase: a batch starting below the previous last offset + 1 is corrupt.
+    r = _scan_file(Segment, seg_path, b0 + _batch(native, 1, 1))
+    assert (r.status, r.valid_bytes) == (native.HW_ERR_CORRUPT, len(b0))
+    r = _scan_file(Segment, seg_path, b0, min_offset=1)
+    assert (r.status, r.valid_bytes) == (native.HW_ERR_CORRUPT, 0)
+    # A gap is allowed (compaction leaves gaps).
+    r = _scan_file(Segment, seg_path, b0 + _batch(native, 10, 1))
+    assert (r.status, r.next_offset) == (native.HW_OK, 11)
+
+
+def test_scan_builds_indexes_like_the_append_rule(native, Segment, seg_path, tmp_path):
+    batches = [_batch(native, 2 * i, 2, ts=TS + 10 * i, value=b"x" * 40) for i in range(20)]
+    data = b"".join(batches)
+    _write(seg_path, data)
+    s = Segment(seg_path, 0, False)
+    oi = native.OffsetIndex(str(tmp_path / "a.index"), 0, 8 * 64)
+    ti = native.TimeIndex(str(tmp_path / "a.timeindex"), 0, 12 * 64)
+    try:
+        interval = 250
+        r = s.scan(0, -1, True, -1, oi, ti, interval)
+        assert r.status == native.HW_OK and r.batches == 20
+        expect, since, pos = [], 0, 0
+        for i, b in enumerate(batches):
+            if since > interval:
+                expect.append((2 * i + 1, pos))
+                since = 0
+            since += len(b)
+            pos += len(b)
+        assert [oi.entry(n) for n in range(oi.entries)] == expect
+        assert [ti.entry(n) for n in range(ti.entries)] == [(TS + 10 * (o // 2) + 1, o) for o, _ in expect]
+        assert r.bytes_since_index == since
+    finally:
+        oi.close()
+        ti.close()
+        s.close(trim=False)
+
+
+def test_find_next_batch_offset_timestamp(native, Segment, seg_path):
+    b = [_batch(native, 3 * i, 3, ts=TS + 100 * i) for i in range(4)]
+    garbage = b"\x02" * 30
+    _write(seg_path, b[0] + garbage + b[1] + b[2] + b[3])
+    s = Segment(seg_path, 0, False)
+    try:
+        assert s.find_next_batch(0) == 0
+        assert s.find_next_batch(1) == len(b[0]) + 30
+        assert s.find_next_batch(s.size - 10) == -1
+        # find_offset / find_timestamp walk from a batch boundary.
+        p2 = len(b[0]) + 30 + len(b[1])
+        assert s.find_offset(p2, 7) == p2
+        assert s.find_offset(p2, 8) == p2
+        assert s.find_offset(p2, 9) == p2 + len(b[2])
+        assert s.find_offset(p2, 100) == s.size
+        assert s.find_timestamp(p2, TS + 250) == p2 + len(b[2])
+        assert s.find_timestamp(p2, TS + 10_000) == s.size
+        with pytest.raises(CorruptRecordError):
+            s.find_offset(len(b[0]) + 1, 5)  # not a boundary: garbage length
+    finally:
+        s.close(trim=False)
+
+
+def test_extent_kip74_and_bad_batch_status(native, Segment, seg_path):
+    b = [_batch(native, 2 * i, 2) for i in range(3)]
+    n = len(b[0])
+    bad = bytearray(b[2])
+    bad[-1] ^= 1
+    _write(seg_path, b[0] + b[1] + bytes(bad))
+    s = Segment(seg_path, 0, False)
+    try:
+        assert s.extent(0, 1) == (n, native.HW_OK)  # at least one batch
+        assert s.extent(0, 2 * n) == (2 * n, native.HW_ERR_CRC)  # stops before the bad one
+        assert s.extent(0, 2 * n - 1)[0] == n
+        assert s.extent(2 * n, 1 << 20) == (2 * n, native.HW_ERR_CRC)
+        assert s.extent(2 * n, 1 << 20, False) == (3 * n, native.HW_OK)
+        assert s.extent(3 * n, 10) == (3 * n, native.HW_OK)
+        with pytest.raises(IndexError):
+            s.extent(3 * n + 1, 10)
+        assert s._crc_ok(0, 2 * n) == (True, 2 * n)
+        assert s._crc_ok(0, 3 * n) == (False, 2 * n)
+    finally:
+        s.close(trim=False)
+
+
+# ---------------------------------------------------------------------------- lifetime
+
+
+def test_views_pin_truncate_and_close(native, Segment, seg_path):
+    s = _open(Segment, seg_path)
+    s.append(GOLDEN)
+    v = s.view(0, 89)
+    assert s.exported_views == 1
+    with pytest.raises(BufferError):
+        s.truncate(0)
+    with pytest.raises(BufferError):
+        s.close()
+    assert bytes(v) == GOLDEN and not s.closed
+    with pytest.raises(TypeError):
+        v[0] = 1  # read-only
+    v.release()
+    assert s.exported_views == 0
+    s.truncate(0)
+    assert s.size == 0 and s.file_len == 0
+    s.append(GOLDEN)
+    s.close()
+    assert s.closed
+    with pytest.raises(ValueError):
+        s.view(0, 1)
+    with pytest.raises(ValueError):
+        s.append(GOLDEN)
+    s.close()  # idempotent
+
+
+def test_truncate_beyond_size_is_corrupt_status(Segment, seg_path):
+    s = _open(Segment, seg_path)
+    try:
+        s.append(GOLDEN)
+        with pytest.raises(CorruptRecordError):
+            s.truncate(90)  # hw_segment_truncate: HW_ERR_CORRUPT
+        assert s.size == 89
+    finally:
+        s.close()
+
+
+def test_size_setter_and_discard_tail(Segment, seg_path):
+    s = _open(Segment, seg_path)
+    try:
+        s.append(GOLDEN)
+        s.flush()
+        assert s.synced == 89
+        s.append(GOLDEN)
+        s.discard_tail(89)
+        assert s.size == 89 and s.read(0, 89) == GOLDEN
+        with pytest.raises(ValueError):
+            s.size = s.file_len + 1
+        s.size = 10
+        assert s.synced == 10
+    finally:
+        s.close(trim=False)
+
+
+def test_close_without_trim_keeps_preallocation(Segment, seg_path):
+    s = _open(Segment, seg_path, max_bytes=1 << 20)
+    s.append(GOLDEN)
+    flen = s.file_len
+    s.close(trim=False)
+    assert os.path.getsize(seg_path) == flen > 89
+    reopened = Segment(seg_path, 0, False)
+    try:
+        assert reopened.size == flen  # size starts as the file size; the caller scans
+        r = reopened.scan()
+        assert r.valid_bytes == 89 and r.status == 0
+        last = len(GOLDEN.rstrip(b"\0"))  # the final record's header count is a zero byte
+        assert reopened.last_nonzero(0, reopened.file_len) == last
+        assert reopened.last_nonzero(89, reopened.file_len) == 89
+        with pytest.raises(IndexError):
+            reopened.last_nonzero(0, reopened.file_len + 1)
+    finally:
+        reopened.close(trim=False)
