@@ -172,7 +172,7 @@ size_t hw_header_size(size_t key_len, int64_t value_len) {
 hw_status hw_batch_write_record(hw_batch_writer *w, int64_t timestamp, const uint8_t *key,
                                 int64_t key_len, const uint8_t *value, int64_t value_len,
                                 int64_t header_count, size_t headers_bytes) {
-    int64_t ts_delta = timestamp - w->base_timestamp;
+    int64_t ts_delta = (int64_t)((uint64_t)timestamp - (uint64_t)w->base_timestamp);
     int64_t off_delta = w->count;
     size_t body = hw_record_body_size(ts_delta, off_delta, key_len, value_len, header_count,
                                       headers_bytes);

@@ -17,7 +17,7 @@ cimport cython
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
-from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t
+from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
 
@@ -366,7 +366,9 @@ def build_batch(values, keys=None, headers=None, timestamps=None, *, int64_t bas
     cdef list tss = _as_list(timestamps, n, "timestamps")
     if attributes & 0x07:
         raise ValueError("build_batch writes uncompressed batches; use compress_batch")
-    if timestamp < 0 and tss is None:
+    if n == 0:
+        raise ValueError("a batch needs at least one record")
+    if timestamp == -1 and tss is None:
         timestamp = _now_ms()
     cdef int64_t base_ts = tss[0] if (tss is not None and n > 0) else timestamp
     cdef Py_ssize_t cap = HW_BATCH_HEADER_SIZE + _bound(vals, ks, hs)
@@ -481,8 +483,9 @@ def decode_records(records, Py_ssize_t count, int64_t base_offset, int64_t base_
             if st != HW_OK:
                 raise CorruptRecordError(f"record {i} of {count}: bad structure")
             rec = Record.__new__(Record)
-            rec.offset = base_offset + r.offset_delta
-            rec.timestamp = log_append_time if log_append_time >= 0 else base_timestamp + r.timestamp_delta
+            # Unsigned adds: wrap like Java's long arithmetic instead of signed-overflow UB.
+            rec.offset = <int64_t>(<uint64_t>base_offset + <uint64_t>r.offset_delta)
+            rec.timestamp = log_append_time if log_append_time >= 0 else <int64_t>(<uint64_t>base_timestamp + <uint64_t>r.timestamp_delta)
             rec.key = _bytes_or_none(r.key, r.key_len)
             rec.value = _bytes_or_none(r.value, r.value_len)
             if r.header_count:

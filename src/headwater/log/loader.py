@@ -119,9 +119,8 @@ def load_segments(path: str, config: LogConfig, *, clean: bool, recovery_point: 
             if not indexes_present:
                 result.rebuilt_indexes.append(base)
         if clean:
-            for seg in segments:
-                if not seg.load_clean() and seg.base_offset not in result.rebuilt_indexes:
-                    result.rebuilt_indexes.append(seg.base_offset)
+            # Nothing to scan, unless a segment's tail proves otherwise.
+            _recover(segments, config, 2**63 - 1, result)
         else:
             _recover(segments, config, recovery_point, result)
     except BaseException:
@@ -138,12 +137,16 @@ def _recover(segments: list[LogSegment], config: LogConfig, recovery_point: int,
     for i, seg in enumerate(segments):
         if seg.base_offset <= recovery_point:
             first = i
-    for seg in segments[:first]:
-        if not seg.load_clean():
-            result.rebuilt_indexes.append(seg.base_offset)
-    i = first
+    i = 0
     while i < len(segments):
         seg = segments[i]
+        if i < first or (recovery_point == 2**63 - 1):
+            status = seg.load_clean()
+            if status == "rebuilt" and seg.base_offset not in result.rebuilt_indexes:
+                result.rebuilt_indexes.append(seg.base_offset)
+            if status != "scan":
+                i += 1
+                continue
         expect = segments[i - 1].next_offset if i > 0 else seg.base_offset
         truncate_at = _recover_segment(seg, segments[i + 1 :], config, recovery_point, expect, result)
         if truncate_at is not None:
@@ -206,6 +209,9 @@ def _recover_segment(
         result.bytes_scanned += r.valid_bytes - position
         if r.status == HW_OK:
             log.size = r.valid_bytes
+            if r.valid_bytes < file_len and not seg.active:
+                # A sealed segment with a zero tail (killed before its roll trimmed it).
+                log.truncate(r.valid_bytes)
             seg.finish_indexes()
             return None
         bad = r.valid_bytes

@@ -21,7 +21,7 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-from headwater._native._native import OffsetIndex, Segment, TimeIndex
+from headwater._native._native import HW_OK, OffsetIndex, Segment, TimeIndex
 from headwater.errors import CorruptIndexError, CorruptRecordError
 
 OFFSET_ENTRY_BYTES = 8
@@ -219,40 +219,47 @@ class LogSegment:
             self.bytes_since_index = r.bytes_since_index
         return r
 
-    def load_clean(self) -> bool:
-        """State of a segment closed cleanly: trust the size, check the indexes structurally.
-        Returns False if the indexes had to be rebuilt."""
+    def load_clean(self) -> str:
+        """State of a segment that needs no recovery scan: trust the data up to the file size,
+        check the indexes structurally and walk the batches after the last index entry.
+
+        Returns "ok", "rebuilt" (indexes were rebuilt) or "scan" (the tail after the last index
+        entry does not end in a whole batch: the caller must run a recovery scan).
+        """
+        status = "ok"
         ok = self.offset_index.check(self.size) and self.time_index.check(self.size)
         if self.size and ok and self.offset_index.entries:
-            # The last entry must point at a batch boundary holding its offset.
+            # The last entry must point at a batch boundary holding offsets up to its own.
             offset, position = self.offset_index.entry(self.offset_index.entries - 1)
             try:
                 h = self.log.header_at(position)
-                ok = h.base_offset <= offset <= h.last_offset or h.last_offset <= offset
+                ok = h.base_offset <= offset
             except CorruptRecordError:
                 ok = False
         if not ok:
-            self.rebuild_indexes()
-            return False
-        if self.size:
-            first = self.log.header_at(0)
-            self.first_batch_max_timestamp = first.max_timestamp
-            # The last batch: walk from the last indexed position (bounded by the interval).
-            _, position = self.offset_index.lookup(2**62)
-            last = None
-            pos = position
-            while pos < self.size:
-                last = self.log.header_at(pos)
-                pos += last.size
-            assert last is not None
-            self.next_offset = last.last_offset + 1
-            self.bytes_since_index = self.size - position
-            ts, off = self.time_index.last()
-            if last.max_timestamp >= ts:
-                self.max_timestamp, self.offset_of_max_timestamp = last.max_timestamp, last.last_offset
-            else:
-                self.max_timestamp, self.offset_of_max_timestamp = ts, off
-        return True
+            try:
+                self.rebuild_indexes()
+            except CorruptIndexError:
+                return "scan"
+            status = "rebuilt"
+        if not self.size:
+            return status
+        _, position = self.offset_index.lookup(2**62)
+        r = self.log.scan(position, self.size, False, -1, None, None, self.index_interval_bytes)
+        if r.status != HW_OK or r.batches == 0:
+            return "scan"
+        if r.valid_bytes < self.size:
+            # A zero tail (preallocated, never trimmed because of a crash): cut it now.
+            self.log.truncate(r.valid_bytes)
+        self.first_batch_max_timestamp = self.log.header_at(0).max_timestamp
+        self.next_offset = r.next_offset
+        self.bytes_since_index = r.valid_bytes - position
+        ts, off = self.time_index.last()
+        if r.max_timestamp >= ts:
+            self.max_timestamp, self.offset_of_max_timestamp = r.max_timestamp, r.offset_of_max_timestamp
+        else:
+            self.max_timestamp, self.offset_of_max_timestamp = ts, off
+        return status
 
     def seal_indexes(self) -> None:
         """Final time-index entry, then trim both index files to their entries."""
