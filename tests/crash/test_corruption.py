@@ -56,7 +56,9 @@ class Written:
 
     path: str
     records: dict[int, tuple]  # offset -> (timestamp, key, value, headers)
-    batches: list[tuple[int, int, int, int]]  # (base offset, last offset, position, size) in segment 0
+    batches: list[
+        tuple[int, int, int, int]
+    ]  # (base offset, last offset, position, size) in segment 0
     log_size: int
 
     def batch_of(self, position: int) -> tuple[int, int, int, int]:
@@ -184,7 +186,11 @@ def test_truncate_at_every_byte_of_the_tail_batch(pristine, trial_dir):
                 assert wrong_records(pristine, out) == [], (cut, clean)
                 assert out.got == kept, (cut, clean)
                 assert out.unreadable == [] and log.log_end_offset == base, (cut, clean)
-                written = pristine.log_size - size + len(open(seg_file(d), "rb").read()[pos:cut].rstrip(b"\0"))
+                written = (
+                    pristine.log_size
+                    - size
+                    + len(open(seg_file(d), "rb").read()[pos:cut].rstrip(b"\0"))
+                )
                 if not clean:
                     assert not log.recovery.clean_shutdown
                 if cut - pos > 0 and written > pos:
@@ -224,9 +230,16 @@ def test_zero_filled_page_in_the_synced_middle_is_reported_not_truncated(trial_d
     unclean(d)
     with PartitionLog.open(d, **CFG) as log:
         out = read_everything(log)
-        damaged = {o for b in w.batches if b[2] < page + 4096 and b[2] + b[3] > page for o in range(b[0], b[1] + 1)}
+        damaged = {
+            o
+            for b in w.batches
+            if b[2] < page + 4096 and b[2] + b[3] > page
+            for o in range(b[0], b[1] + 1)
+        }
         assert wrong_records(w, out) == []
-        assert set(out.got) == set(w.records) - damaged, "valid batches around the hole must all be readable"
+        assert set(out.got) == set(w.records) - damaged, (
+            "valid batches around the hole must all be readable"
+        )
         assert set(out.unreadable) == damaged
         assert len(log.recovery.corrupt_ranges) == 1 and log.recovery.truncated_bytes == 0
         check_new_append(log, out)
@@ -287,10 +300,17 @@ def test_bit_flip_in_middle_batch_of_synced_region(pristine, trial_dir):
     d, damaged = _middle_flip(pristine, trial_dir, [5])
     with PartitionLog.open(d, **CFG) as log:
         rec = log.recovery
-        assert len(rec.corrupt_ranges) == 1 and rec.truncated_bytes == 0 and rec.deleted_segments == []
+        assert (
+            len(rec.corrupt_ranges) == 1 and rec.truncated_bytes == 0 and rec.deleted_segments == []
+        )
         cr = rec.corrupt_ranges[0]
         base, last, pos, size = pristine.batches[5]
-        assert (cr.position, cr.resume_position, cr.first_offset, cr.resume_offset) == (pos, pos + size, base, last + 1)
+        assert (cr.position, cr.resume_position, cr.first_offset, cr.resume_offset) == (
+            pos,
+            pos + size,
+            base,
+            last + 1,
+        )
         assert "CORRUPT" in rec.summary()
         out = read_everything(log)
         assert wrong_records(pristine, out) == []
@@ -477,9 +497,16 @@ def test_bit_flips_with_clean_marker_never_return_bad_records(pristine, trial_di
         with log:
             out = read_everything(log)
             wrong_total += len(wrong_records(pristine, out))
-            assert set(out.got) >= set(pristine.records) - set(range(base, last + 1)) - set(out.unreadable)
+            assert set(out.got) >= set(pristine.records) - set(range(base, last + 1)) - set(
+                out.unreadable
+            )
         shutil.rmtree(d, ignore_errors=True)
-    figures("corruption clean-marker flips", mutations=60, corrupt_records_returned=wrong_total, opens_refused=refused)
+    figures(
+        "corruption clean-marker flips",
+        mutations=60,
+        corrupt_records_returned=wrong_total,
+        opens_refused=refused,
+    )
     assert wrong_total == 0
 
 
@@ -558,7 +585,9 @@ MISSING_INDEX_BUG = pytest.mark.xfail(
 
 
 @pytest.mark.parametrize("suffixes", [(".index",), (".timeindex",), (".index", ".timeindex")])
-@pytest.mark.parametrize("clean", [False, pytest.param(True, marks=MISSING_INDEX_BUG)], ids=["unclean", "clean-marker"])
+@pytest.mark.parametrize(
+    "clean", [False, pytest.param(True, marks=MISSING_INDEX_BUG)], ids=["unclean", "clean-marker"]
+)
 def test_missing_index_is_rebuilt_and_reported(pristine, trial_dir, suffixes, clean):
     d = trial_dir(pristine)
     expected = {s: open(seg_file(d, s), "rb").read() for s in (".index", ".timeindex")}
@@ -570,7 +599,9 @@ def test_missing_index_is_rebuilt_and_reported(pristine, trial_dir, suffixes, cl
         assert 0 in log.recovery.rebuilt_indexes
         _check_reads_and_lookups(log, pristine)
     for s in (".index", ".timeindex"):
-        assert open(seg_file(d, s), "rb").read() == expected[s], f"rebuilt {s} differs from the original"
+        assert open(seg_file(d, s), "rb").read() == expected[s], (
+            f"rebuilt {s} differs from the original"
+        )
 
 
 def test_stale_index_from_another_log_is_detected(pristine, trial_dir, tmp_path):

@@ -123,7 +123,9 @@ def test_time_lookup_matches_bisect(native, paths, n):
         stamps = [10_000 + 10 * i for i in range(n)]
         for i, t in enumerate(stamps):
             assert ti.append(t, BASE + i)
-        for target in [0, 9_999, 10_000, 10_001, 10_000 + 10 * n, 2**62] + stamps[:: max(1, n // 40)]:
+        for target in [0, 9_999, 10_000, 10_001, 10_000 + 10 * n, 2**62] + stamps[
+            :: max(1, n // 40)
+        ]:
             i = bisect.bisect_right(stamps, target) - 1
             expect = (-1, BASE) if i < 0 else (stamps[i], BASE + i)
             assert ti.lookup(target) == expect, target
@@ -143,7 +145,11 @@ def test_index_check_structural(native, paths):
         assert ix.check(200) is False  # position must lie inside the segment
     finally:
         ix.close(trim=False)
-    for bad in (struct.pack(">iiii", 5, 0, 5, 100), struct.pack(">iiii", 5, 0, 3, 100), struct.pack(">ii", -1, 0)):
+    for bad in (
+        struct.pack(">iiii", 5, 0, 5, 100),
+        struct.pack(">iiii", 5, 0, 3, 100),
+        struct.pack(">ii", -1, 0),
+    ):
         with open(ip, "wb") as f:
             f.write(bad)
         ix = native.OffsetIndex(ip, BASE, 0)

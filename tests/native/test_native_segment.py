@@ -28,10 +28,40 @@ from headwater.errors import (
 
 # kafka-spec.md a.6: 2 records, CreateTime, no compression, baseTimestamp 1700000000000.
 GOLDEN = bytes.fromhex(
-    "0000000000000000" "0000004d" "00000000" "02" "3f06057b" "0000" "00000001"
-    "0000018bcfe56800" "0000018bcfe56805" "ffffffffffffffff" "ffff" "ffffffff" "00000002"
-    "24" "00" "00" "00" "06" "6b6579" "0a" "76616c7565" "02" "02" "68" "02" "76"
-    "10" "00" "0a" "02" "01" "04" "7632" "00"
+    "0000000000000000"
+    "0000004d"
+    "00000000"
+    "02"
+    "3f06057b"
+    "0000"
+    "00000001"
+    "0000018bcfe56800"
+    "0000018bcfe56805"
+    "ffffffffffffffff"
+    "ffff"
+    "ffffffff"
+    "00000002"
+    "24"
+    "00"
+    "00"
+    "00"
+    "06"
+    "6b6579"
+    "0a"
+    "76616c7565"
+    "02"
+    "02"
+    "68"
+    "02"
+    "76"
+    "10"
+    "00"
+    "0a"
+    "02"
+    "01"
+    "04"
+    "7632"
+    "00"
 )
 TS = 1_700_000_000_000
 
@@ -51,7 +81,11 @@ def _open(Segment, path, max_bytes=1 << 16, create=True):
 
 
 def _batch(native, base_offset=0, n=2, ts=TS, value=b"v"):
-    return bytes(native.build_batch([value] * n, timestamps=[ts + i for i in range(n)], base_offset=base_offset))
+    return bytes(
+        native.build_batch(
+            [value] * n, timestamps=[ts + i for i in range(n)], base_offset=base_offset
+        )
+    )
 
 
 def test_golden_vector_written_by_append_records(native, Segment, seg_path):
@@ -59,8 +93,13 @@ def test_golden_vector_written_by_append_records(native, Segment, seg_path):
     s = _open(Segment, seg_path)
     try:
         pos, size = s.append_records(
-            [b"value", b"v2"], [b"key", None], TS, 0, 0,
-            timestamps=[TS, TS + 5], headers=[[("h", b"v")], []],
+            [b"value", b"v2"],
+            [b"key", None],
+            TS,
+            0,
+            0,
+            timestamps=[TS, TS + 5],
+            headers=[[("h", b"v")], []],
         )
         assert (pos, size) == (0, 89)
         assert s.read(0, 89) == GOLDEN
@@ -73,8 +112,15 @@ def test_golden_vector_written_by_append_records(native, Segment, seg_path):
 def test_append_records_stamps_offset_and_epoch(native, Segment, seg_path):
     s = _open(Segment, seg_path)
     try:
-        pos, size = s.append_records([b"value", b"v2"], [b"key", None], TS, 1234, 9,
-                                     timestamps=[TS, TS + 5], headers=[[("h", b"v")], []])
+        pos, size = s.append_records(
+            [b"value", b"v2"],
+            [b"key", None],
+            TS,
+            1234,
+            9,
+            timestamps=[TS, TS + 5],
+            headers=[[("h", b"v")], []],
+        )
         got = s.read(pos, size)
         assert struct.unpack_from(">q", got, 0)[0] == 1234
         assert struct.unpack_from(">i", got, 12)[0] == 9
@@ -220,12 +266,24 @@ def _scan_file(Segment, path, data, **kw):
 def test_scan_clean_and_zero_tail(native, Segment, seg_path):
     b0, b1 = _batch(native, 0, 2), _batch(native, 2, 3)
     r = _scan_file(Segment, seg_path, b0 + b1)
-    assert (r.status, r.valid_bytes, r.batches, r.first_offset, r.next_offset) == (native.HW_OK, len(b0 + b1), 2, 0, 5)
+    assert (r.status, r.valid_bytes, r.batches, r.first_offset, r.next_offset) == (
+        native.HW_OK,
+        len(b0 + b1),
+        2,
+        0,
+        5,
+    )
     assert r.max_timestamp == TS + 2 and r.offset_of_max_timestamp == 4
     r = _scan_file(Segment, seg_path, b0 + b1 + bytes(4096))
     assert (r.status, r.valid_bytes) == (native.HW_OK, len(b0 + b1))
     r = _scan_file(Segment, seg_path, b"")
-    assert (r.status, r.valid_bytes, r.batches, r.first_offset, r.next_offset) == (native.HW_OK, 0, 0, -1, -1)
+    assert (r.status, r.valid_bytes, r.batches, r.first_offset, r.next_offset) == (
+        native.HW_OK,
+        0,
+        0,
+        -1,
+        -1,
+    )
 
 
 @pytest.mark.parametrize("tail", [1, 7])
@@ -298,7 +356,9 @@ def test_scan_builds_indexes_like_the_append_rule(native, Segment, seg_path, tmp
             since += len(b)
             pos += len(b)
         assert [oi.entry(n) for n in range(oi.entries)] == expect
-        assert [ti.entry(n) for n in range(ti.entries)] == [(TS + 10 * (o // 2) + 1, o) for o, _ in expect]
+        assert [ti.entry(n) for n in range(ti.entries)] == [
+            (TS + 10 * (o // 2) + 1, o) for o, _ in expect
+        ]
         assert r.bytes_since_index == since
     finally:
         oi.close()

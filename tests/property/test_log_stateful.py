@@ -82,12 +82,16 @@ class LogMachine(RuleBasedStateMachine):
 
     # ------------------------------------------------------------------ rules
 
-    @rule(batch=batch_st, codec=st.sampled_from([None, None, None, "gzip", "lz4", "zstd", "snappy"]))
+    @rule(
+        batch=batch_st, codec=st.sampled_from([None, None, None, "gzip", "lz4", "zstd", "snappy"])
+    )
     def append(self, batch, codec) -> None:
         self.ts += 1
         keys = [k for k, _ in batch]
         values = [v for _, v in batch]
-        first = self.log.append(values, keys=keys, timestamps=[self.ts] * len(batch), compression=codec)
+        first = self.log.append(
+            values, keys=keys, timestamps=[self.ts] * len(batch), compression=codec
+        )
         assert first == self.end
         self.batches.append((first, list(batch)))
 

@@ -84,7 +84,11 @@ def test_append_keys_without_headers_uses_fast_path_and_round_trips(open_log):
     log = open_log()
     assert log.append([b"a", b"b"], keys=[b"ka", None], timestamps=[10, 11]) == 0
     assert log.append([b"c"], timestamp=12) == 2
-    assert tuples(read_all(log)) == [(0, 10, b"ka", b"a", []), (1, 11, None, b"b", []), (2, 12, None, b"c", [])]
+    assert tuples(read_all(log)) == [
+        (0, 10, b"ka", b"a", []),
+        (1, 11, None, b"b", []),
+        (2, 12, None, b"c", []),
+    ]
 
 
 @pytest.mark.parametrize("codec", CODECS)
@@ -97,7 +101,7 @@ def test_append_every_codec_round_trips_and_marks_batch(open_log, codec):
     first = log.append(values, keys=keys, headers=headers, timestamps=[5, 6, 7], compression=codec)
     assert first == 1
     with log.read(first) as r:
-        (header, _view), = list(r.batches())
+        ((header, _view),) = list(r.batches())
         assert header.compression == record._compression.codec_id(codec)
         del _view
         assert tuples(r) == [(1 + i, 5 + i, keys[i], values[i], headers[i]) for i in range(3)]
@@ -126,7 +130,11 @@ def test_append_numpy_wrong_dtype_rejected(open_log):
 
 @pytest.mark.parametrize(
     "data",
-    [bytearray(b"helloworld!"), np.frombuffer(b"helloworld!", dtype=np.uint8), memoryview(b"helloworld!")],
+    [
+        bytearray(b"helloworld!"),
+        np.frombuffer(b"helloworld!", dtype=np.uint8),
+        memoryview(b"helloworld!"),
+    ],
     ids=["bytearray", "numpy-u8", "memoryview"],
 )
 @pytest.mark.parametrize("offsets_kind", ["numpy", "array"])
@@ -178,12 +186,16 @@ def three_batches(open_log):
     """Offsets 0-2, 3-5, 6-8 in three batches, timestamps 100+offset."""
     log = open_log()
     for b in range(3):
-        log.append([b"v%d" % (3 * b + i) for i in range(3)], timestamps=[100 + 3 * b + i for i in range(3)])
+        log.append(
+            [b"v%d" % (3 * b + i) for i in range(3)], timestamps=[100 + 3 * b + i for i in range(3)]
+        )
     return log
 
 
 @pytest.mark.parametrize("offset,batch_base", [(3, 3), (4, 3), (5, 3), (0, 0), (8, 6)])
-def test_read_returns_whole_batches_from_holder_and_iterates_from_offset(three_batches, offset, batch_base):
+def test_read_returns_whole_batches_from_holder_and_iterates_from_offset(
+    three_batches, offset, batch_base
+):
     log = three_batches
     with log.read(offset) as r:
         headers = [h for h, v in r.batches()]
@@ -260,7 +272,9 @@ def test_offset_for_timestamp(open_log):
         assert log.offset_for_timestamp(1000 + 10 * i + 3) == (2 * i + 1, 1000 + 10 * i + 5)
     assert log.offset_for_timestamp(1000 + 10 * 39 + 5) == (79, 1395)
     assert log.offset_for_timestamp(1396) is None
-    assert PartitionLog.open(os.path.join(log.path, "..", "empty-0")).offset_for_timestamp(0) is None
+    assert (
+        PartitionLog.open(os.path.join(log.path, "..", "empty-0")).offset_for_timestamp(0) is None
+    )
 
 
 def test_offset_for_timestamp_respects_log_start(open_log):
@@ -543,7 +557,12 @@ def test_clean_reopen_restores_everything(open_log, pdir):
     log = open_log(**cfg)
     expect = []
     for i in range(50):
-        log.append([b"v%d" % i] * 3, keys=[b"k", None, b"k2"], headers=[[("h", b"%d" % i)], [], []], timestamps=[i, i + 1, i + 2])
+        log.append(
+            [b"v%d" % i] * 3,
+            keys=[b"k", None, b"k2"],
+            headers=[[("h", b"%d" % i)], [], []],
+            timestamps=[i, i + 1, i + 2],
+        )
     log.delete_records_before(5)
     expect = tuples(read_all(log))
     leo, start, nseg = log.log_end_offset, log.log_start_offset, len(log.segments)
@@ -593,7 +612,10 @@ def _kafka_python_batch(codec: int, n: int = 3, transactional: bool = False) -> 
     pid = (4242, 1, 0) if transactional else (-1, -1, -1)
     b = DefaultRecordBatchBuilder(2, codec, transactional, *pid, 1 << 20)
     for i in range(n):
-        assert b.append(i, 1_700_000_000_000 + i, b"k%d" % i, b"value-%d" % i * 5, [("h", b"%d" % i)]) is not None
+        assert (
+            b.append(i, 1_700_000_000_000 + i, b"k%d" % i, b"value-%d" % i * 5, [("h", b"%d" % i)])
+            is not None
+        )
     return bytes(b.build())
 
 
@@ -614,7 +636,10 @@ def test_append_batch_kafka_python_stamped_crc_untouched(open_log, codec):
     assert stored[16:] == raw[16:]  # magic, CRC and everything it covers: byte-identical
     record.check_batch(stored)
     got = tuples(read_all(log, 1))
-    assert got == [(1 + i, 1_700_000_000_000 + i, b"k%d" % i, b"value-%d" % i * 5, [("h", b"%d" % i)]) for i in range(3)]
+    assert got == [
+        (1 + i, 1_700_000_000_000 + i, b"k%d" % i, b"value-%d" % i * 5, [("h", b"%d" % i)])
+        for i in range(3)
+    ]
 
 
 def test_append_batch_idempotent_batch_keeps_producer_fields(open_log):
@@ -622,9 +647,14 @@ def test_append_batch_idempotent_batch_keeps_producer_fields(open_log):
     raw = _kafka_python_batch(0, transactional=True)
     log.append_batch(raw)
     with log.read(0) as r:
-        (h, v), = list(r.batches())
+        ((h, v),) = list(r.batches())
         del v
-    assert (h.producer_id, h.producer_epoch, h.base_sequence, h.is_transactional) == (4242, 1, 0, True)
+    assert (h.producer_id, h.producer_epoch, h.base_sequence, h.is_transactional) == (
+        4242,
+        1,
+        0,
+        True,
+    )
 
 
 def test_log_append_time_topic(open_log):
@@ -646,7 +676,9 @@ def test_log_append_time_topic(open_log):
     assert [h.timestamp_type for h in headers] == [1, 1]
     for h in headers:
         assert t0 <= h.max_timestamp <= t1
-    assert [r.timestamp for r in recs] == [headers[0].max_timestamp] * 2 + [headers[1].max_timestamp]
+    assert [r.timestamp for r in recs] == [headers[0].max_timestamp] * 2 + [
+        headers[1].max_timestamp
+    ]
     # Producers may not send LogAppendTime batches themselves.
     forged = bytearray(raw)
     struct.pack_into(">h", forged, 21, 0x08)
@@ -689,7 +721,11 @@ def _disk_state(log: PartitionLog):
 
 
 def _client_batch(values=(b"a", b"b")) -> bytes:
-    return bytes(record.build_batch(list(values), keys=[b"k"] + [None] * (len(values) - 1), timestamps=[5] * len(values)))
+    return bytes(
+        record.build_batch(
+            list(values), keys=[b"k"] + [None] * (len(values) - 1), timestamps=[5] * len(values)
+        )
+    )
 
 
 def _recrc(b: bytearray) -> bytes:
@@ -749,9 +785,25 @@ def _mutated(kind: str) -> bytes:
 
 
 BAD_BATCHES = [
-    "magic", "magic3", "crc", "crc_field", "length_overflow", "length_beyond_buffer", "length_negative",
-    "length_short", "truncated", "header_only", "trailing_bytes", "two_batches", "count_mismatch",
-    "count_zero", "count_more_than_records", "control", "bad_codec", "idempotent_without_sequence", "empty",
+    "magic",
+    "magic3",
+    "crc",
+    "crc_field",
+    "length_overflow",
+    "length_beyond_buffer",
+    "length_negative",
+    "length_short",
+    "truncated",
+    "header_only",
+    "trailing_bytes",
+    "two_batches",
+    "count_mismatch",
+    "count_zero",
+    "count_more_than_records",
+    "control",
+    "bad_codec",
+    "idempotent_without_sequence",
+    "empty",
 ]
 
 
