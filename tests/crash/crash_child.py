@@ -133,16 +133,31 @@ def describe(exc: BaseException) -> dict[str, object]:
 
 
 def emit(*parts: object) -> None:
-    sys.stdout.write(" ".join(str(p) for p in parts) + "\n")
-    sys.stdout.flush()
+    # writev, not write: strace -e inject=write must hit the log's writes, never these lines.
+    data = (" ".join(str(p) for p in parts) + "\n").encode()
+    while data:
+        data = data[os.writev(1, [data]) :]
+
+
+def log_class():  # type: ignore[no-untyped-def]
+    """headwater's PartitionLog, or HEADWATER_CRASH_LOG=module:Class (the harness self-test)."""
+    spec = os.environ.get("HEADWATER_CRASH_LOG")
+    if spec:
+        import importlib
+
+        mod, _, cls = spec.partition(":")
+        sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+        return getattr(importlib.import_module(mod), cls)
+    from headwater.log import PartitionLog
+
+    return PartitionLog
 
 
 def open_log(args: argparse.Namespace):  # type: ignore[no-untyped-def]
-    from headwater.log import PartitionLog
-
+    cls = log_class()
     emit("OPENING")
     try:
-        return PartitionLog.open(args.dir, **config(args))
+        return cls.open(args.dir, **config(args))
     except Exception as exc:  # reported, the parent decides
         emit("OPENFAIL", json.dumps(describe(exc)))
         sys.exit(3)
@@ -167,6 +182,7 @@ def main() -> int:
     ap.add_argument("--max-appends", type=int, default=1 << 30)
     ap.add_argument("--setup", type=int, default=5)
     ap.add_argument("--appends", type=int, default=20)
+    ap.add_argument("--fsize-limit", type=int, default=-1, help="RLIMIT_FSIZE after READY")
     ap.add_argument("--config", action="append", help="name=value, e.g. segment.bytes=65536")
     args = ap.parse_args()
     rng = random.Random(args.seed)
@@ -193,6 +209,10 @@ def main() -> int:
     emit("READY")
     if sys.stdin.readline().strip() != "go":
         return 4
+    if args.fsize_limit >= 0:  # CPython ignores SIGXFSZ, so writes past it fail with EFBIG
+        import resource
+
+        resource.setrlimit(resource.RLIMIT_FSIZE, (args.fsize_limit, args.fsize_limit))
     errors = 0
     for _ in range(args.appends):
         try:
