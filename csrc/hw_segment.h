@@ -3,12 +3,14 @@
  * @brief A mapped .log segment file: append, flush, scan, truncate.
  *
  * The file is mapped MAP_SHARED over a virtual range of `map_len` bytes (segment.bytes for the
- * active segment, the file size for sealed ones) but is only ever touched below `file_len`,
- * the bytes made real by posix_fallocate. Growth happens in steps of HW_SEGMENT_GROW_STEP, so
- * a full disk surfaces as ENOSPC from hw_segment_reserve(), never as SIGBUS inside a store
- * (RELIABILITY.md section 2: stores into a sparse mapping on a full fs raise SIGBUS).
- * Bytes between `size` (end of data) and `file_len` are zeros; after a crash they read as a
- * zero tail, which the scan reports as a clean end, not as damage.
+ * active segment, the file size for sealed ones) for zero-copy reads, and is only ever read
+ * below `size`, which never passes the end of the file. Appends are pwrite()s of whole batches
+ * (built in a caller buffer), not stores into the mapping: a full disk or an I/O error is then
+ * an errno from the write, never SIGBUS inside a store (RELIABILITY.md section 2: stores into
+ * a sparse mapping on a full fs raise SIGBUS), and the page cache takes them at 1.5-2x the
+ * rate of first-touch faults on a fallocate'd mapping on these machines (bench/README.md).
+ * A failed or short write is cut off again, so the file is left as it was. Files written by
+ * older builds may end in a preallocated zero tail; the scan reports it as a clean end.
  *
  * @locality one writer at a time (the caller's lock); readers of [0, size) may run in
  *           parallel with appends since appends only write above `size`.
@@ -19,7 +21,6 @@
 #include "hw_batch.h"
 #include "hw_common.h"
 
-#define HW_SEGMENT_GROW_STEP (8u << 20)
 
 typedef struct hw_segment {
     int fd;
@@ -40,14 +41,14 @@ typedef struct hw_segment {
 hw_status hw_segment_open(hw_segment *s, const char *path, size_t max_bytes, int create,
                           int *err);
 
-/** @brief Make sure [size, size+need) is allocated. HW_ERR_FULL if it passes map_len,
- *  HW_ERR_IO with *err = ENOSPC etc. if the file system refuses. */
+/** @brief HW_ERR_FULL if `need` more bytes would pass the mapping (the caller rolls). */
 hw_status hw_segment_reserve(hw_segment *s, size_t need, int *err);
 
-/** @brief Copy `len` bytes at the end of data. Nothing changes on failure. */
+/** @brief pwrite `len` bytes at the end of data. On failure the file is cut back: nothing
+ *  changes. */
 hw_status hw_segment_append(hw_segment *s, const uint8_t *data, size_t len, int *err);
 
-/** @brief msync the unsynced data range and fdatasync the file. */
+/** @brief fdatasync the file. */
 hw_status hw_segment_flush(hw_segment *s, int *err);
 
 /** @brief Drop data from `size` on: the file is cut and re-extended lazily (zeros). */
@@ -77,6 +78,8 @@ typedef struct hw_scan_result {
  * @brief Walk batches in buf[start:end) and stop at the first one that is partial or bad.
  * @param min_offset the first batch's base offset must be >= this (and each next one >= the
  *        previous last offset + 1); a violation is HW_ERR_CORRUPT.
+ * @param contiguous if set, "==" instead of ">=": no offset gaps (logs that are never
+ *        compacted). baseOffset is outside the CRC, so this is what catches a flipped one.
  * @param oi, ti if not NULL, index entries are appended as the append path would have
  *        (kafka-spec.md b.2), every `index_interval` bytes.
  * A 17-byte run of zeros where a batch should start ends the scan with HW_OK if everything up
@@ -84,8 +87,8 @@ typedef struct hw_scan_result {
  * (our writer patches the length last) is an unfinished write: HW_ERR_TRUNCATED.
  */
 void hw_segment_scan(const uint8_t *buf, size_t start, size_t end, int verify_crc,
-                     int64_t min_offset, hw_index *oi, hw_index *ti, size_t index_interval,
-                     hw_scan_result *out);
+                     int64_t min_offset, int contiguous, hw_index *oi, hw_index *ti,
+                     size_t index_interval, hw_scan_result *out);
 
 /** @brief Find the first position >= from where a whole, CRC-valid batch starts.
  *  @returns 1 and *pos if found, else 0. Used to tell a torn tail (nothing valid after the

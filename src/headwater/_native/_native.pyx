@@ -20,6 +20,9 @@ from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
 from libc.stdlib cimport free, malloc
 from libc.string cimport memcpy, memset
+from libc.errno cimport errno
+from posix.unistd cimport ftruncate
+from posix.types cimport off_t
 
 from headwater._native.csrc cimport *
 
@@ -31,6 +34,7 @@ from headwater.errors import (
     InvalidCrcError,
     SegmentFullError,
     SegmentOffsetOverflowError,
+    MessageTooLargeError,
     TruncatedError,
 )
 
@@ -49,8 +53,9 @@ globals().update(
 cdef size_t NOGIL_BYTES = 65536
 
 
-cdef int _raise_for(hw_status st, str context, int err=0) except -1:
-    """The one hw_status -> exception mapping."""
+cdef int _raise_for(hw_status st, str context, int *err=NULL) except -1:
+    """The one hw_status -> exception mapping. `err` points at the errno the C call filled in
+    (a pointer, so it is read after the call, not when the arguments are packed)."""
     if st == HW_OK:
         return 0
     if st == HW_ERR_TRUNCATED:
@@ -64,7 +69,8 @@ cdef int _raise_for(hw_status st, str context, int err=0) except -1:
     if st == HW_ERR_FULL:
         raise SegmentFullError(f"{context}: no room")
     if st == HW_ERR_IO:
-        raise OSError(err, f"{context}: {os.strerror(err)}")
+        code = err[0] if err != NULL else 0
+        raise OSError(code, f"{context}: {os.strerror(code)}")
     raise AssertionError(f"unknown hw_status {st}")
 
 
@@ -547,7 +553,7 @@ cdef class _Index:
             raise ValueError("index already open")
         self.path = path
         _raise_for(hw_index_open(&self.ix, p, entry_size, base_offset, max_bytes, &err),
-                   f"open {path}", err)
+                   f"open {path}", &err)
         self.is_open = True
         return 0
 
@@ -583,7 +589,7 @@ cdef class _Index:
     def flush(self):
         cdef int err = 0
         self._check_open()
-        _raise_for(hw_index_flush(&self.ix, &err), f"msync {self.path}", err)
+        _raise_for(hw_index_flush(&self.ix, &err), f"msync {self.path}", &err)
 
     def close(self, bint trim=True):
         cdef int err = 0
@@ -592,7 +598,7 @@ cdef class _Index:
             return
         self.is_open = False
         st = hw_index_close(&self.ix, trim, &err)
-        _raise_for(st, f"close {self.path}", err)
+        _raise_for(st, f"close {self.path}", &err)
 
     cdef int _check_open(self) except -1:
         if not self.is_open:
@@ -706,7 +712,7 @@ cdef class Segment:
         cdef int err = 0
         cdef bytes p = os.fsencode(path)
         self.path = path
-        _raise_for(hw_segment_open(&self.seg, p, max_bytes, create, &err), f"open {path}", err)
+        _raise_for(hw_segment_open(&self.seg, p, max_bytes, create, &err), f"open {path}", &err)
         self.is_open = True
 
     def __dealloc__(self):
@@ -790,7 +796,7 @@ cdef class Segment:
     def reserve(self, size_t need):
         cdef int err = 0
         self._check_open()
-        _raise_for(hw_segment_reserve(&self.seg, need, &err), f"allocate {self.path}", err)
+        _raise_for(hw_segment_reserve(&self.seg, need, &err), f"allocate {self.path}", &err)
 
     def append(self, data):
         """Copy a complete batch (or batches) at the end. Returns the position written at."""
@@ -808,82 +814,112 @@ cdef class Segment:
                 st = hw_segment_append(&self.seg, ref.ptr, <size_t>ref.length, &err)
         finally:
             _release(&ref)
-        _raise_for(st, f"append {self.path}", err)
+        _raise_for(st, f"append {self.path}", &err)
         return pos
+
+    cdef object _write_staged(self, uint8_t *buf, size_t size, Py_ssize_t max_batch_bytes):
+        """pwrite a batch built in `buf` (freed by the caller). Returns (position, size)."""
+        cdef int err = 0
+        cdef hw_status st
+        cdef size_t pos = self.seg.size
+        if max_batch_bytes >= 0 and size > <size_t>max_batch_bytes:
+            raise MessageTooLargeError(
+                f"batch of {size} bytes exceeds max.message.bytes={max_batch_bytes}")
+        if size >= NOGIL_BYTES:
+            with nogil:
+                st = hw_segment_append(&self.seg, buf, size, &err)
+        else:
+            st = hw_segment_append(&self.seg, buf, size, &err)
+        _raise_for(st, f"append {self.path}", &err)
+        return pos, size
 
     def append_records(self, values, keys=None, int64_t timestamp=-1, int64_t base_offset=0,
                        int32_t partition_leader_epoch=-1, int64_t producer_id=-1,
                        int producer_epoch=-1, int32_t base_sequence=-1, int attributes=0,
-                       timestamps=None, headers=None):
-        """Build one batch straight into the mapping. Returns (position, size)."""
+                       timestamps=None, headers=None, Py_ssize_t max_batch_bytes=-1):
+        """Build one batch and append it. Returns (position, size). Raises
+        MessageTooLargeError (nothing written) if it is larger than max_batch_bytes."""
         cdef list vals = values if type(values) is list else list(values)
         cdef Py_ssize_t n = len(vals)
         cdef list ks = _as_list(keys, n, "keys")
         cdef list hs = _as_list(headers, n, "headers")
         cdef list tss = _as_list(timestamps, n, "timestamps")
         cdef hw_batch_writer w
-        cdef int err = 0
-        cdef size_t pos, size, bound
+        cdef size_t bound
+        cdef uint8_t *buf
         self._check_open()
-        if timestamp < 0 and tss is None:
+        if n == 0:
+            raise ValueError("a batch needs at least one record")
+        if timestamp == -1 and tss is None:
             timestamp = _now_ms()
-        cdef int64_t base_ts = tss[0] if (tss is not None and n > 0) else timestamp
+        cdef int64_t base_ts = tss[0] if tss is not None else timestamp
         bound = HW_BATCH_HEADER_SIZE + <size_t>_bound(vals, ks, hs)
-        _raise_for(hw_segment_reserve(&self.seg, bound, &err), f"allocate {self.path}", err)
-        pos = self.seg.size
-        hw_batch_begin(&w, self.seg.map + pos, self.seg.file_len - pos, base_offset,
-                       partition_leader_epoch, <int16_t>attributes, producer_id,
-                       <int16_t>producer_epoch, base_sequence, base_ts)
-        _write_records(&w, vals, ks, hs, tss, timestamp)
-        size = hw_batch_finish(&w)
-        self.seg.size = pos + size
-        return pos, size
+        buf = <uint8_t *>malloc(bound)
+        if buf == NULL:
+            raise MemoryError()
+        try:
+            hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch,
+                           <int16_t>attributes, producer_id, <int16_t>producer_epoch,
+                           base_sequence, base_ts)
+            _write_records(&w, vals, ks, hs, tss, timestamp)
+            return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
+        finally:
+            free(buf)
 
     def append_fixed(self, data, size_t width, size_t count, int64_t timestamp=-1,
-                     int64_t base_offset=0, int32_t partition_leader_epoch=-1):
+                     int64_t base_offset=0, int32_t partition_leader_epoch=-1,
+                     Py_ssize_t max_batch_bytes=-1):
         """One batch of `count` values, value i = data[i*width:(i+1)*width] (numpy S<n>)."""
         cdef _bytes_ref ref
         cdef hw_batch_writer w
-        cdef int err = 0
-        cdef size_t pos, size, i, bound
+        cdef size_t size = 0, i, bound
         cdef hw_status st = HW_OK
+        cdef uint8_t *buf
         self._check_open()
-        if timestamp < 0:
+        if count == 0:
+            raise ValueError("a batch needs at least one record")
+        if timestamp == -1:
             timestamp = _now_ms()
         _acquire(data, &ref)
         try:
             if <size_t>ref.length < width * count:
                 raise ValueError("data is shorter than width * count")
             bound = HW_BATCH_HEADER_SIZE + count * (HW_RECORD_MAX_OVERHEAD + 15 + width)
-            _raise_for(hw_segment_reserve(&self.seg, bound, &err), f"allocate {self.path}", err)
-            pos = self.seg.size
-            with nogil:
-                hw_batch_begin(&w, self.seg.map + pos, self.seg.file_len - pos, base_offset,
-                               partition_leader_epoch, 0, -1, -1, -1, timestamp)
-                for i in range(count):
-                    st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + i * width,
-                                               <int64_t>width, 0, 0)
-                    if st != HW_OK:
-                        break
-                size = hw_batch_finish(&w)
+            buf = <uint8_t *>malloc(bound)
+            if buf == NULL:
+                raise MemoryError()
+            try:
+                with nogil:
+                    hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0, -1,
+                                   -1, -1, timestamp)
+                    for i in range(count):
+                        st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + i * width,
+                                                   <int64_t>width, 0, 0)
+                        if st != HW_OK:
+                            break
+                    size = hw_batch_finish(&w)
+                _raise_for(st, "record")
+                return self._write_staged(buf, size, max_batch_bytes)
+            finally:
+                free(buf)
         finally:
             _release(&ref)
-        _raise_for(st, "record")
-        self.seg.size = pos + size
-        return pos, size
 
     def append_offsets(self, data, offsets, size_t count, int64_t timestamp=-1,
-                       int64_t base_offset=0, int32_t partition_leader_epoch=-1):
+                       int64_t base_offset=0, int32_t partition_leader_epoch=-1,
+                       Py_ssize_t max_batch_bytes=-1):
         """One batch of `count` values, value i = data[offsets[i]:offsets[i+1]]; `offsets`
         holds count+1 native int64s (a numpy int64 array or array('q'))."""
         cdef _bytes_ref ref, oref
         cdef hw_batch_writer w
-        cdef int err = 0
-        cdef size_t pos, size, i, bound
+        cdef size_t size = 0, i, bound
         cdef const int64_t *offs
         cdef hw_status st = HW_OK
+        cdef uint8_t *buf
         self._check_open()
-        if timestamp < 0:
+        if count == 0:
+            raise ValueError("a batch needs at least one record")
+        if timestamp == -1:
             timestamp = _now_ms()
         _acquire(data, &ref)
         try:
@@ -896,41 +932,44 @@ cdef class Segment:
                     if offs[i] < 0 or offs[i + 1] < offs[i] or offs[i + 1] > ref.length:
                         raise ValueError(f"offsets[{i}:{i + 2}] out of order or out of range")
                 bound = HW_BATCH_HEADER_SIZE + count * (HW_RECORD_MAX_OVERHEAD + 15) + <size_t>(offs[count] - offs[0])
-                _raise_for(hw_segment_reserve(&self.seg, bound, &err), f"allocate {self.path}", err)
-                pos = self.seg.size
-                with nogil:
-                    hw_batch_begin(&w, self.seg.map + pos, self.seg.file_len - pos, base_offset,
-                                   partition_leader_epoch, 0, -1, -1, -1, timestamp)
-                    for i in range(count):
-                        st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + offs[i],
-                                                   offs[i + 1] - offs[i], 0, 0)
-                        if st != HW_OK:
-                            break
-                    size = hw_batch_finish(&w)
+                buf = <uint8_t *>malloc(bound)
+                if buf == NULL:
+                    raise MemoryError()
+                try:
+                    with nogil:
+                        hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
+                                       -1, -1, -1, timestamp)
+                        for i in range(count):
+                            st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + offs[i],
+                                                       offs[i + 1] - offs[i], 0, 0)
+                            if st != HW_OK:
+                                break
+                        size = hw_batch_finish(&w)
+                    _raise_for(st, "record")
+                    return self._write_staged(buf, size, max_batch_bytes)
+                finally:
+                    free(buf)
             finally:
                 _release(&oref)
         finally:
             _release(&ref)
-        _raise_for(st, "record")
-        self.seg.size = pos + size
-        return pos, size
 
     def discard_tail(self, size_t size):
-        """Forget data above `size` that was never acknowledged (a rejected append). The bytes
-        are zeroed so a crash cannot bring the rejected batch back through recovery."""
+        """Cut data above `size` that was never acknowledged."""
         if size < self.seg.size:
-            memset(self.seg.map + size, 0, self.seg.size - size)
+            if ftruncate(self.seg.fd, <off_t>size) != 0:
+                raise OSError(errno, f"truncate {self.path}")
             self.seg.size = size
+            self.seg.file_len = size
+            if self.seg.synced > size:
+                self.seg.synced = size
 
     def append_batch(self, data, int64_t base_offset, int32_t partition_leader_epoch,
                      int64_t log_append_time=-1):
-        """Copy one client-built batch and stamp base offset and leader epoch in place (the
-        CRC does not cover them). With log_append_time >= 0, also set the LogAppendTime
-        attribute and max_timestamp, and recompute the CRC. Returns (position, size)."""
+        """Append one client-built batch with base offset and leader epoch stamped (the CRC
+        does not cover them). With log_append_time >= 0, also set the LogAppendTime attribute
+        and max_timestamp, and recompute the CRC. Returns (position, size)."""
         cdef _bytes_ref ref
-        cdef int err = 0
-        cdef hw_status st
-        cdef size_t pos = self.seg.size
         cdef uint8_t *b
         cdef int16_t attrs
         self._check_open()
@@ -938,22 +977,24 @@ cdef class Segment:
         try:
             if ref.length < HW_BATCH_HEADER_SIZE:
                 raise TruncatedError("batch shorter than its header")
-            st = hw_segment_reserve(&self.seg, <size_t>ref.length, &err)
-            _raise_for(st, f"allocate {self.path}", err)
-            b = self.seg.map + pos
-            with nogil:
-                memcpy(b, ref.ptr, <size_t>ref.length)
-                hw_store_i64(b, base_offset)
-                hw_store_i32(b + 12, partition_leader_epoch)
-                if log_append_time >= 0:
-                    attrs = hw_load_i16(b + 21)
-                    hw_store_i16(b + 21, <int16_t>(attrs | 0x08))
-                    hw_store_i64(b + 35, log_append_time)
-                    hw_batch_update_crc(b, <size_t>ref.length)
-            self.seg.size = pos + <size_t>ref.length
+            b = <uint8_t *>malloc(<size_t>ref.length)
+            if b == NULL:
+                raise MemoryError()
+            try:
+                with nogil:
+                    memcpy(b, ref.ptr, <size_t>ref.length)
+                    hw_store_i64(b, base_offset)
+                    hw_store_i32(b + 12, partition_leader_epoch)
+                    if log_append_time >= 0:
+                        attrs = hw_load_i16(b + 21)
+                        hw_store_i16(b + 21, <int16_t>(attrs | 0x08))
+                        hw_store_i64(b + 35, log_append_time)
+                        hw_batch_update_crc(b, <size_t>ref.length)
+                return self._write_staged(b, <size_t>ref.length, -1)
+            finally:
+                free(b)
         finally:
             _release(&ref)
-        return pos, ref.length
 
     def extent(self, size_t position, size_t max_bytes, bint verify_crc=True):
         """Whole batches from `position`: at least one, then more while the total stays
@@ -995,7 +1036,7 @@ cdef class Segment:
         self._check_open()
         with nogil:
             st = hw_segment_flush(&self.seg, &err)
-        _raise_for(st, f"flush {self.path}", err)
+        _raise_for(st, f"flush {self.path}", &err)
 
     def release_pages(self, size_t upto):
         if self.is_open:
@@ -1006,7 +1047,7 @@ cdef class Segment:
         self._check_open()
         if self.exports:
             raise BufferError(f"{self.exports} views of {self.path} are alive")
-        _raise_for(hw_segment_truncate(&self.seg, size, &err), f"truncate {self.path}", err)
+        _raise_for(hw_segment_truncate(&self.seg, size, &err), f"truncate {self.path}", &err)
 
     def close(self, bint trim=True):
         cdef int err = 0
@@ -1017,11 +1058,11 @@ cdef class Segment:
             raise BufferError(f"{self.exports} views of {self.path} are alive")
         self.is_open = False
         st = hw_segment_close(&self.seg, trim, &err)
-        _raise_for(st, f"close {self.path}", err)
+        _raise_for(st, f"close {self.path}", &err)
 
     def scan(self, size_t position=0, Py_ssize_t end=-1, bint verify_crc=True,
              int64_t min_offset=-1, OffsetIndex offset_index=None, TimeIndex time_index=None,
-             size_t index_interval=4096):
+             size_t index_interval=4096, bint contiguous=False):
         """Walk batches from `position`; see hw_segment_scan."""
         cdef hw_scan_result r
         cdef size_t stop = self.seg.file_len if end < 0 else <size_t>end
@@ -1036,8 +1077,8 @@ cdef class Segment:
             ti = &time_index.ix
         with nogil:
             hw_segment_scan(self.seg.map, position, stop, verify_crc,
-                            min_offset if min_offset >= 0 else -(1LL << 62), oi, ti,
-                            index_interval, &r)
+                            min_offset if min_offset >= 0 else -(1LL << 62),
+                            contiguous and min_offset >= 0, oi, ti, index_interval, &r)
         cdef ScanResult o = ScanResult.__new__(ScanResult)
         o.valid_bytes = r.valid_bytes
         o.batches = r.batches

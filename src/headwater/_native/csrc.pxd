@@ -141,8 +141,8 @@ cdef extern from "hw_segment.h" nogil:
     hw_status hw_segment_close(hw_segment *s, int trim, int *err)
     void hw_segment_release_pages(hw_segment *s, size_t upto)
     void hw_segment_scan(const uint8_t *buf, size_t start, size_t end, int verify_crc,
-                         int64_t min_offset, hw_index *oi, hw_index *ti, size_t index_interval,
-                         hw_scan_result *out)
+                         int64_t min_offset, int contiguous, hw_index *oi, hw_index *ti,
+                         size_t index_interval, hw_scan_result *out)
     int hw_segment_find_next_batch(const uint8_t *buf, size_t start, size_t end, size_t *pos)
     hw_status hw_segment_find_offset(const uint8_t *buf, size_t start, size_t end,
                                      int64_t target, size_t *pos)

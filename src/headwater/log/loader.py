@@ -141,7 +141,7 @@ def _recover(segments: list[LogSegment], config: LogConfig, recovery_point: int,
     while i < len(segments):
         seg = segments[i]
         if i < first or (recovery_point == 2**63 - 1):
-            status = seg.load_clean()
+            status = seg.load_clean(force_rebuild=seg.base_offset in result.rebuilt_indexes)
             if status == "rebuilt" and seg.base_offset not in result.rebuilt_indexes:
                 result.rebuilt_indexes.append(seg.base_offset)
             if status != "scan":

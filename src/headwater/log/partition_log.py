@@ -159,8 +159,11 @@ class PartitionLog:
             cfg = config if not kwargs else LogConfig.from_mapping(config.kafka_names(), **kwargs)
         else:
             cfg = LogConfig.from_mapping(config, **kwargs)
-        p = os.fspath(path)
-        os.makedirs(p, exist_ok=True)
+        p = os.path.abspath(os.fspath(path))
+        if not os.path.isdir(p):
+            os.makedirs(p, exist_ok=True)
+            # The new directory entry must survive a power cut before anything is acked in it.
+            checkpoint.fsync_dir(os.path.dirname(p))
         self = cls(p, cfg)
         with self._lock:
             self._load()
@@ -214,12 +217,21 @@ class PartitionLog:
                     except (OSError, BufferError):
                         log.exception("closing offline segment %s", seg.log_path)
                 return
-            for seg in self._segments:
-                if seg.active:
-                    seg.seal_indexes()
-                    seg.flush()
-            self._recovery_point = self.log_end_offset
-            self._write_checkpoints()
+            try:
+                for seg in self._segments:
+                    if seg.active:
+                        seg.seal_indexes()
+                        seg.flush()
+                self._recovery_point = self.log_end_offset
+                self._write_checkpoints()
+            except (OSError, LogOfflineError) as exc:
+                if self._offline is None and isinstance(exc, OSError):
+                    self._offline = exc
+                for seg in self._segments:
+                    seg.close(trim=False)
+                if isinstance(exc, LogOfflineError):
+                    raise
+                raise LogOfflineError(f"close of {self.path} failed ({exc}); reopen runs recovery") from exc
             for seg in self._segments:
                 seg.close(trim=True)
             with open(os.path.join(self.path, CLEAN_SHUTDOWN_FILE), "wb") as f:
@@ -331,27 +343,24 @@ class PartitionLog:
             seg = self._segment_for_append_locked(bound, ts if timestamps is None else max(timestamps), count)
             base = self.log_end_offset
             start = seg.size
+            limit = self.config.max_message_bytes
             try:
                 if kind == "list":
                     pos, size = seg.log.append_records(
-                        values, keys, ts, base, self.partition_leader_epoch, timestamps=timestamps
+                        values, keys, ts, base, self.partition_leader_epoch, timestamps=timestamps,
+                        max_batch_bytes=limit,
                     )
                 elif kind == "fixed":
-                    pos, size = seg.log.append_fixed(values, values.dtype.itemsize, count, ts, base, self.partition_leader_epoch)
+                    pos, size = seg.log.append_fixed(
+                        values, values.dtype.itemsize, count, ts, base, self.partition_leader_epoch, limit
+                    )
                 else:
                     data, offsets = values
-                    pos, size = seg.log.append_offsets(data, offsets, count, ts, base, self.partition_leader_epoch)
+                    pos, size = seg.log.append_offsets(data, offsets, count, ts, base, self.partition_leader_epoch, limit)
             except OSError as exc:
-                seg.log.discard_tail(start)
+                # The C layer already cut any part of the write that landed.
                 raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
-            except BaseException:
-                seg.log.discard_tail(start)
-                raise
-            if size > self.config.max_message_bytes:
-                seg.log.discard_tail(start)
-                raise MessageTooLargeError(
-                    f"batch of {size} bytes exceeds max.message.bytes={self.config.max_message_bytes}"
-                )
+            assert seg.size == start + size
             max_ts = ts if timestamps is None else max(timestamps)
             seg.after_append(pos, size, base + count - 1, max_ts)
             self._after_append_locked(seg, count)
@@ -403,11 +412,9 @@ class PartitionLog:
         max_ts = append_time if append_time >= 0 else header.max_timestamp
         seg = self._segment_for_append_locked(size, max_ts, header.last_offset_delta + 1)
         base = self.log_end_offset
-        start = seg.size
         try:
             pos, written = seg.log.append_batch(raw, base, self.partition_leader_epoch, append_time)
         except OSError as exc:
-            seg.log.discard_tail(start)
             raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
         seg.after_append(pos, written, base + header.last_offset_delta, max_ts)
         self._after_append_locked(seg, count)
@@ -460,9 +467,7 @@ class PartitionLog:
         try:
             seg.flush()
         except OSError as exc:
-            self._offline = exc
-            log.error("fsync failed for %s, taking the log offline: %s", seg.log_path, exc)
-            raise LogOfflineError(f"fsync of {seg.log_path} failed ({exc}); the log is offline until reopened") from exc
+            self._go_offline(exc, f"fsync of {seg.log_path}")
         self._unflushed_messages = 0
         if self.config.flush_policy == "batch":
             self._recovery_point = seg.next_offset
@@ -509,7 +514,7 @@ class PartitionLog:
                 new.delete_files()
                 self._offline = exc
                 raise LogOfflineError(f"sealing {old.log_path} failed: {exc}") from exc
-        checkpoint.fsync_dir(self.path)
+        self._sync_dir()
         self._segments.append(new)
         self._bases.append(base_offset)
         if not old.is_empty:
@@ -593,6 +598,9 @@ class PartitionLog:
             if offset < self._log_start_offset:
                 raise OffsetOutOfRangeError(f"cannot truncate below log start {self._log_start_offset}")
             i = max(bisect.bisect_right(self._bases, offset) - 1, 0)
+            pinned = [s.log_path for s in self._segments[i:] if s.log.exported_views]
+            if pinned:
+                raise BufferError(f"views of {pinned} are alive; release them before truncating")
             # Later segments go entirely.
             for seg in self._segments[i + 1 :]:
                 seg.close(trim=False)
@@ -609,7 +617,7 @@ class PartitionLog:
                 seg.truncate_to_position(pos, new_end)
             self._recovery_point = min(self._recovery_point, self.log_end_offset)
             self._write_checkpoints()
-            checkpoint.fsync_dir(self.path)
+            self._sync_dir()
             return self.log_end_offset
 
     def _reactivate_locked(self, seg: LogSegment) -> None:
@@ -670,7 +678,7 @@ class PartitionLog:
 
     def _delete_segments_locked(self, predicate: Any) -> list[int]:
         deleted = []
-        while self._segments and predicate(self._segments[0]):
+        while self._segments and not (self._segments[0].active and self._segments[0].is_empty) and predicate(self._segments[0]):
             seg = self._segments[0]
             if seg.active:
                 # The last segment may go too: roll a fresh empty one at the log end first.
@@ -683,7 +691,7 @@ class PartitionLog:
             self._bases.pop(0)
             deleted.append(seg.base_offset)
         if deleted:
-            checkpoint.fsync_dir(self.path)
+            self._sync_dir()
             self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
         return deleted
 
@@ -712,8 +720,23 @@ class PartitionLog:
         return True
 
     def _write_checkpoints(self) -> None:
-        checkpoint.write(os.path.join(self.path, RECOVERY_POINT_FILE), self._recovery_point)
-        checkpoint.write(os.path.join(self.path, LOG_START_OFFSET_FILE), self._log_start_offset)
+        try:
+            checkpoint.write(os.path.join(self.path, RECOVERY_POINT_FILE), self._recovery_point)
+            checkpoint.write(os.path.join(self.path, LOG_START_OFFSET_FILE), self._log_start_offset)
+        except OSError as exc:
+            self._go_offline(exc, "writing checkpoints")
+
+    def _sync_dir(self) -> None:
+        try:
+            checkpoint.fsync_dir(self.path)
+        except OSError as exc:
+            self._go_offline(exc, "fsync of the directory")
+
+    def _go_offline(self, exc: OSError, what: str) -> None:
+        """An fsync-class failure: refuse all work until reopened through recovery."""
+        self._offline = exc
+        log.error("%s failed for %s, taking the log offline: %s", what, self.path, exc)
+        raise LogOfflineError(f"{what} failed for {self.path} ({exc}); the log is offline until reopened") from exc
 
     def __repr__(self) -> str:
         return (
@@ -724,7 +747,7 @@ class PartitionLog:
 
 def _classify(values: Any) -> tuple[str, int, int]:
     """('list' | 'fixed' | 'offsets', record count, payload byte estimate)."""
-    if isinstance(values, tuple) and len(values) == 2 and not isinstance(values[0], (bytes, type(None))):
+    if isinstance(values, tuple) and len(values) == 2 and _is_int64_buffer(values[1]):
         data, offsets = values
         offs = memoryview(offsets).cast("B").cast("q")
         count = len(offs) - 1
@@ -744,6 +767,17 @@ def _classify(values: Any) -> tuple[str, int, int]:
         values = list(values)
     total = payload_size(values)
     return "list", len(values), total
+
+
+def _is_int64_buffer(obj: Any) -> bool:
+    """True for an offsets array (numpy int64, array('q')): not for a bytes-like value."""
+    if obj is None or isinstance(obj, (bytes, bytearray, str)):
+        return False
+    try:
+        mv = memoryview(obj)
+    except TypeError:
+        return False
+    return mv.itemsize == 8 and mv.format.lstrip("<=@") in ("q", "l")
 
 
 def _to_list(kind: str, values: Any, count: int) -> list[Any]:

@@ -87,6 +87,8 @@ class LogSegment:
         self.next_offset = base_offset  # last offset + 1 of the last batch
         self.created_ms = 0
         self.corrupt_ranges: list[CorruptRange] = []
+        # Offsets run without gaps unless the log is compacted (cleanup.policy=compact).
+        self.contiguous = True
 
     # ------------------------------------------------------------------ properties
 
@@ -161,6 +163,13 @@ class LogSegment:
         """Position of the first batch whose max timestamp >= timestamp."""
         ts, offset = self.time_index.lookup(timestamp)
         position = self.position_of(offset) if ts >= 0 else 0
+        if ts >= 0 and position < self.size:
+            # The entry names the batch holding its timestamp: check it against the log (one
+            # header read) so a damaged entry cannot send the lookup past the answer.
+            if self.log.header_at(position).max_timestamp != ts:
+                self.rebuild_indexes()
+                ts, offset = self.time_index.lookup(timestamp)
+                position = self.position_of(offset) if ts >= 0 else 0
         return int(self.log.find_timestamp(position, timestamp))
 
     # ------------------------------------------------------------------ maintenance
@@ -208,6 +217,7 @@ class LogSegment:
             self.offset_index,
             self.time_index,
             self.index_interval_bytes,
+            self.contiguous,
         )
         if r.batches:
             if start == 0:
@@ -219,7 +229,7 @@ class LogSegment:
             self.bytes_since_index = r.bytes_since_index
         return r
 
-    def load_clean(self) -> str:
+    def load_clean(self, force_rebuild: bool = False) -> str:
         """State of a segment that needs no recovery scan: trust the data up to the file size,
         check the indexes structurally and walk the batches after the last index entry.
 
@@ -227,13 +237,21 @@ class LogSegment:
         entry does not end in a whole batch: the caller must run a recovery scan).
         """
         status = "ok"
-        ok = self.offset_index.check(self.size) and self.time_index.check(self.size)
+        ok = not force_rebuild and self.offset_index.check(self.size) and self.time_index.check(self.size)
         if self.size and ok and self.offset_index.entries:
             # The last entry must point at a batch boundary holding offsets up to its own.
             offset, position = self.offset_index.entry(self.offset_index.entries - 1)
             try:
                 h = self.log.header_at(position)
                 ok = h.base_offset <= offset
+            except CorruptRecordError:
+                ok = False
+        if self.size and ok and self.time_index.entries:
+            # Likewise the last time entry must name a batch whose max timestamp it holds.
+            ts, offset = self.time_index.last()
+            try:
+                pos = self.log.find_offset(self.offset_index.lookup(offset)[1], offset)
+                ok = pos < self.size and self.log.header_at(pos).max_timestamp == ts
             except CorruptRecordError:
                 ok = False
         if not ok:

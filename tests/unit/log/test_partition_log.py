@@ -147,12 +147,6 @@ def test_append_data_offsets_pair(open_log, data, offsets_kind):
     assert log.log_end_offset == 3
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: partition_log._classify treats a (bytes, offsets) pair as a list of two values "
-    "(it only recognises the pair when data is not `bytes`), so append((b'..', offsets)) "
-    "silently writes 2 records: the data and the raw int64 offsets bytes",
-)
 def test_append_data_offsets_pair_with_bytes_data(open_log):
     log = open_log()
     log.append((b"helloworld", np.array([0, 5, 10], dtype=np.int64)), timestamp=7)
@@ -462,13 +456,6 @@ def test_delete_records_before_advances_start_and_persists(open_log):
     assert [r.offset for r in read_all(log)] == [4, 5, 6, 7, 8]
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: delete_records_before(offset) when every remaining segment ends at or below "
-    "`offset` (e.g. offset == log end) loops in _delete_segments_locked: the freshly rolled "
-    "empty active segment also matches `next_offset <= offset`, is rolled again at the same "
-    "base, its files are deleted and the list becomes empty -> IndexError, log destroyed",
-)
 def test_delete_records_before_log_end(open_log):
     log = open_log()
     log.append([b"a"], timestamps=[1])
@@ -529,12 +516,6 @@ def test_truncate_with_live_view_raises_buffererror_then_works(open_log):
     assert log.truncate_to(1) == 1
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="BUG: truncate_to(offset) with a live view of the segment holding `offset` deletes "
-    "every later segment first (partition_log.truncate_to, the loop before "
-    "_reactivate_locked), then raises BufferError: the log is left half-truncated",
-)
 def test_truncate_with_live_view_on_earlier_segment_leaves_log_unchanged(open_log):
     log = open_log()
     log.append([b"a", b"b"], timestamps=[1, 1])
