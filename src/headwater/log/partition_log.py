@@ -36,6 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from headwater import record
+from headwater._native._native import payload_size
 from headwater.config import LogConfig
 from headwater.errors import (
     CorruptRecordError,
@@ -47,7 +48,6 @@ from headwater.errors import (
     OffsetOutOfRangeError,
     SegmentFullError,
 )
-from headwater._native._native import payload_size
 from headwater.log import checkpoint
 from headwater.log.loader import RecoveryResult, load_segments
 from headwater.log.segment import LogSegment
