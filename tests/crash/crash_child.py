@@ -17,7 +17,8 @@ functions of (tag, seq). Keys are b"k<seq % 7>" or None (every third record).
 
 Modes:
     write   open, dump records >= --check-from, then append batches of random size until
-            killed (or --max-appends), printing ACK for each.
+            killed (or --max-appends, then close, or with --hold 1 wait to be killed),
+            printing ACK for each.
     verify  open, dump, close.
     ioerr   open, append --setup batches (committed), print READY, wait for "go" on stdin
             (the parent attaches strace in between), then append --appends more, reporting
@@ -180,6 +181,7 @@ def main() -> int:
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--check-from", type=int, default=0)
     ap.add_argument("--max-appends", type=int, default=1 << 30)
+    ap.add_argument("--hold", type=int, default=0, help="write: after --max-appends, wait")
     ap.add_argument("--setup", type=int, default=5)
     ap.add_argument("--appends", type=int, default=20)
     ap.add_argument("--fsize-limit", type=int, default=-1, help="RLIMIT_FSIZE after READY")
@@ -196,6 +198,9 @@ def main() -> int:
                 first, n = append_batch(log, rng, args.tag, seq)
                 emit("ACK", first, n, seq)
                 seq += n
+            if args.hold:  # wait for the kill with the log open (no close-time syncs)
+                emit("HOLDING")
+                sys.stdin.read()
         log.close()
         emit("CLOSED")
         return 0

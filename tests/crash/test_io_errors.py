@@ -130,20 +130,6 @@ def problems_of(out: Outcome, *, fsync_fault: bool) -> list[str]:
     return probs
 
 
-# Bugs found by these scenarios, pinned as strict xfails (remove the mark with the fix).
-CHECKPOINT_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: errors of checkpoint.write()/fsync_dir() (the directory fsync in _roll_locked, "
-    "the recovery-point write/fsync/rename) escape append() as a raw OSError, and a failed "
-    "fsync there does not take the log offline: later appends are acked",
-)
-ERRNO_BUG = pytest.mark.xfail(
-    strict=True,
-    reason="bug: _native.pyx calls _raise_for(hw_call(..., &err), ctx, err) and Cython packs "
-    "the optional err argument before the call runs, so every OSError from the C core has "
-    "errno 0 ('Success') and KafkaStorageError says '(0)' instead of ENOSPC",
-)
-
 STRACE_SCENARIOS = [
     # segment data and index flushes (fsync class: the log must go offline)
     "fdatasync:error=EIO:when=1",
@@ -153,9 +139,9 @@ STRACE_SCENARIOS = [
     "msync:error=EIO:when=6",
     # the directory fsync at a roll (1), then the recovery-point checkpoint file (2) and
     # its directory (3)
-    pytest.param("fsync:error=EIO:when=1", marks=CHECKPOINT_BUG),
-    pytest.param("fsync:error=EIO:when=2", marks=CHECKPOINT_BUG),
-    pytest.param("fsync:error=EIO:when=3", marks=CHECKPOINT_BUG),
+    "fsync:error=EIO:when=1",
+    "fsync:error=EIO:when=2",
+    "fsync:error=EIO:when=3",
     # segment creation and preallocation
     "fallocate:error=ENOSPC:when=1",
     "fallocate:error=ENOSPC:when=1+",
@@ -164,8 +150,8 @@ STRACE_SCENARIOS = [
     "openat:error=EIO:when=2",
     # sealing and checkpoint writes
     "ftruncate:error=EIO:when=1",
-    pytest.param("write:error=ENOSPC:when=1", marks=CHECKPOINT_BUG),
-    pytest.param("rename:error=EIO:when=1", marks=CHECKPOINT_BUG),
+    "write:error=ENOSPC:when=1",
+    "rename:error=EIO:when=1",
 ]
 
 
@@ -207,13 +193,7 @@ def test_injected_error(tmp_path, strace_bin, inject, figures):  # type: ignore[
 @pytest.mark.parametrize(
     "limit",
     [
-        pytest.param(
-            0,
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="bug: flush() and close() raise a raw OSError (EFBIG) from checkpoint.write()",
-            ),
-        ),
+        0,
         4096,
         100_000,
     ],
@@ -275,7 +255,6 @@ def test_full_tmpfs(tmp_path, figures):  # type: ignore[no-untyped-def]
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-@ERRNO_BUG
 def test_storage_error_keeps_errno(tmp_path, strace_bin):  # type: ignore[no-untyped-def]
     """A full disk must be reported as ENOSPC, not as errno 0 ("Success")."""
     out = run_scenario(str(tmp_path / "orders-0"), inject="fallocate:error=ENOSPC:when=1")
