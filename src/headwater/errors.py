@@ -114,6 +114,63 @@ class InvalidRecordError(KafkaApiError):
     code = 87
 
 
+# --- topic administration (CreateTopics / DeleteTopics / CreatePartitions / Metadata) ---
+
+
+class UnknownTopicOrPartitionError(KafkaApiError):
+    """UNKNOWN_TOPIC_OR_PARTITION (3): no such topic, or the partition is out of range."""
+
+    code = 3
+    retriable = True
+
+
+class InvalidTopicError(KafkaApiError):
+    """INVALID_TOPIC_EXCEPTION (17): a topic name breaks Kafka's rules (kafka-spec.md b.1)."""
+
+    code = 17
+
+
+class TopicAlreadyExistsError(KafkaApiError):
+    """TOPIC_ALREADY_EXISTS (36)."""
+
+    code = 36
+
+
+class InvalidPartitionsError(KafkaApiError):
+    """INVALID_PARTITIONS (37): a partition count below 1, or a decrease."""
+
+    code = 37
+
+
+class InvalidReplicationFactorError(KafkaApiError):
+    """INVALID_REPLICATION_FACTOR (38): a single node holds exactly one replica."""
+
+    code = 38
+
+
+class InvalidConfigurationError(KafkaApiError, ConfigError):
+    """INVALID_CONFIG (40): a topic config name is unknown or its value is out of range.
+
+    Also a ConfigError, so code that catches ConfigError for local configs catches it too.
+    """
+
+    code = 40
+
+
+class InconsistentTopicIdError(KafkaApiError):
+    """INCONSISTENT_TOPIC_ID (103): a partition directory belongs to another topic id."""
+
+    code = 103
+
+
+class DataDirLockedError(HeadwaterError):
+    """Another process (or another Broker in this one) holds the data directory's lock.
+
+    One data directory has one owner. To share it, run `headwater serve` on it and connect
+    through the Kafka protocol.
+    """
+
+
 __all__ = [
     "HeadwaterError",
     "StorageError",
@@ -132,4 +189,12 @@ __all__ = [
     "KafkaStorageError",
     "UnsupportedCompressionTypeError",
     "InvalidRecordError",
+    "UnknownTopicOrPartitionError",
+    "InvalidTopicError",
+    "TopicAlreadyExistsError",
+    "InvalidPartitionsError",
+    "InvalidReplicationFactorError",
+    "InvalidConfigurationError",
+    "InconsistentTopicIdError",
+    "DataDirLockedError",
 ]
