@@ -5,6 +5,7 @@
     │   ├── CorruptIndexError        an index does not match its segment: rebuild it
     │   ├── SegmentOffsetOverflowError  an offset does not fit a relative index entry: roll
     │   ├── SegmentFullError         the active segment's mapping has no room: roll
+    │   ├── CorruptSnapshotError     a producer-state snapshot fails its check: delete, rebuild
     │   └── LogOfflineError          an fsync/msync failed; the log must be reopened (recovery)
     ├── CorruptRecordError           bad batch/record bytes (wire code CORRUPT_MESSAGE = 2)
     │   ├── InvalidCrcError          CRC-32C mismatch
@@ -114,6 +115,49 @@ class InvalidRecordError(KafkaApiError):
     code = 87
 
 
+# --- idempotent producer / transactions (kafka-spec.md c.6) ---
+
+
+class OutOfOrderSequenceError(KafkaApiError):
+    """OUT_OF_ORDER_SEQUENCE_NUMBER (45): a sequence gap, or a new epoch not starting at 0."""
+
+    code = 45
+
+
+class DuplicateSequenceError(KafkaApiError):
+    """DUPLICATE_SEQUENCE_NUMBER (46): legacy; current brokers answer a duplicate with success."""
+
+    code = 46
+
+
+class InvalidProducerEpochError(KafkaApiError):
+    """INVALID_PRODUCER_EPOCH (47): the batch's producer epoch is older than the partition's."""
+
+    code = 47
+
+
+class InvalidTxnStateError(KafkaApiError):
+    """INVALID_TXN_STATE (48): e.g. a non-transactional batch while the producer's txn is open."""
+
+    code = 48
+
+
+class TransactionCoordinatorFencedError(KafkaApiError):
+    """TRANSACTION_COORDINATOR_FENCED (52): a marker from an older coordinator epoch."""
+
+    code = 52
+
+
+class UnknownProducerIdError(KafkaApiError):
+    """UNKNOWN_PRODUCER_ID (59): legacy produce error; coordinator-side in some paths."""
+
+    code = 59
+
+
+class CorruptSnapshotError(StorageError):
+    """A producer-state snapshot failed its CRC or layout check: delete it and rebuild."""
+
+
 # --- topic administration (CreateTopics / DeleteTopics / CreatePartitions / Metadata) ---
 
 
@@ -189,6 +233,13 @@ __all__ = [
     "KafkaStorageError",
     "UnsupportedCompressionTypeError",
     "InvalidRecordError",
+    "OutOfOrderSequenceError",
+    "DuplicateSequenceError",
+    "InvalidProducerEpochError",
+    "InvalidTxnStateError",
+    "TransactionCoordinatorFencedError",
+    "UnknownProducerIdError",
+    "CorruptSnapshotError",
     "UnknownTopicOrPartitionError",
     "InvalidTopicError",
     "TopicAlreadyExistsError",
