@@ -45,6 +45,14 @@ static inline size_t hw_varint_write(uint8_t *p, int64_t v) {
  */
 static inline hw_status hw_varint_read(const uint8_t **pos, const uint8_t *end, int64_t *out) {
     const uint8_t *p = *pos;
+    /* Fast path: most record fields (attributes, small deltas, null/short lengths, header
+     * count) fit one byte. */
+    if (HW_LIKELY(p < end && !(*p & 0x80))) {
+        uint8_t b = *p;
+        *out = (int64_t)(b >> 1) ^ -(int64_t)(b & 1);
+        *pos = p + 1;
+        return HW_OK;
+    }
     uint64_t z = 0;
     unsigned shift = 0;
     for (int i = 0; i < HW_VARINT_MAX; i++) {

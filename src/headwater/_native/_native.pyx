@@ -14,6 +14,7 @@ zero-copy read can never outlive its mapping.
 """
 
 cimport cython
+from cpython cimport array
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
@@ -26,6 +27,7 @@ from posix.types cimport off_t
 
 from headwater._native.csrc cimport *
 
+import array as _array_mod
 import os
 import time
 
@@ -39,6 +41,8 @@ from headwater.errors import (
 )
 
 hw_crc32c_init()
+
+cdef array.array _Q_TEMPLATE = array.array("q", [])
 
 BATCH_HEADER_SIZE = HW_BATCH_HEADER_SIZE
 LOG_OVERHEAD = HW_LOG_OVERHEAD
@@ -422,20 +426,25 @@ def build_control_batch(int control_type, *, int64_t producer_id, int producer_e
 
 @cython.final
 @cython.freelist(256)
+@cython.no_gc
 cdef class Record:
     """One decoded record: offset, timestamp, key, value, headers [(str, bytes | None)]."""
     cdef readonly int64_t offset
     cdef readonly int64_t timestamp
     cdef readonly object key
     cdef readonly object value
-    cdef readonly list headers
+    cdef list _headers  # None for "no headers": most records have none, skip the list
 
     def __init__(self, offset, timestamp, key, value, headers=None):
         self.offset = offset
         self.timestamp = timestamp
         self.key = key
         self.value = value
-        self.headers = list(headers) if headers else []
+        self._headers = list(headers) if headers else None
+
+    @property
+    def headers(self):
+        return self._headers if self._headers is not None else []
 
     def __eq__(self, other):
         if not isinstance(other, Record):
@@ -501,15 +510,293 @@ def decode_records(records, Py_ssize_t count, int64_t base_offset, int64_t base_
                     hw_header_read(&hp, r.headers_end, &hk, &hkl, &hv, &hvl)
                     hdrs.append((PyUnicode_DecodeUTF8(<const char *>hk, <Py_ssize_t>hkl, "replace"),
                                  _bytes_or_none(hv, hvl)))
-                rec.headers = hdrs
-            else:
-                rec.headers = []
+                rec._headers = hdrs
             out.append(rec)
         if p != end:
             raise CorruptRecordError(f"{end - p} bytes left after {count} records")
     finally:
         _release(&ref)
     return out
+
+
+@cython.final
+cdef class RecordIterator:
+    """Iterates the records of whole batches in a buffer, in C: skips control batches and
+    records below `start_offset`, decompresses compressed batches through `decompress`
+    (a callable (BatchHeader, memoryview) -> bytes, one call per batch).
+
+    Holds a buffer on `data` until exhausted (or deallocated)."""
+    cdef _bytes_ref ref
+    cdef bint holding
+    cdef object decompress
+    cdef object section
+    cdef object data
+    cdef size_t pos
+    cdef const uint8_t *rpos
+    cdef const uint8_t *rend
+    cdef int64_t base_offset
+    cdef int64_t base_timestamp
+    cdef int64_t append_time
+    cdef int64_t start_offset
+    cdef int32_t remaining
+
+    def __cinit__(self, data, int64_t start_offset=-1, decompress=None):
+        self.data = data
+        _acquire(data, &self.ref)
+        self.holding = True
+        self.decompress = decompress
+        self.start_offset = start_offset
+        self.pos = 0
+        self.remaining = 0
+
+    def __dealloc__(self):
+        if self.holding:
+            _release(&self.ref)
+
+    cdef void _finish(self):
+        if self.holding:
+            _release(&self.ref)
+            self.holding = False
+        self.section = None
+        self.data = None
+
+    def __iter__(self):
+        return self
+
+    cdef int _next_batch(self) except -1:
+        """Load the next batch with records to deliver. Returns 0 at the end."""
+        cdef hw_batch_header h
+        cdef hw_status st
+        cdef size_t size
+        cdef _bytes_ref sref
+        while True:
+            if not self.holding or self.pos >= <size_t>self.ref.length:
+                return 0
+            st = hw_batch_parse_header(self.ref.ptr + self.pos, <size_t>self.ref.length - self.pos, &h)
+            if st == HW_ERR_TRUNCATED:
+                return 0  # a partial batch at the end of a fetch is normal
+            _raise_for(st, f"batch at {self.pos}")
+            size = <size_t>h.batch_length + HW_LOG_OVERHEAD
+            if (h.attributes & 0x20) or h.base_offset + h.last_offset_delta < self.start_offset \
+                    or h.records_count <= 0:
+                self.pos += size
+                continue
+            self.base_offset = h.base_offset
+            self.base_timestamp = h.base_timestamp
+            self.append_time = h.max_timestamp if (h.attributes & 0x08) else -1
+            self.remaining = h.records_count
+            if h.attributes & 0x07:
+                if self.decompress is None:
+                    raise CorruptRecordError("compressed batch and no decompressor")
+                view = memoryview(self.data)[self.pos:self.pos + size]
+                self.section = self.decompress(_header_from(&h), view)
+                view.release()
+                if not PyBytes_CheckExact(self.section):
+                    self.section = bytes(self.section)
+                self.rpos = <const uint8_t *>PyBytes_AS_STRING(self.section)
+                self.rend = self.rpos + PyBytes_GET_SIZE(self.section)
+            else:
+                self.section = None
+                self.rpos = self.ref.ptr + self.pos + HW_BATCH_HEADER_SIZE
+                self.rend = self.ref.ptr + self.pos + size
+            self.pos += size
+            return 1
+
+    def __next__(self):
+        cdef hw_record r
+        cdef Record rec
+        cdef const uint8_t *hp
+        cdef const uint8_t *hk
+        cdef const uint8_t *hv
+        cdef int64_t hkl, hvl, offset
+        cdef Py_ssize_t j
+        cdef list hdrs
+        while True:
+            if self.remaining <= 0:
+                if not self._next_batch():
+                    self._finish()
+                    raise StopIteration
+                continue
+            if hw_record_read(&self.rpos, self.rend, &r) != HW_OK:
+                self._finish()
+                raise CorruptRecordError(f"record of batch at offset {self.base_offset}: bad structure")
+            self.remaining -= 1
+            offset = <int64_t>(<uint64_t>self.base_offset + <uint64_t>r.offset_delta)
+            if offset < self.start_offset:
+                continue
+            rec = Record.__new__(Record)
+            rec.offset = offset
+            rec.timestamp = self.append_time if self.append_time >= 0 else <int64_t>(<uint64_t>self.base_timestamp + <uint64_t>r.timestamp_delta)
+            rec.key = _bytes_or_none(r.key, r.key_len)
+            rec.value = _bytes_or_none(r.value, r.value_len)
+            if r.header_count:
+                hdrs = []
+                hp = r.headers
+                for j in range(r.header_count):
+                    hw_header_read(&hp, r.headers_end, &hk, &hkl, &hv, &hvl)
+                    hdrs.append((PyUnicode_DecodeUTF8(<const char *>hk, <Py_ssize_t>hkl, "replace"),
+                                 _bytes_or_none(hv, hvl)))
+                rec._headers = hdrs
+            return rec
+
+
+@cython.final
+cdef class RecordColumns:
+    """Records of whole batches decoded into columns (no Python object per record).
+
+    `offsets`, `timestamps`, `key_offsets`, `key_lengths`, `value_offsets`, `value_lengths` are
+    array('q') of equal length (numpy: np.frombuffer(col, dtype=np.int64)); lengths are -1
+    for null. Key and value bytes live in `data`: the read view itself when every batch is
+    uncompressed (zero-copy), else one buffer holding the decompressed record sections.
+    Control batches and records below the start offset are left out."""
+    cdef readonly object offsets
+    cdef readonly object timestamps
+    cdef readonly object key_offsets
+    cdef readonly object key_lengths
+    cdef readonly object value_offsets
+    cdef readonly object value_lengths
+    cdef readonly object data
+
+    def __len__(self):
+        return len(self.offsets)
+
+    def value(self, Py_ssize_t i):
+        cdef int64_t n = self.value_lengths[i]
+        if n < 0:
+            return None
+        cdef int64_t p = self.value_offsets[i]
+        return memoryview(self.data)[p:p + n]
+
+    def key(self, Py_ssize_t i):
+        cdef int64_t n = self.key_lengths[i]
+        if n < 0:
+            return None
+        cdef int64_t p = self.key_offsets[i]
+        return memoryview(self.data)[p:p + n]
+
+    def values(self):
+        """Every value as bytes (None for null): one object per record, for convenience."""
+        cdef _bytes_ref ref
+        cdef list out = []
+        cdef Py_ssize_t i, n = len(self.offsets)
+        cdef int64_t[:] vo = self.value_offsets
+        cdef int64_t[:] vl = self.value_lengths
+        _acquire(self.data, &ref)
+        try:
+            for i in range(n):
+                out.append(_bytes_or_none(ref.ptr + vo[i], vl[i]))
+        finally:
+            _release(&ref)
+        return out
+
+
+def decode_columns(data, int64_t start_offset=-1, decompress=None):
+    """Decode the records of the whole batches in `data` into a RecordColumns."""
+    cdef _bytes_ref ref
+    cdef hw_batch_header h
+    cdef hw_record r
+    cdef hw_status st
+    cdef size_t pos = 0, size
+    cdef Py_ssize_t count = 0, k = 0
+    cdef bint compressed = False
+    cdef list sections = []
+    cdef const uint8_t *p
+    cdef const uint8_t *end
+    cdef const uint8_t *base
+    cdef int64_t off, ts, append_time, i
+    cdef int64_t[:] o_, t_, ko, kl, vo, vl
+    _acquire(data, &ref)
+    try:
+        # Pass 1: count records, find compressed batches.
+        while pos < <size_t>ref.length:
+            st = hw_batch_parse_header(ref.ptr + pos, <size_t>ref.length - pos, &h)
+            if st == HW_ERR_TRUNCATED:
+                break
+            _raise_for(st, f"batch at {pos}")
+            size = <size_t>h.batch_length + HW_LOG_OVERHEAD
+            if not (h.attributes & 0x20) and h.records_count > 0 and h.base_offset + h.last_offset_delta >= start_offset:
+                count += h.records_count
+                if h.attributes & 0x07:
+                    compressed = True
+            pos += size
+        offsets = array.clone(_Q_TEMPLATE, count, zero=False)
+        timestamps = array.clone(_Q_TEMPLATE, count, zero=False)
+        koff = array.clone(_Q_TEMPLATE, count, zero=False)
+        klen = array.clone(_Q_TEMPLATE, count, zero=False)
+        voff = array.clone(_Q_TEMPLATE, count, zero=False)
+        vlen = array.clone(_Q_TEMPLATE, count, zero=False)
+        o_ = offsets
+        t_ = timestamps
+        ko = koff
+        kl = klen
+        vo = voff
+        vl = vlen
+        out_data = data
+        buf = None
+        if compressed:
+            buf = bytearray()
+        # Pass 2: decode.
+        pos = 0
+        while pos < <size_t>ref.length and k < count:
+            st = hw_batch_parse_header(ref.ptr + pos, <size_t>ref.length - pos, &h)
+            if st != HW_OK:
+                break
+            size = <size_t>h.batch_length + HW_LOG_OVERHEAD
+            if (h.attributes & 0x20) or h.records_count <= 0 or h.base_offset + h.last_offset_delta < start_offset:
+                pos += size
+                continue
+            append_time = h.max_timestamp if (h.attributes & 0x08) else -1
+            if h.attributes & 0x07:
+                if decompress is None:
+                    raise CorruptRecordError("compressed batch and no decompressor")
+                view = memoryview(data)[pos:pos + size]
+                section = decompress(_header_from(&h), view)
+                view.release()
+                sections.append(section)
+                p = <const uint8_t *>PyBytes_AS_STRING(section) if PyBytes_CheckExact(section) else NULL
+                if p == NULL:
+                    section = bytes(section)
+                    sections[-1] = section
+                    p = <const uint8_t *>PyBytes_AS_STRING(section)
+                end = p + PyBytes_GET_SIZE(section)
+                base = p - len(buf)  # positions are relative to the concatenation
+                buf += section
+            else:
+                p = ref.ptr + pos + HW_BATCH_HEADER_SIZE
+                end = ref.ptr + pos + size
+                if compressed:
+                    base = p - len(buf)
+                    buf += memoryview(data)[pos + HW_BATCH_HEADER_SIZE:pos + size]
+                else:
+                    base = ref.ptr
+            for i in range(h.records_count):
+                if hw_record_read(&p, end, &r) != HW_OK:
+                    raise CorruptRecordError(f"record of batch at offset {h.base_offset}: bad structure")
+                off = <int64_t>(<uint64_t>h.base_offset + <uint64_t>r.offset_delta)
+                if off < start_offset:
+                    continue
+                o_[k] = off
+                t_[k] = append_time if append_time >= 0 else <int64_t>(<uint64_t>h.base_timestamp + <uint64_t>r.timestamp_delta)
+                ko[k] = (r.key - base) if r.key_len >= 0 else 0
+                kl[k] = r.key_len
+                vo[k] = (r.value - base) if r.value_len >= 0 else 0
+                vl[k] = r.value_len
+                k += 1
+            pos += size
+    finally:
+        _release(&ref)
+    cdef RecordColumns c = RecordColumns.__new__(RecordColumns)
+    if k < count:
+        for a in (offsets, timestamps, koff, klen, voff, vlen):
+            array.resize(a, k)
+    c.offsets = offsets
+    c.timestamps = timestamps
+    c.key_offsets = koff
+    c.key_lengths = klen
+    c.value_offsets = voff
+    c.value_lengths = vlen
+    c.data = bytes(buf) if compressed else out_data
+    return c
 
 
 def _iter_batches(buf):

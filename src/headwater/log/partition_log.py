@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from headwater import record
-from headwater._native._native import payload_size
+from headwater._native._native import RecordIterator, decode_columns, payload_size
 from headwater.config import LogConfig
 from headwater.errors import (
     CorruptRecordError,
@@ -64,6 +64,10 @@ LOG_START_OFFSET_FILE = "log-start-offset"
 RECORD_BOUND = 36
 # Segments keep at most this much of their written data mapped in our page tables (RSS).
 RESIDENT_BYTES = 64 << 20
+
+
+def _decompress_section(header: Any, view: memoryview) -> Any:
+    return record.records_section(view, header)
 
 
 def _now_ms() -> int:
@@ -100,16 +104,21 @@ class ReadResult:
         return record.iter_batches(self.view)
 
     def __iter__(self) -> Iterator[Any]:
-        start = self.start_offset
-        for header, view in self.batches():
-            if header.is_control or header.last_offset < start:
-                continue
-            for rec in record.batch_records(view, header):
-                if rec.offset >= start:
-                    yield rec
+        if self.view is None:
+            return iter(())
+        # One C loop over batches and records; compressed batches call back once per batch.
+        return RecordIterator(self.view, self.start_offset, _decompress_section)
 
     def records(self) -> list[Any]:
         return list(self)
+
+    def columns(self) -> Any:
+        """Decode every record from the start offset into a RecordColumns: offsets, timestamps
+        and key/value positions as int64 arrays over one buffer (zero-copy when no batch is
+        compressed). The fast way to read many records: no Python object per record."""
+        if self.view is None:
+            return decode_columns(b"", self.start_offset)
+        return decode_columns(self.view, self.start_offset, _decompress_section)
 
     def tobytes(self) -> bytes:
         return b"" if self.view is None else self.view.tobytes()
