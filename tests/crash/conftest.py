@@ -17,7 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from crash_harness import figures_line, load_lazyfs
+from crash_harness import Zygote, figures_line, load_lazyfs
 
 _FIGURES: list[tuple[str, dict[str, object]]] = []
 
@@ -72,3 +72,13 @@ def lazy_mount(lazyfs, tmp_path: Path) -> Iterator[object]:  # type: ignore[no-u
         yield m
     finally:
         m.close()
+
+
+@pytest.fixture(scope="session")
+def zygote() -> Iterator[Zygote]:
+    """A fork server for crash_child.py children (saves ~0.2 s of start-up per child)."""
+    z = Zygote()
+    try:
+        yield z
+    finally:
+        z.close()

@@ -15,7 +15,7 @@ Record values are self-describing, so any process can tell an intact record from
 one without knowing what was acked: b"<tag>:<seq>:" + PATTERN[k:k+n] where k and n are
 functions of (tag, seq). Keys are b"k<seq % 7>" or None (every third record).
 
-Modes:
+Modes (plus ``zygote FD``, the fork server the harness may start children from):
     write   open, dump records >= --check-from, then append batches of random size until
             killed (or --max-appends, then close, or with --hold 1 wait to be killed),
             printing ACK for each.
@@ -245,6 +245,69 @@ def main() -> int:
     return 0
 
 
+def zygote(sock_fd: int) -> int:
+    """Fork server: import everything once, then fork one child per request.
+
+    Python start-up and the headwater imports cost ~0.2 s per child, more than a whole crash
+    trial otherwise takes. Requests arrive on a SOCK_SEQPACKET socket as JSON {"argv": [...]}
+    with three fds (stdin, stdout, stderr) attached; the reply is {"pid": n}, and {"exit": n,
+    "rc": rc} follows when that child has been reaped (rc < 0: killed by signal -rc).
+    """
+    import select
+    import signal
+    import socket
+    import traceback
+
+    log_class()  # import the log and everything it imports before the first fork
+    sock = socket.socket(fileno=sock_fd)
+    wake_r, wake_w = os.pipe()
+    os.set_blocking(wake_w, False)
+    signal.set_wakeup_fd(wake_w)
+    signal.signal(signal.SIGCHLD, lambda *_: None)
+    sock.send(json.dumps({"ready": True}).encode())
+    while True:
+        ready, _, _ = select.select([sock, wake_r], [], [])
+        if wake_r in ready:
+            os.read(wake_r, 4096)
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                break
+            if pid == 0:
+                break
+            rc = os.waitstatus_to_exitcode(status)
+            sock.send(json.dumps({"exit": pid, "rc": rc}).encode())
+        if sock not in ready:
+            continue
+        msg, fds, _, _ = socket.recv_fds(sock, 1 << 16, 3)
+        if not msg:
+            return 0  # the parent went away
+        argv = json.loads(msg)["argv"]
+        pid = os.fork()
+        if pid == 0:
+            rc = 1
+            try:
+                signal.set_wakeup_fd(-1)
+                signal.signal(signal.SIGCHLD, signal.SIG_DFL)
+                for target, fd in enumerate(fds):
+                    os.dup2(fd, target)
+                for fd in (*fds, wake_r, wake_w):
+                    os.close(fd)
+                sock.close()
+                sys.argv = [sys.argv[0], *argv]
+                rc = main()
+            except SystemExit as exc:
+                rc = exc.code if isinstance(exc.code, int) else 1
+            except BaseException:
+                traceback.print_exc()
+            finally:
+                os._exit(rc)
+        for fd in fds:
+            os.close(fd)
+        sock.send(json.dumps({"pid": pid}).encode())
+
+
 if __name__ == "__main__":
     try:
         import faulthandler
@@ -253,4 +316,6 @@ if __name__ == "__main__":
     except Exception:  # pragma: no cover
         pass
     os.environ.setdefault("PYTHONHASHSEED", "0")
+    if sys.argv[1:2] == ["zygote"]:
+        sys.exit(zygote(int(sys.argv[2])))
     sys.exit(main())

@@ -39,8 +39,13 @@ class Outcome:
     verify: ChildRun
 
 
-def run_scenario(
-    part: str, *, inject: str | None = None, fsize_limit: int = -1, appends: int = 60
+def run_scenario(  # type: ignore[no-untyped-def]
+    part: str,
+    *,
+    inject: str | None = None,
+    fsize_limit: int = -1,
+    appends: int = 60,
+    zygote=None,
 ) -> Outcome:
     strace_log = part + ".strace"
     tracer: list[subprocess.Popen[bytes]] = []
@@ -74,7 +79,9 @@ def run_scenario(
 
     cmd = child_cmd("ioerr", part, setup=4, appends=appends, fsize_limit=fsize_limit)
     try:
-        run = run_child(cmd, on_line=attach, stdin_script={"READY": "go\n"}, timeout=60)
+        run = run_child(
+            cmd, on_line=attach, stdin_script={"READY": "go\n"}, timeout=60, zygote=zygote
+        )
     finally:
         for t in tracer:
             try:
@@ -88,7 +95,7 @@ def run_scenario(
     if inject is not None:
         with open(strace_log, errors="replace") as f:
             injected = [ln.strip() for ln in f if "(INJECTED)" in ln]
-    verify = run_child(child_cmd("verify", part, check_from=0), timeout=60)
+    verify = run_child(child_cmd("verify", part, check_from=0), timeout=60, zygote=zygote)
     return Outcome(run, injected, verify)
 
 
@@ -166,8 +173,8 @@ def strace_bin() -> str:
 
 
 @pytest.mark.parametrize("inject", STRACE_SCENARIOS)
-def test_injected_error(tmp_path, strace_bin, inject, figures):  # type: ignore[no-untyped-def]
-    out = run_scenario(str(tmp_path / "orders-0"), inject=inject)
+def test_injected_error(tmp_path, strace_bin, inject, figures, zygote):  # type: ignore[no-untyped-def]
+    out = run_scenario(str(tmp_path / "orders-0"), inject=inject, zygote=zygote)
     syscall = inject.split(":", 1)[0]
     probs = problems_of(out, fsync_fault=syscall in FSYNC_CLASS)
     errs = out.run.errors()
@@ -198,9 +205,9 @@ def test_injected_error(tmp_path, strace_bin, inject, figures):  # type: ignore[
         100_000,
     ],
 )
-def test_rlimit_fsize(tmp_path, limit, figures):  # type: ignore[no-untyped-def]
+def test_rlimit_fsize(tmp_path, limit, figures, zygote):  # type: ignore[no-untyped-def]
     """EFBIG (and real short writes) once files may not grow past `limit` bytes."""
-    out = run_scenario(str(tmp_path / "orders-0"), fsize_limit=limit, appends=80)
+    out = run_scenario(str(tmp_path / "orders-0"), fsize_limit=limit, appends=80, zygote=zygote)
     probs = problems_of(out, fsync_fault=False)
     errs = out.run.errors()
     figures(
@@ -255,9 +262,11 @@ def test_full_tmpfs(tmp_path, figures):  # type: ignore[no-untyped-def]
         subprocess.run(["umount", "-l", str(mnt)], check=False)
 
 
-def test_storage_error_keeps_errno(tmp_path, strace_bin):  # type: ignore[no-untyped-def]
+def test_storage_error_keeps_errno(tmp_path, strace_bin, zygote):  # type: ignore[no-untyped-def]
     """A full disk must be reported as ENOSPC, not as errno 0 ("Success")."""
-    out = run_scenario(str(tmp_path / "orders-0"), inject="fallocate:error=ENOSPC:when=1")
+    out = run_scenario(
+        str(tmp_path / "orders-0"), inject="fallocate:error=ENOSPC:when=1", zygote=zygote
+    )
     errs = out.run.errors()
     assert out.injected and errs and errs[0]["kafka_storage"]
     assert errs[0]["errno"] == 28, errs[0]["msg"]

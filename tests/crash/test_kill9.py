@@ -28,7 +28,7 @@ def seed() -> int:
     return int(os.environ.get("HEADWATER_CRASH_SEED") or random.SystemRandom().getrandbits(32))
 
 
-def run_kill9(tmp_path, figures, trials: int, policy: str = "batch") -> None:  # type: ignore[no-untyped-def]
+def run_kill9(tmp_path, figures, zygote, trials: int, policy: str = "batch") -> None:  # type: ignore[no-untyped-def]
     s = seed()
     st = partitioned_trials(
         lambda i: str(tmp_path / f"orders-{i}"),
@@ -37,6 +37,7 @@ def run_kill9(tmp_path, figures, trials: int, policy: str = "batch") -> None:  #
         per_partition=50,
         policy=policy,
         strict=True,
+        zygote=zygote,
     )
     figures(
         "kill9",
@@ -55,16 +56,16 @@ def run_kill9(tmp_path, figures, trials: int, policy: str = "batch") -> None:  #
     assert st.trials == trials and st.acked > trials  # the writers did get work acked
 
 
-def test_kill9_batch(tmp_path, figures):  # type: ignore[no-untyped-def]
-    run_kill9(tmp_path, figures, 50)
+def test_kill9_batch(tmp_path, figures, zygote):  # type: ignore[no-untyped-def]
+    run_kill9(tmp_path, figures, zygote, 50)
 
 
-def test_kill9_none(tmp_path, figures):  # type: ignore[no-untyped-def]
+def test_kill9_none(tmp_path, figures, zygote):  # type: ignore[no-untyped-def]
     """partition_log.py: "Every policy survives kill -9 of the process" (the page cache
     belongs to the kernel), so even flush.policy=none must keep every acked record here."""
-    run_kill9(tmp_path, figures, 20, policy="none")
+    run_kill9(tmp_path, figures, zygote, 30, policy="none")
 
 
 @pytest.mark.slow
-def test_kill9_batch_deep(tmp_path, figures):  # type: ignore[no-untyped-def]
-    run_kill9(tmp_path, figures, 500)
+def test_kill9_batch_deep(tmp_path, figures, zygote):  # type: ignore[no-untyped-def]
+    run_kill9(tmp_path, figures, zygote, 500)
