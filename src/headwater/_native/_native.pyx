@@ -19,7 +19,7 @@ from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyOb
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
-from libc.stdlib cimport free, malloc
+from libc.stdlib cimport free, malloc, realloc
 from libc.string cimport memcpy, memset
 from libc.errno cimport errno
 from posix.unistd cimport ftruncate
@@ -988,9 +988,12 @@ cdef class TimeIndex(_Index):
 
 @cython.final
 cdef class Segment:
-    """A mapped .log file (csrc/hw_segment.h). Appends copy into the mapping; reads are
-    zero-copy views that pin the mapping."""
+    """A mapped .log file (csrc/hw_segment.h). Appends pwrite batches built in a staging
+    buffer (kept between appends: a fresh 1 MiB malloc is an mmap plus 256 page faults);
+    reads are zero-copy views that pin the mapping."""
     cdef hw_segment seg
+    cdef uint8_t *stage
+    cdef size_t stage_cap
     cdef readonly str path
     cdef readonly int exports
     cdef bint is_open
@@ -1006,6 +1009,18 @@ cdef class Segment:
         cdef int err = 0
         if self.is_open and self.exports == 0:
             hw_segment_close(&self.seg, 0, &err)
+        free(self.stage)
+        self.stage = NULL
+
+    cdef uint8_t *_staging(self, size_t size) except NULL:
+        cdef uint8_t *p
+        if size > self.stage_cap:
+            p = <uint8_t *>realloc(self.stage, size)
+            if p == NULL:
+                raise MemoryError()
+            self.stage = p
+            self.stage_cap = size
+        return self.stage
 
     cdef int _check_open(self) except -1:
         if not self.is_open:
@@ -1117,6 +1132,11 @@ cdef class Segment:
                 st = hw_segment_append(&self.seg, buf, size, &err)
         else:
             st = hw_segment_append(&self.seg, buf, size, &err)
+        if self.stage_cap > (64 << 20):
+            # Do not keep a huge staging buffer around after an outsized batch.
+            free(self.stage)
+            self.stage = NULL
+            self.stage_cap = 0
         _raise_for(st, f"append {self.path}", &err)
         return pos, size
 
@@ -1141,17 +1161,13 @@ cdef class Segment:
             timestamp = _now_ms()
         cdef int64_t base_ts = tss[0] if tss is not None else timestamp
         bound = HW_BATCH_HEADER_SIZE + <size_t>_bound(vals, ks, hs)
-        buf = <uint8_t *>malloc(bound)
-        if buf == NULL:
-            raise MemoryError()
-        try:
+        buf = self._staging(bound)
+        if True:
             hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch,
                            <int16_t>attributes, producer_id, <int16_t>producer_epoch,
                            base_sequence, base_ts)
             _write_records(&w, vals, ks, hs, tss, timestamp)
             return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
-        finally:
-            free(buf)
 
     def append_fixed(self, data, size_t width, size_t count, int64_t timestamp=-1,
                      int64_t base_offset=0, int32_t partition_leader_epoch=-1,
@@ -1172,10 +1188,8 @@ cdef class Segment:
             if <size_t>ref.length < width * count:
                 raise ValueError("data is shorter than width * count")
             bound = HW_BATCH_HEADER_SIZE + count * (HW_RECORD_MAX_OVERHEAD + 15 + width)
-            buf = <uint8_t *>malloc(bound)
-            if buf == NULL:
-                raise MemoryError()
-            try:
+            buf = self._staging(bound)
+            if True:
                 with nogil:
                     hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0, -1,
                                    -1, -1, timestamp)
@@ -1187,8 +1201,6 @@ cdef class Segment:
                     size = hw_batch_finish(&w)
                 _raise_for(st, "record")
                 return self._write_staged(buf, size, max_batch_bytes)
-            finally:
-                free(buf)
         finally:
             _release(&ref)
 
@@ -1219,10 +1231,8 @@ cdef class Segment:
                     if offs[i] < 0 or offs[i + 1] < offs[i] or offs[i + 1] > ref.length:
                         raise ValueError(f"offsets[{i}:{i + 2}] out of order or out of range")
                 bound = HW_BATCH_HEADER_SIZE + count * (HW_RECORD_MAX_OVERHEAD + 15) + <size_t>(offs[count] - offs[0])
-                buf = <uint8_t *>malloc(bound)
-                if buf == NULL:
-                    raise MemoryError()
-                try:
+                buf = self._staging(bound)
+                if True:
                     with nogil:
                         hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
                                        -1, -1, -1, timestamp)
@@ -1234,8 +1244,6 @@ cdef class Segment:
                         size = hw_batch_finish(&w)
                     _raise_for(st, "record")
                     return self._write_staged(buf, size, max_batch_bytes)
-                finally:
-                    free(buf)
             finally:
                 _release(&oref)
         finally:
@@ -1264,10 +1272,8 @@ cdef class Segment:
         try:
             if ref.length < HW_BATCH_HEADER_SIZE:
                 raise TruncatedError("batch shorter than its header")
-            b = <uint8_t *>malloc(<size_t>ref.length)
-            if b == NULL:
-                raise MemoryError()
-            try:
+            b = self._staging(<size_t>ref.length)
+            if True:
                 with nogil:
                     memcpy(b, ref.ptr, <size_t>ref.length)
                     hw_store_i64(b, base_offset)
@@ -1278,8 +1284,6 @@ cdef class Segment:
                         hw_store_i64(b + 35, log_append_time)
                         hw_batch_update_crc(b, <size_t>ref.length)
                 return self._write_staged(b, <size_t>ref.length, -1)
-            finally:
-                free(b)
         finally:
             _release(&ref)
 
@@ -1344,6 +1348,9 @@ cdef class Segment:
         if self.exports:
             raise BufferError(f"{self.exports} views of {self.path} are alive")
         self.is_open = False
+        free(self.stage)
+        self.stage = NULL
+        self.stage_cap = 0
         st = hw_segment_close(&self.seg, trim, &err)
         _raise_for(st, f"close {self.path}", &err)
 
