@@ -1,0 +1,1226 @@
+"""The classic-protocol group coordinator as a deterministic state machine.
+
+``GroupCoordinator`` owns every classic consumer group of one broker: membership, generations,
+the join/sync protocol, sessions, static membership and committed offsets (kafka-spec.md e.1,
+e.2, e.4). It never touches a socket, a clock, a file or a thread:
+
+- Time: every method that can start or check a timer takes ``now_ms``; ``tick(now_ms)`` expires
+  sessions and pending member ids and ends join phases whose (initial or rebalance) deadline
+  passed. ``next_deadline_ms()`` says when a tick next has work, so a server can sleep until
+  then and an embedded client can simply tick on every poll.
+- Waiting: JoinGroup and SyncGroup return a ``Pending`` that a later call completes (see
+  ``pending.py``). Completions are queued and delivered at the end of the outermost coordinator
+  call, after the state is consistent, so a done-callback may call the coordinator again.
+- Errors: group-level errors are raised as ``KafkaApiError`` subclasses, or, for JoinGroup and
+  SyncGroup, delivered through the ``Pending``. Per-partition (OffsetCommit) and per-member
+  (LeaveGroup) errors are returned as values (an error instance or None).
+- Persistence: state changes that Kafka writes to ``__consumer_offsets`` are queued as
+  ``(key, value)`` records (value None = tombstone, formats in ``records.py``);
+  ``take_records()`` drains them in order. The caller appends them to the compacted partition
+  that owns the group (``offsets_partition_for``) and, on open, rebuilds the coordinator with
+  ``load(records, now_ms)``. State is applied before the records are persisted; if the append
+  fails the caller must drop and reload the coordinator.
+
+State table (spec e.2), the request each state accepts:
+
+    state                JoinGroup                 SyncGroup                Heartbeat     OffsetCommit
+    Empty                new member -> Preparing   UNKNOWN_MEMBER_ID        UNKNOWN_MEMBER generation -1 only
+    PreparingRebalance   parked until phase ends   REBALANCE_IN_PROGRESS    REBALANCE_IN_ previous generation
+    CompletingRebalance  same metadata: answered   follower parked until    NONE          REBALANCE_IN_PROGRESS
+                         else new rebalance        the leader syncs
+    Stable               follower, same metadata:  stored assignment        NONE          current generation
+                         answered; else rebalance
+    Dead                 COORDINATOR_NOT_AVAILABLE UNKNOWN_MEMBER_ID        COORDINATOR_  COORDINATOR_NOT_
+                         / UNKNOWN_MEMBER_ID                                NOT_AVAILABLE AVAILABLE
+
+A group is Dead only between deletion (DeleteGroups, offsets expired) and its removal from
+the coordinator, which happen in one call; a later request finds no group and behaves as for
+a new one.
+
+Deviations from Kafka, on purpose: a static member rejoining a Stable group triggers a
+rebalance when its metadata for the selected protocol changed (Kafka only checks whether the
+selected protocol changes); a protocol-vote tie goes to the candidate listed first by the
+leader (Kafka's pick is a hash-map order).
+
+Not thread-safe: one thread (the event loop, or the embedded broker's lock holder) drives it.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, fields, replace
+from typing import Any, TypeVar
+
+from headwater.coordinator.group import records as rec
+from headwater.coordinator.group.errors import (
+    CoordinatorNotAvailableError,
+    FencedInstanceIdError,
+    GroupIdNotFoundError,
+    GroupMaxSizeReachedError,
+    IllegalGenerationError,
+    InconsistentGroupProtocolError,
+    InvalidGroupIdError,
+    InvalidSessionTimeoutError,
+    MalformedPayloadError,
+    MemberIdRequiredError,
+    NonEmptyGroupError,
+    OffsetMetadataTooLargeError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+    UnknownTopicOrPartitionError,
+)
+from headwater.coordinator.group.metadata import (
+    NO_OFFSET,
+    ClassicGroup,
+    CommitOffset,
+    DescribedGroup,
+    DescribedGroupMember,
+    GroupEvent,
+    GroupState,
+    JoinGroupMember,
+    JoinGroupResult,
+    LeaveMember,
+    ListedGroup,
+    Member,
+    OffsetAndMetadata,
+    PartitionLag,
+    SyncGroupResult,
+)
+from headwater.coordinator.group.pending import Pending
+from headwater.coordinator.group.protocol import TopicPartition, decode_assignment
+from headwater.errors import ConfigError, KafkaApiError
+
+T = TypeVar("T")
+
+Record = tuple[bytes, bytes | None]
+
+EMPTY = GroupState.EMPTY
+PREPARING = GroupState.PREPARING_REBALANCE
+COMPLETING = GroupState.COMPLETING_REBALANCE
+STABLE = GroupState.STABLE
+DEAD = GroupState.DEAD
+
+
+@dataclass(frozen=True)
+class GroupCoordinatorConfig:
+    """Broker settings of the group coordinator, Kafka's names with dots as underscores."""
+
+    group_min_session_timeout_ms: int = 6000
+    group_max_session_timeout_ms: int = 1800000
+    group_initial_rebalance_delay_ms: int = 3000
+    group_max_size: int = 2147483647
+    offset_metadata_max_bytes: int = 4096
+    offsets_retention_minutes: int = 10080
+
+    @property
+    def offsets_retention_ms(self) -> int:
+        return self.offsets_retention_minutes * 60_000
+
+    @classmethod
+    def from_mapping(
+        cls, config: Mapping[str, Any] | None = None, **kwargs: Any
+    ) -> GroupCoordinatorConfig:
+        """Build from Kafka names (``group.initial.rebalance.delay.ms``) and/or keywords.
+
+        Raises:
+            ConfigError: unknown name, non-integer or negative value.
+        """
+        known = {f.name for f in fields(cls)}
+        values: dict[str, int] = {}
+        for name, value in {**(config or {}), **kwargs}.items():
+            attr = name.replace(".", "_")
+            if attr not in known:
+                raise ConfigError(f"unknown group coordinator config {name!r}")
+            try:
+                number = int(value)
+            except (TypeError, ValueError) as exc:
+                raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+            if number < 0:
+                raise ConfigError(f"{name} must be >= 0, got {number}")
+            values[attr] = number
+        return cls(**values)
+
+
+def _default_member_id(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4()}"
+
+
+class GroupCoordinator:
+    """Classic consumer groups and committed offsets, driven step by step.
+
+    Args:
+        config: coordinator settings (defaults are Kafka's).
+        member_id_factory: ``prefix -> member id``; the prefix is the client id (dynamic
+            members) or the group instance id (static members). Default
+            ``prefix + "-" + uuid4()``; tests inject a counter for determinism.
+        partition_count: ``topic -> number of partitions``, or None when the topic does not
+            exist; OffsetCommit answers UNKNOWN_TOPIC_OR_PARTITION from it. Default: every
+            partition exists.
+    """
+
+    def __init__(
+        self,
+        config: GroupCoordinatorConfig | None = None,
+        *,
+        member_id_factory: Callable[[str], str] | None = None,
+        partition_count: Callable[[str], int | None] | None = None,
+    ) -> None:
+        self.config = config or GroupCoordinatorConfig()
+        self._new_member_id = member_id_factory or _default_member_id
+        self._partition_count = partition_count
+        self._groups: dict[str, ClassicGroup] = {}
+        self._records: list[Record] = []
+        self._events: list[GroupEvent] = []
+        self._deliveries: list[tuple[Pending[Any], Any, KafkaApiError | None]] = []
+
+    # ------------------------------------------------------------------------------------------
+    # Delivery of pending responses and queued records.
+
+    def _complete(self, pending: Pending[T], result: T) -> None:
+        self._deliveries.append((pending, result, None))
+
+    def _fail(self, pending: Pending[Any], error: KafkaApiError) -> None:
+        self._deliveries.append((pending, None, error))
+
+    def _deliver(self) -> None:
+        while self._deliveries:
+            pending, result, error = self._deliveries.pop(0)
+            if error is not None:
+                pending.set_exception(error)
+            else:
+                pending.set_result(result)
+
+    def take_records(self) -> list[Record]:
+        """Drain the ``__consumer_offsets`` records to append, oldest first."""
+        out, self._records = self._records, []
+        return out
+
+    def take_records_by_group(self) -> dict[str, list[Record]]:
+        """Like ``take_records`` but split by group id (to route to offsets partitions)."""
+        out: dict[str, list[Record]] = {}
+        for key, value in self.take_records():
+            k = rec.decode_key(key)
+            assert not isinstance(k, rec.UnknownKey)
+            out.setdefault(k.group, []).append((key, value))
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    # JoinGroup.
+
+    def join_group(
+        self,
+        group_id: str,
+        *,
+        member_id: str = "",
+        group_instance_id: str | None = None,
+        client_id: str = "",
+        client_host: str = "",
+        session_timeout_ms: int,
+        rebalance_timeout_ms: int = -1,
+        protocol_type: str,
+        protocols: Sequence[tuple[str, bytes]],
+        now_ms: int,
+        require_known_member_id: bool = False,
+        supports_skip_assignment: bool = True,
+    ) -> Pending[JoinGroupResult]:
+        """JoinGroup: register or refresh a member; the result arrives when the phase ends.
+
+        Args:
+            member_id: "" for a new member (or a static member restarting).
+            rebalance_timeout_ms: ``max.poll.interval.ms``; -1 (JoinGroup v0) uses the
+                session timeout.
+            protocols: (assignor name, Subscription bytes) in the member's preference order.
+            require_known_member_id: the two-step join of JoinGroup v4+: a new dynamic member
+                gets MEMBER_ID_REQUIRED carrying its id and must join again with it. False for
+                the embedded client and JoinGroup v0-3.
+            supports_skip_assignment: JoinGroup v9+ (and the embedded client): a static leader
+                rejoining a Stable group is told to skip the assignor instead of being hidden.
+
+        Returns:
+            A Pending completed with a JoinGroupResult, or with INVALID_GROUP_ID,
+            INVALID_SESSION_TIMEOUT, UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID,
+            INCONSISTENT_GROUP_PROTOCOL, GROUP_MAX_SIZE_REACHED, MEMBER_ID_REQUIRED,
+            COORDINATOR_NOT_AVAILABLE or REBALANCE_IN_PROGRESS (superseded by a newer join).
+        """
+        try:
+            pending = self._join(
+                group_id,
+                member_id,
+                group_instance_id,
+                client_id,
+                client_host,
+                session_timeout_ms,
+                rebalance_timeout_ms if rebalance_timeout_ms >= 0 else session_timeout_ms,
+                protocol_type,
+                tuple((name, bytes(meta)) for name, meta in protocols),
+                now_ms,
+                require_known_member_id,
+                supports_skip_assignment,
+            )
+        except KafkaApiError as exc:
+            pending = Pending.failed(exc)
+        self._deliver()
+        return pending
+
+    def _join(
+        self,
+        group_id: str,
+        member_id: str,
+        instance_id: str | None,
+        client_id: str,
+        client_host: str,
+        session_timeout_ms: int,
+        rebalance_timeout_ms: int,
+        protocol_type: str,
+        protocols: tuple[tuple[str, bytes], ...],
+        now_ms: int,
+        require_known_member_id: bool,
+        supports_skip: bool,
+    ) -> Pending[JoinGroupResult]:
+        if not group_id:
+            raise InvalidGroupIdError("group id must not be empty")
+        cfg = self.config
+        if not (
+            cfg.group_min_session_timeout_ms
+            <= session_timeout_ms
+            <= cfg.group_max_session_timeout_ms
+        ):
+            raise InvalidSessionTimeoutError(
+                f"session.timeout.ms {session_timeout_ms} not in "
+                f"[{cfg.group_min_session_timeout_ms}, {cfg.group_max_session_timeout_ms}]"
+            )
+        group = self._groups.get(group_id)
+        created = group is None
+        if group is None:
+            if member_id:
+                raise UnknownMemberIdError(f"group {group_id!r} does not exist")
+            group = ClassicGroup(group_id, state_timestamp_ms=now_ms)
+        if group.state is DEAD:
+            if member_id:
+                raise UnknownMemberIdError(f"group {group_id!r} is dead")
+            raise CoordinatorNotAvailableError(f"group {group_id!r} is dead")
+        join = _JoinRequest(
+            member_id,
+            instance_id,
+            client_id,
+            client_host,
+            session_timeout_ms,
+            rebalance_timeout_ms,
+            protocol_type,
+            protocols,
+            supports_skip,
+        )
+        if not member_id:
+            self._check_protocols(group, protocol_type, protocols)
+            if instance_id is not None and instance_id in group.static_members:
+                new_id = self._new_member_id(instance_id)
+                return self._replace_static_member(group, join, new_id, now_ms)
+            if len(group.members) + len(group.pending_members) >= cfg.group_max_size:
+                raise GroupMaxSizeReachedError(f"group {group_id!r} has {cfg.group_max_size}")
+            new_id = self._new_member_id(instance_id if instance_id is not None else client_id)
+            if created:
+                self._groups[group_id] = group
+            if instance_id is None and require_known_member_id:
+                group.pending_members[new_id] = now_ms + session_timeout_ms
+                raise MemberIdRequiredError(new_id)
+            return self._add_member(group, join, new_id, now_ms)
+
+        if member_id in group.pending_members:
+            self._check_protocols(group, protocol_type, protocols)
+            del group.pending_members[member_id]
+            return self._add_member(group, join, member_id, now_ms)
+
+        self._validate_member(group, member_id, instance_id)
+        self._check_protocols(group, protocol_type, protocols)
+        member = group.members[member_id]
+        member.session_deadline_ms = now_ms + member.session_timeout_ms
+        if group.state is PREPARING:
+            pending = self._park_join(group, member, join)
+            self._maybe_complete_join(group, now_ms)
+            return pending
+        if group.state is COMPLETING:
+            if member.protocols == protocols:
+                return Pending.completed(self._join_result(group, member_id, with_members=None))
+            pending = self._park_join(group, member, join)
+            self._prepare_rebalance(group, now_ms, f"member {member_id} changed its metadata")
+            return pending
+        assert group.state is STABLE, group.state
+        if group.is_leader(member_id) or member.protocols != protocols:
+            pending = self._park_join(group, member, join)
+            why = "the leader rejoined" if group.is_leader(member_id) else "metadata changed"
+            self._prepare_rebalance(group, now_ms, f"member {member_id}: {why}")
+            return pending
+        return Pending.completed(self._join_result(group, member_id, with_members=False))
+
+    def _check_protocols(
+        self, group: ClassicGroup, protocol_type: str, protocols: tuple[tuple[str, bytes], ...]
+    ) -> None:
+        names = [name for name, _ in protocols]
+        if not group.members:
+            ok = bool(protocol_type) and bool(names)
+        else:
+            ok = protocol_type == group.protocol_type and any(
+                all(name in m.protocol_names() for m in group.members.values()) for name in names
+            )
+        if not ok:
+            raise InconsistentGroupProtocolError(
+                f"protocol type {protocol_type!r} / {names} not supported by group "
+                f"{group.group_id!r} (type {group.protocol_type!r})"
+            )
+
+    def _validate_member(
+        self, group: ClassicGroup, member_id: str, instance_id: str | None
+    ) -> None:
+        if instance_id is not None:
+            current = group.static_members.get(instance_id)
+            if current is None:
+                raise UnknownMemberIdError(f"unknown group.instance.id {instance_id!r}")
+            if current != member_id:
+                raise FencedInstanceIdError(
+                    f"group.instance.id {instance_id!r} now belongs to {current!r}, not "
+                    f"{member_id!r}"
+                )
+        if member_id not in group.members:
+            raise UnknownMemberIdError(f"unknown member {member_id!r} in {group.group_id!r}")
+
+    def _park_join(
+        self, group: ClassicGroup, member: Member, join: _JoinRequest
+    ) -> Pending[JoinGroupResult]:
+        if member.join is not None:
+            self._fail(member.join, RebalanceInProgressError("superseded by a newer JoinGroup"))
+        member.protocols = join.protocols
+        member.rebalance_timeout_ms = join.rebalance_timeout_ms
+        member.session_timeout_ms = join.session_timeout_ms
+        member.client_id = join.client_id or member.client_id
+        member.client_host = join.client_host or member.client_host
+        pending: Pending[JoinGroupResult] = Pending()
+        member.join = pending
+        return pending
+
+    def _add_member(
+        self, group: ClassicGroup, join: _JoinRequest, member_id: str, now_ms: int
+    ) -> Pending[JoinGroupResult]:
+        member = Member(
+            member_id=member_id,
+            group_instance_id=join.group_instance_id,
+            client_id=join.client_id,
+            client_host=join.client_host,
+            rebalance_timeout_ms=join.rebalance_timeout_ms,
+            session_timeout_ms=join.session_timeout_ms,
+            protocol_type=join.protocol_type,
+            protocols=join.protocols,
+            session_deadline_ms=now_ms + join.session_timeout_ms,
+        )
+        if not group.members:
+            group.protocol_type = join.protocol_type
+        group.members[member_id] = member
+        if join.group_instance_id is not None:
+            group.static_members[join.group_instance_id] = member_id
+        if group.leader_id is None:
+            group.leader_id = member_id
+        pending: Pending[JoinGroupResult] = Pending()
+        member.join = pending
+        if group.state is PREPARING and group.initial_delay_deadline_ms is not None:
+            group.new_member_added = True
+        if group.state in (EMPTY, STABLE, COMPLETING):
+            self._prepare_rebalance(group, now_ms, f"new member {member_id} joined")
+        self._maybe_complete_join(group, now_ms)
+        return pending
+
+    def _replace_static_member(
+        self, group: ClassicGroup, join: _JoinRequest, new_id: str, now_ms: int
+    ) -> Pending[JoinGroupResult]:
+        assert join.group_instance_id is not None
+        old_id = group.static_members[join.group_instance_id]
+        old = group.members[old_id]
+        fenced = FencedInstanceIdError(f"static member {old_id!r} replaced by {new_id!r}")
+        if old.join is not None:
+            self._fail(old.join, fenced)
+        if old.sync is not None:
+            self._fail(old.sync, fenced)
+        previous_leader = group.leader_id
+        old_metadata = old.metadata(group.protocol_name)
+        member = replace(
+            old,
+            member_id=new_id,
+            client_id=join.client_id,
+            client_host=join.client_host,
+            join=None,
+            sync=None,
+            session_deadline_ms=now_ms + join.session_timeout_ms,
+        )
+        # Keep the member's position: leader re-election and describe order follow join order.
+        group.members = {
+            (new_id if mid == old_id else mid): (member if mid == old_id else m)
+            for mid, m in group.members.items()
+        }
+        group.static_members[join.group_instance_id] = new_id
+        if group.leader_id == old_id:
+            group.leader_id = new_id
+        if group.state is STABLE:
+            member.protocols = join.protocols
+            member.rebalance_timeout_ms = join.rebalance_timeout_ms
+            member.session_timeout_ms = join.session_timeout_ms
+            unchanged = (
+                self._select_protocol(group) == group.protocol_name
+                and member.metadata(group.protocol_name) == old_metadata
+            )
+            if unchanged:
+                self._store_group(group)
+                is_leader = group.is_leader(new_id)
+                if join.supports_skip_assignment and is_leader:
+                    result = self._join_result(group, new_id, with_members=True)
+                    result = replace(result, skip_assignment=True)
+                else:
+                    result = self._join_result(group, new_id, with_members=False)
+                    result = replace(result, leader_id=previous_leader or "")
+                return Pending.completed(result)
+            pending = self._park_join(group, member, join)
+            self._prepare_rebalance(group, now_ms, f"static member {new_id} changed metadata")
+            return pending
+        pending = self._park_join(group, member, join)
+        if group.state is COMPLETING:
+            # The leader may already be assigning for the old member id: start over.
+            self._prepare_rebalance(group, now_ms, f"static member {new_id} replaced {old_id}")
+        else:
+            self._maybe_complete_join(group, now_ms)
+        return pending
+
+    def _join_result(
+        self, group: ClassicGroup, member_id: str, *, with_members: bool | None
+    ) -> JoinGroupResult:
+        """The current generation's JoinGroup answer; ``with_members=None``: if leader."""
+        if with_members is None:
+            with_members = group.is_leader(member_id)
+        members: tuple[JoinGroupMember, ...] = ()
+        if with_members:
+            members = tuple(
+                JoinGroupMember(m.member_id, m.group_instance_id, m.metadata(group.protocol_name))
+                for m in group.members.values()
+            )
+        return JoinGroupResult(
+            member_id=member_id,
+            generation_id=group.generation_id,
+            protocol_type=group.protocol_type,
+            protocol_name=group.protocol_name,
+            leader_id=group.leader_id or "",
+            members=members,
+        )
+
+    # ------------------------------------------------------------------------------------------
+    # Rebalance phases.
+
+    def _prepare_rebalance(self, group: ClassicGroup, now_ms: int, reason: str) -> None:
+        if group.state is COMPLETING:
+            error = RebalanceInProgressError(f"rebalance started: {reason}")
+            for m in group.members.values():
+                m.assignment = b""
+                if m.sync is not None:
+                    self._fail(m.sync, error)
+                    m.sync = None
+        if group.state is EMPTY:
+            delay = self.config.group_initial_rebalance_delay_ms
+            group.initial_delay_deadline_ms = now_ms + delay
+            group.initial_delay_remaining_ms = max(group.rebalance_timeout_ms() - delay, 0)
+            group.new_member_added = False
+        else:
+            group.join_deadline_ms = now_ms + group.rebalance_timeout_ms()
+        group.state = PREPARING
+        group.state_timestamp_ms = now_ms
+        self._events.append(GroupEvent("rebalance_started", group.group_id, reason=reason))
+
+    def _maybe_complete_join(self, group: ClassicGroup, now_ms: int) -> None:
+        if group.state is not PREPARING:
+            return
+        if group.initial_delay_deadline_ms is not None:
+            while now_ms >= group.initial_delay_deadline_ms:
+                if group.new_member_added and group.initial_delay_remaining_ms > 0:
+                    delay = min(
+                        self.config.group_initial_rebalance_delay_ms,
+                        group.initial_delay_remaining_ms,
+                    )
+                    group.initial_delay_remaining_ms -= delay
+                    group.initial_delay_deadline_ms = now_ms + delay
+                    group.new_member_added = False
+                    continue
+                group.initial_delay_deadline_ms = None
+                self._complete_join(group, now_ms)
+                return
+            return
+        if group.all_members_joined() or (
+            group.join_deadline_ms is not None and now_ms >= group.join_deadline_ms
+        ):
+            self._complete_join(group, now_ms)
+
+    def _complete_join(self, group: ClassicGroup, now_ms: int) -> None:
+        for m in list(group.members.values()):
+            if m.join is None and m.group_instance_id is None:
+                self._remove_member(group, m, "did not rejoin within the rebalance timeout")
+        group.join_deadline_ms = None
+        group.initial_delay_deadline_ms = None
+        group.generation_id += 1
+        group.state_timestamp_ms = now_ms
+        if not group.members:
+            group.protocol_name = None
+            group.leader_id = None
+            group.state = EMPTY
+            self._store_group(group)
+            self._events.append(GroupEvent("group_empty", group.group_id))
+            return
+        joined = [m for m in group.members.values() if m.join is not None]
+        leader = group.members.get(group.leader_id or "")
+        if joined and (leader is None or leader.join is None):
+            group.leader_id = joined[0].member_id
+        group.protocol_name = self._select_protocol(group)
+        group.state = COMPLETING
+        for m in joined:
+            assert m.join is not None
+            self._complete(m.join, self._join_result(group, m.member_id, with_members=None))
+            m.join = None
+            m.session_deadline_ms = now_ms + m.session_timeout_ms
+        self._events.append(GroupEvent("join_completed", group.group_id))
+
+    def _select_protocol(self, group: ClassicGroup) -> str | None:
+        """Vote: each member's first protocol that every member supports; most votes wins."""
+        members = list(group.members.values())
+        if not members:
+            return None
+        candidates = [
+            name
+            for name in members[0].protocol_names()
+            if all(name in m.protocol_names() for m in members)
+        ]
+        if not candidates:
+            return None
+        votes = dict.fromkeys(candidates, 0)
+        for m in members:
+            vote = next(name for name in m.protocol_names() if name in votes)
+            votes[vote] += 1
+        leader = group.members.get(group.leader_id or "")
+        preference = leader.protocol_names() if leader else candidates
+        best = max(votes.values())
+        return next(n for n in preference if votes.get(n) == best)
+
+    def _remove_member(self, group: ClassicGroup, member: Member, reason: str) -> None:
+        error = UnknownMemberIdError(f"member {member.member_id!r} removed: {reason}")
+        if member.join is not None:
+            self._fail(member.join, error)
+        if member.sync is not None:
+            self._fail(member.sync, error)
+        del group.members[member.member_id]
+        if member.group_instance_id is not None:
+            group.static_members.pop(member.group_instance_id, None)
+        if group.leader_id == member.member_id:
+            group.leader_id = next(iter(group.members), None)
+        self._events.append(GroupEvent("member_removed", group.group_id, member.member_id, reason))
+
+    def _after_removal(self, group: ClassicGroup, now_ms: int, reason: str) -> None:
+        if group.state in (STABLE, COMPLETING):
+            self._prepare_rebalance(group, now_ms, reason)
+        self._maybe_complete_join(group, now_ms)
+
+    # ------------------------------------------------------------------------------------------
+    # SyncGroup, Heartbeat, LeaveGroup.
+
+    def sync_group(
+        self,
+        group_id: str,
+        *,
+        member_id: str,
+        generation_id: int,
+        group_instance_id: str | None = None,
+        protocol_type: str | None = None,
+        protocol_name: str | None = None,
+        assignments: Mapping[str, bytes] | None = None,
+        now_ms: int,
+    ) -> Pending[SyncGroupResult]:
+        """SyncGroup: the leader hands out assignments; everyone gets their own bytes.
+
+        Args:
+            protocol_type, protocol_name: SyncGroup v5 checks; None skips the check.
+            assignments: the leader's {member_id: Assignment bytes}; followers send none.
+
+        Returns:
+            A Pending completed with a SyncGroupResult, or with INVALID_GROUP_ID,
+            UNKNOWN_MEMBER_ID, FENCED_INSTANCE_ID, ILLEGAL_GENERATION,
+            INCONSISTENT_GROUP_PROTOCOL or REBALANCE_IN_PROGRESS.
+        """
+        try:
+            pending = self._sync(
+                group_id,
+                member_id,
+                generation_id,
+                group_instance_id,
+                protocol_type,
+                protocol_name,
+                assignments or {},
+                now_ms,
+            )
+        except KafkaApiError as exc:
+            pending = Pending.failed(exc)
+        self._deliver()
+        return pending
+
+    def _sync(
+        self,
+        group_id: str,
+        member_id: str,
+        generation_id: int,
+        instance_id: str | None,
+        protocol_type: str | None,
+        protocol_name: str | None,
+        assignments: Mapping[str, bytes],
+        now_ms: int,
+    ) -> Pending[SyncGroupResult]:
+        if not group_id:
+            raise InvalidGroupIdError("group id must not be empty")
+        group = self._groups.get(group_id)
+        if group is None or group.state is DEAD:
+            raise UnknownMemberIdError(f"group {group_id!r} does not exist")
+        self._validate_member(group, member_id, instance_id)
+        if generation_id != group.generation_id:
+            raise IllegalGenerationError(
+                f"generation {generation_id}, group {group_id!r} is at {group.generation_id}"
+            )
+        if protocol_type is not None and protocol_type != group.protocol_type:
+            raise InconsistentGroupProtocolError(f"protocol type {protocol_type!r}")
+        if protocol_name is not None and protocol_name != group.protocol_name:
+            raise InconsistentGroupProtocolError(f"protocol name {protocol_name!r}")
+        member = group.members[member_id]
+        if group.state is PREPARING:
+            raise RebalanceInProgressError(f"group {group_id!r} is rebalancing")
+        member.session_deadline_ms = now_ms + member.session_timeout_ms
+        if group.state is STABLE:
+            return Pending.completed(
+                SyncGroupResult(group.protocol_type, group.protocol_name, member.assignment)
+            )
+        assert group.state is COMPLETING, group.state
+        if member.sync is not None:
+            self._fail(member.sync, RebalanceInProgressError("superseded by a newer SyncGroup"))
+        pending: Pending[SyncGroupResult] = Pending()
+        member.sync = pending
+        if group.is_leader(member_id):
+            for m in group.members.values():
+                m.assignment = bytes(assignments.get(m.member_id, b""))
+            group.state = STABLE
+            group.state_timestamp_ms = now_ms
+            self._store_group(group)
+            for m in group.members.values():
+                if m.sync is not None:
+                    self._complete(
+                        m.sync,
+                        SyncGroupResult(group.protocol_type, group.protocol_name, m.assignment),
+                    )
+                    m.sync = None
+            self._events.append(GroupEvent("sync_completed", group_id))
+        return pending
+
+    def heartbeat(
+        self,
+        group_id: str,
+        *,
+        member_id: str,
+        generation_id: int,
+        group_instance_id: str | None = None,
+        now_ms: int,
+    ) -> None:
+        """Heartbeat: keep the member's session alive.
+
+        Raises:
+            InvalidGroupIdError, UnknownMemberIdError, FencedInstanceIdError,
+            IllegalGenerationError, CoordinatorNotAvailableError (Dead),
+            RebalanceInProgressError (PreparingRebalance: rejoin; the session is still
+            refreshed).
+        """
+        if not group_id:
+            raise InvalidGroupIdError("group id must not be empty")
+        group = self._groups.get(group_id)
+        if group is None:
+            raise UnknownMemberIdError(f"group {group_id!r} does not exist")
+        if group.state is DEAD:
+            raise CoordinatorNotAvailableError(f"group {group_id!r} is dead")
+        self._validate_member(group, member_id, group_instance_id)
+        if generation_id != group.generation_id:
+            raise IllegalGenerationError(
+                f"generation {generation_id}, group {group_id!r} is at {group.generation_id}"
+            )
+        member = group.members[member_id]
+        member.session_deadline_ms = now_ms + member.session_timeout_ms
+        if group.state is PREPARING:
+            raise RebalanceInProgressError(f"group {group_id!r} is rebalancing")
+
+    def leave_group(
+        self, group_id: str, members: Sequence[LeaveMember], *, now_ms: int
+    ) -> list[KafkaApiError | None]:
+        """LeaveGroup for one or more members; returns one error (or None) per member.
+
+        A member given with its ``group_instance_id`` is removed by instance id (a member id
+        that does not match gives FENCED_INSTANCE_ID); otherwise by member id, which may also
+        be a pending (MEMBER_ID_REQUIRED) id.
+
+        Raises:
+            InvalidGroupIdError: empty group id.
+            CoordinatorNotAvailableError: the group is Dead.
+        """
+        if not group_id:
+            raise InvalidGroupIdError("group id must not be empty")
+        group = self._groups.get(group_id)
+        if group is None:
+            return [UnknownMemberIdError(f"group {group_id!r} does not exist") for _ in members]
+        if group.state is DEAD:
+            raise CoordinatorNotAvailableError(f"group {group_id!r} is dead")
+        out: list[KafkaApiError | None] = []
+        removed = False
+        for leaving in members:
+            error: KafkaApiError | None = None
+            if leaving.group_instance_id is not None:
+                current = group.static_members.get(leaving.group_instance_id)
+                if current is None:
+                    error = UnknownMemberIdError(f"unknown instance {leaving.group_instance_id!r}")
+                elif leaving.member_id and leaving.member_id != current:
+                    error = FencedInstanceIdError(
+                        f"instance {leaving.group_instance_id!r} belongs to {current!r}"
+                    )
+                else:
+                    self._remove_member(group, group.members[current], "left the group")
+                    removed = True
+            elif leaving.member_id in group.pending_members:
+                del group.pending_members[leaving.member_id]
+                removed = True
+            elif leaving.member_id in group.members:
+                self._remove_member(group, group.members[leaving.member_id], "left the group")
+                removed = True
+            else:
+                error = UnknownMemberIdError(f"unknown member {leaving.member_id!r}")
+            out.append(error)
+        if removed:
+            self._after_removal(group, now_ms, "members left the group")
+        self._deliver()
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    # Timers.
+
+    def tick(self, now_ms: int) -> list[GroupEvent]:
+        """Run every timer due at ``now_ms``; return the events since the previous tick.
+
+        Expires pending member ids (MEMBER_ID_REQUIRED never answered) and sessions of members
+        that are not parked in a JoinGroup or SyncGroup, ends join phases whose initial delay
+        or rebalance timeout passed (removing dynamic members that did not rejoin), and
+        completes the Pendings that this settles.
+        """
+        for group in list(self._groups.values()):
+            for member_id, deadline in list(group.pending_members.items()):
+                if now_ms >= deadline:
+                    del group.pending_members[member_id]
+                    self._events.append(
+                        GroupEvent("pending_member_expired", group.group_id, member_id)
+                    )
+            expired = [
+                m
+                for m in group.members.values()
+                if m.join is None and m.sync is None and now_ms >= m.session_deadline_ms
+            ]
+            for m in expired:
+                self._remove_member(group, m, "session timeout expired")
+            if expired:
+                self._after_removal(group, now_ms, "session timeout expired")
+            self._maybe_complete_join(group, now_ms)
+        events, self._events = self._events, []
+        self._deliver()
+        return events
+
+    def next_deadline_ms(self) -> int | None:
+        """The earliest time at which ``tick`` has something to do, or None."""
+        deadlines: list[int] = []
+        for g in self._groups.values():
+            deadlines.extend(g.pending_members.values())
+            deadlines.extend(
+                m.session_deadline_ms
+                for m in g.members.values()
+                if m.join is None and m.sync is None
+            )
+            if g.state is PREPARING:
+                if g.initial_delay_deadline_ms is not None:
+                    deadlines.append(g.initial_delay_deadline_ms)
+                elif g.join_deadline_ms is not None:
+                    deadlines.append(g.join_deadline_ms)
+        return min(deadlines, default=None)
+
+    # ------------------------------------------------------------------------------------------
+    # Offsets.
+
+    def commit_offsets(
+        self,
+        group_id: str,
+        offsets: Mapping[TopicPartition, CommitOffset],
+        *,
+        generation_id: int = -1,
+        member_id: str = "",
+        group_instance_id: str | None = None,
+        retention_time_ms: int = -1,
+        now_ms: int,
+    ) -> dict[TopicPartition, KafkaApiError | None]:
+        """OffsetCommit (kafka-spec.md e.4): validate the member, then store each partition.
+
+        ``generation_id == -1`` with no member is a "simple" commit (assign() consumers, admin
+        tools), accepted only while the group is Empty; such a commit creates the group.
+        ``retention_time_ms`` (OffsetCommit v2-4) sets an explicit expire timestamp.
+
+        Returns:
+            {partition: None (stored) | UnknownTopicOrPartitionError |
+            OffsetMetadataTooLargeError}.
+
+        Raises:
+            IllegalGenerationError: no such group and ``generation_id >= 0``, or another
+                generation.
+            UnknownMemberIdError, FencedInstanceIdError, RebalanceInProgressError
+                (CompletingRebalance), CoordinatorNotAvailableError (Dead).
+        """
+        group = self._groups.get(group_id)
+        if group is None:
+            if generation_id >= 0:
+                raise IllegalGenerationError(f"group {group_id!r} does not exist")
+            group = ClassicGroup(group_id, state_timestamp_ms=now_ms)
+            self._groups[group_id] = group
+        self._validate_offset_commit(group, generation_id, member_id, group_instance_id)
+        if member_id in group.members:
+            member = group.members[member_id]
+            member.session_deadline_ms = now_ms + member.session_timeout_ms
+        expire = now_ms + retention_time_ms if retention_time_ms >= 0 else -1
+        out: dict[TopicPartition, KafkaApiError | None] = {}
+        for tp, commit in offsets.items():
+            tp = TopicPartition(*tp)
+            metadata = commit.metadata or ""
+            count = self._partition_count(tp.topic) if self._partition_count else None
+            if self._partition_count is not None and (
+                count is None or not 0 <= tp.partition < count
+            ):
+                out[tp] = UnknownTopicOrPartitionError(f"{tp.topic}-{tp.partition}")
+                continue
+            if len(metadata) > self.config.offset_metadata_max_bytes:
+                out[tp] = OffsetMetadataTooLargeError(
+                    f"{len(metadata)} > offset.metadata.max.bytes "
+                    f"{self.config.offset_metadata_max_bytes}"
+                )
+                continue
+            stored = OffsetAndMetadata(commit.offset, commit.leader_epoch, metadata, now_ms, expire)
+            group.offsets[tp] = stored
+            self._records.append(
+                (
+                    rec.encode_offset_commit_key(group_id, tp.topic, tp.partition),
+                    rec.encode_offset_commit_value(
+                        rec.OffsetCommitValue(
+                            stored.offset, metadata, now_ms, stored.leader_epoch, expire
+                        )
+                    ),
+                )
+            )
+            out[tp] = None
+        return out
+
+    def _validate_offset_commit(
+        self, group: ClassicGroup, generation_id: int, member_id: str, instance_id: str | None
+    ) -> None:
+        if group.state is DEAD:
+            raise CoordinatorNotAvailableError(f"group {group.group_id!r} is dead")
+        if generation_id < 0 and group.state is EMPTY:
+            return
+        if generation_id >= 0 or member_id or instance_id is not None:
+            self._validate_member(group, member_id, instance_id)
+            if generation_id != group.generation_id:
+                raise IllegalGenerationError(
+                    f"generation {generation_id}, group {group.group_id!r} is at "
+                    f"{group.generation_id}"
+                )
+        elif group.state is not EMPTY:
+            raise UnknownMemberIdError(
+                f"group {group.group_id!r} has members: commits need a member and generation"
+            )
+        if group.state is COMPLETING:
+            raise RebalanceInProgressError(f"group {group.group_id!r} is completing a rebalance")
+
+    def fetch_offsets(
+        self, group_id: str, partitions: Iterable[TopicPartition] | None = None
+    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        """OffsetFetch: committed offsets; ``partitions=None`` returns every committed one.
+
+        A partition with no commit (or an unknown group) maps to ``offset == -1``.
+        """
+        group = self._groups.get(group_id)
+        committed = group.offsets if group is not None else {}
+        if partitions is None:
+            return dict(sorted(committed.items()))
+        return {
+            TopicPartition(*tp): committed.get(TopicPartition(*tp), NO_OFFSET) for tp in partitions
+        }
+
+    def expire_offsets(self, now_ms: int) -> int:
+        """Drop offsets past ``offsets.retention.minutes``; returns how many expired.
+
+        Kafka's rules (KIP-211): offsets of a group using group management expire only while
+        the group is Empty, counted from when it became Empty; a group without a protocol type
+        (simple commits only) counts from each commit; an explicit expire timestamp (v1
+        records) wins. An Empty group left with no offsets becomes Dead and is removed.
+        The caller schedules this (Kafka: every offsets.retention.check.interval.ms, 600000).
+        """
+        retention = self.config.offsets_retention_ms
+        count = 0
+        for group in list(self._groups.values()):
+            if group.protocol_type is not None and group.state is not EMPTY:
+                continue
+            for tp, om in list(group.offsets.items()):
+                if om.expire_timestamp_ms >= 0:
+                    due = om.expire_timestamp_ms
+                elif group.protocol_type is not None:
+                    due = group.state_timestamp_ms + retention
+                else:
+                    due = om.commit_timestamp_ms + retention
+                if now_ms >= due:
+                    del group.offsets[tp]
+                    self._records.append(
+                        (rec.encode_offset_commit_key(group.group_id, tp.topic, tp.partition), None)
+                    )
+                    count += 1
+            if group.state is EMPTY and not group.offsets and not group.members:
+                self._records.append((rec.encode_group_metadata_key(group.group_id), None))
+                group.state = DEAD
+                del self._groups[group.group_id]
+                self._events.append(GroupEvent("offsets_expired", group.group_id))
+        return count
+
+    def group_lag(
+        self, group_id: str, log_end_offset: Callable[[TopicPartition], int | None]
+    ) -> dict[TopicPartition, PartitionLag]:
+        """Per-partition lag over the committed and currently assigned partitions.
+
+        ``log_end_offset`` gives a partition's end offset (the high watermark for consumers),
+        or None if unknown. Assignments are decoded as consumer-protocol Assignments when the
+        group's protocol type is "consumer"; undecodable ones are skipped.
+        """
+        group = self._groups.get(group_id)
+        if group is None:
+            return {}
+        owner: dict[TopicPartition, str] = {}
+        if group.protocol_type == "consumer":
+            for m in group.members.values():
+                try:
+                    assignment = decode_assignment(m.assignment)
+                except MalformedPayloadError:
+                    continue
+                for tp in assignment.partitions:
+                    owner[tp] = m.member_id
+        out: dict[TopicPartition, PartitionLag] = {}
+        for tp in sorted(set(group.offsets) | set(owner)):
+            committed = group.offsets.get(tp, NO_OFFSET).offset
+            end = log_end_offset(tp)
+            lag = max(end - committed, 0) if end is not None and committed >= 0 else None
+            out[tp] = PartitionLag(owner.get(tp), committed, end, lag)
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    # Admin: ListGroups, DescribeGroups, DeleteGroups.
+
+    def list_groups(
+        self, states_filter: Iterable[str] | None = None, types_filter: Iterable[str] | None = None
+    ) -> list[ListedGroup]:
+        """ListGroups; filters compare case-insensitively (ListGroups v4 states, v5 types)."""
+        states = {s.lower() for s in states_filter} if states_filter else None
+        types = {t.lower() for t in types_filter} if types_filter else None
+        if types is not None and "classic" not in types:
+            return []
+        return [
+            ListedGroup(g.group_id, g.protocol_type or "", g.state.value)
+            for g in sorted(self._groups.values(), key=lambda g: g.group_id)
+            if states is None or g.state.value.lower() in states
+        ]
+
+    def describe_groups(self, group_ids: Iterable[str]) -> list[DescribedGroup]:
+        """DescribeGroups. Member metadata and the protocol name are given only when Stable."""
+        out: list[DescribedGroup] = []
+        for group_id in group_ids:
+            g = self._groups.get(group_id)
+            if g is None:
+                out.append(DescribedGroup(group_id, DEAD.value, "", ""))
+                continue
+            stable = g.state is STABLE
+            members = tuple(
+                DescribedGroupMember(
+                    m.member_id,
+                    m.group_instance_id,
+                    m.client_id,
+                    m.client_host,
+                    m.metadata(g.protocol_name) if stable else b"",
+                    m.assignment if stable else b"",
+                )
+                for m in g.members.values()
+            )
+            out.append(
+                DescribedGroup(
+                    group_id,
+                    g.state.value,
+                    g.protocol_type or "",
+                    (g.protocol_name or "") if stable else "",
+                    members,
+                )
+            )
+        return out
+
+    def delete_groups(self, group_ids: Iterable[str]) -> dict[str, KafkaApiError | None]:
+        """DeleteGroups: an Empty group and its offsets are tombstoned and forgotten.
+
+        Returns:
+            {group_id: None | GroupIdNotFoundError | NonEmptyGroupError}.
+        """
+        out: dict[str, KafkaApiError | None] = {}
+        for group_id in group_ids:
+            g = self._groups.get(group_id)
+            if g is None or g.state is DEAD:
+                out[group_id] = GroupIdNotFoundError(f"group {group_id!r} does not exist")
+                continue
+            if g.state is not EMPTY or g.members:
+                out[group_id] = NonEmptyGroupError(f"group {group_id!r} is {g.state.value}")
+                continue
+            for tp in sorted(g.offsets):
+                self._records.append(
+                    (rec.encode_offset_commit_key(group_id, tp.topic, tp.partition), None)
+                )
+            self._records.append((rec.encode_group_metadata_key(group_id), None))
+            g.state = DEAD
+            del self._groups[group_id]
+            self._events.append(GroupEvent("group_deleted", group_id))
+            out[group_id] = None
+        return out
+
+    # ------------------------------------------------------------------------------------------
+    # Introspection for the embedded broker.
+
+    def group_ids(self) -> list[str]:
+        return sorted(self._groups)
+
+    def group_state(self, group_id: str) -> GroupState:
+        """The group's state; Dead when the group does not exist."""
+        g = self._groups.get(group_id)
+        return g.state if g is not None else DEAD
+
+    def generation_id(self, group_id: str) -> int:
+        g = self._groups.get(group_id)
+        return g.generation_id if g is not None else -1
+
+    # ------------------------------------------------------------------------------------------
+    # Persistence.
+
+    def _store_group(self, group: ClassicGroup) -> None:
+        members = tuple(
+            rec.MemberMetadata(
+                member_id=m.member_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                session_timeout=m.session_timeout_ms,
+                subscription=m.metadata(group.protocol_name),
+                assignment=m.assignment,
+                rebalance_timeout=m.rebalance_timeout_ms,
+                group_instance_id=m.group_instance_id,
+            )
+            for m in group.members.values()
+        )
+        value = rec.GroupMetadataValue(
+            protocol_type=group.protocol_type or "",
+            generation=group.generation_id,
+            protocol=group.protocol_name,
+            leader=group.leader_id if group.members else None,
+            current_state_timestamp=group.state_timestamp_ms,
+            members=members,
+        )
+        self._records.append(
+            (
+                rec.encode_group_metadata_key(group.group_id),
+                rec.encode_group_metadata_value(value),
+            )
+        )
+
+    def load(self, records: Iterable[Record], now_ms: int) -> int:
+        """Rebuild groups and offsets by replaying ``__consumer_offsets`` records in log order.
+
+        A group with members comes back Stable with its generation, leader, protocol and
+        assignments; every member gets a fresh session (``now_ms`` + its session timeout) and
+        must heartbeat as usual. A group with offsets only comes back Empty. Keys of other
+        record types (KIP-848, share groups) are skipped. Groups already in memory must not
+        appear in ``records`` (each offsets partition owns disjoint groups).
+
+        Returns:
+            How many groups were loaded.
+
+        Raises:
+            MalformedPayloadError: a key or value does not decode.
+        """
+        offsets: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
+        metadata: dict[str, rec.GroupMetadataValue | None] = {}
+        for key, value in records:
+            k = rec.decode_key(key)
+            if isinstance(k, rec.OffsetCommitKey):
+                tp = TopicPartition(k.topic, k.partition)
+                group_offsets = offsets.setdefault(k.group, {})
+                if value is None:
+                    group_offsets.pop(tp, None)
+                else:
+                    v = rec.decode_offset_commit_value(value)
+                    group_offsets[tp] = OffsetAndMetadata(
+                        v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp
+                    )
+            elif isinstance(k, rec.GroupMetadataKey):
+                metadata[k.group] = (
+                    None if value is None else rec.decode_group_metadata_value(value)
+                )
+        names = {g for g, o in offsets.items() if o} | {g for g, m in metadata.items() if m}
+        for name in sorted(names):
+            assert name not in self._groups, f"group {name!r} loaded twice"
+            group = ClassicGroup(name, state_timestamp_ms=now_ms)
+            group.offsets = offsets.get(name, {})
+            md = metadata.get(name)
+            if md is not None:
+                group.protocol_type = md.protocol_type or None
+                group.generation_id = md.generation
+                group.protocol_name = md.protocol
+                if md.current_state_timestamp >= 0:
+                    group.state_timestamp_ms = md.current_state_timestamp
+                for m in md.members:
+                    protocols = ((md.protocol, m.subscription),) if md.protocol else ()
+                    rebalance = (
+                        m.rebalance_timeout if m.rebalance_timeout >= 0 else m.session_timeout
+                    )
+                    group.members[m.member_id] = Member(
+                        member_id=m.member_id,
+                        group_instance_id=m.group_instance_id,
+                        client_id=m.client_id,
+                        client_host=m.client_host,
+                        rebalance_timeout_ms=rebalance,
+                        session_timeout_ms=m.session_timeout,
+                        protocol_type=md.protocol_type,
+                        protocols=protocols,
+                        session_deadline_ms=now_ms + m.session_timeout,
+                        assignment=m.assignment,
+                    )
+                    if m.group_instance_id is not None:
+                        group.static_members[m.group_instance_id] = m.member_id
+                if group.members:
+                    group.state = STABLE
+                    group.leader_id = (
+                        md.leader if md.leader in group.members else next(iter(group.members))
+                    )
+            self._groups[name] = group
+        return len(names)
+
+
+@dataclass(frozen=True)
+class _JoinRequest:
+    member_id: str
+    group_instance_id: str | None
+    client_id: str
+    client_host: str
+    session_timeout_ms: int
+    rebalance_timeout_ms: int
+    protocol_type: str
+    protocols: tuple[tuple[str, bytes], ...]
+    supports_skip_assignment: bool
