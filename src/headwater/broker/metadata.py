@@ -354,7 +354,7 @@ class MetadataStore:
                 if topic.name in topics:
                     raise ValueError(f"topic {topic.name!r} listed twice")
                 topics[topic.name] = topic
-        except (ValueError, KeyError, TypeError, ConfigError) as exc:
+        except (ValueError, KeyError, TypeError, ConfigError, InvalidTopicError) as exc:
             raise KafkaStorageError(
                 f"topic metadata {self.path} is unreadable ({exc}); refusing to start with an "
                 "empty cluster. Restore the file from a backup or move it away."
