@@ -18,6 +18,8 @@ directory is fsync'd), so it is either the old or the new content after a crash.
 
 Scheduling: no threads here. The owner (a Broker) calls `run_retention(now_ms)` and
 `maybe_flush_all(now_ms)` on its own timer; both skip logs that are offline and report them.
+Both take wall-clock ms (time.time() * 1000), not a monotonic clock: retention compares
+against record timestamps, and PartitionLog stamps its last flush with wall-clock time.
 
 Config: one default LogConfig plus per-topic overrides (Kafka names). Changing a topic's
 overrides swaps the `config` of its open logs; settings that shape new files
