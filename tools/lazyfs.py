@@ -19,7 +19,8 @@ plain passthrough. Beside it, lazyfs keeps what the durable state would be:
   ``rename``, ``unlink``, ``rmdir``) are durable only after an ``fsync`` of their directory
   (``fsyncdir``): before the first change to a directory after its last fsync, lazyfs saves its
   entries (name -> inode). Files unlinked or replaced while a durable entry still names them
-  are moved to ``<backing>/.lazyfs/trash`` so that a crash can bring them back. With
+  are moved to ``<backing>/.lazyfs/trash`` so that a crash can bring them back (until an
+  fsync of the directory that named them makes the removal durable). With
   ``dir_sync="file"`` an ``fsync`` of a file also makes its own current name durable (the
   lenient ext4-in-practice model); the default ``"strict"`` is the POSIX one.
 * **Kernel write-back.** The mount uses FUSE's default page-cache mode (no ``direct_io``,
@@ -478,7 +479,24 @@ class LazyFS(_Operations):
         self._alive()
         self._count("fsyncdir")
         self.dirs.pop(os.stat(self._real(path)).st_ino, None)
+        self._gc_trash()
         return 0
+
+    def _gc_trash(self) -> None:
+        """Delete what no saved directory entry names any more (e.g. unlinked, then synced)."""
+        with os.scandir(self.trash) as it:
+            for e in it:
+                ino = e.inode()
+                if self._referenced(ino):
+                    continue
+                if e.is_dir(follow_symlinks=False):
+                    shutil.rmtree(e.path)
+                    self.dirs.pop(ino, None)
+                else:
+                    os.unlink(e.path)
+                    u = self.files.pop(ino, None)
+                    if u is not None:
+                        os.close(u.fd)
 
     def flush(self, path: str, fh: int) -> int:
         return 0

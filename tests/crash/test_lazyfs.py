@@ -202,6 +202,10 @@ def test_unlink_and_rename_need_directory_fsync(lazy_mount):  # type: ignore[no-
     m.crash()
     assert sorted(os.listdir(m.mountpoint)) == ["kept", "new", "target"]
     assert read(m.path("new")) == b"old"
+    os.unlink(m.path("kept"))
+    assert len(os.listdir(m.backing + "/.lazyfs/trash")) == 1  # kept for a crash to restore
+    fsync_dir(m.mountpoint)
+    assert os.listdir(m.backing + "/.lazyfs/trash") == []  # the removal is durable now
 
 
 def test_lenient_dir_model_keeps_fsynced_files(lazyfs, tmp_path):  # type: ignore[no-untyped-def]
