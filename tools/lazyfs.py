@@ -44,9 +44,12 @@ Write ``crash [keep=P] [seed=N]`` to the virtual file ``<mount>/.lazyfs-ctl``. l
    process mounts again by itself after an unmount that follows a crash.
 
 Kill (``kill -9``) every process using the mount first: a crash is a power cut of the whole
-machine, and ``fusermount3 -u`` refuses a busy mount. Other commands: ``sync`` (make everything
-durable now) and ``stats``. After each command the state (op counts, mount generation, the
-last crash report) is written to ``<backing>/.lazyfs/status.json``. A clean unmount (not after
+machine, and ``fusermount3 -u`` refuses a busy mount. Other commands: ``sync`` (make
+everything durable now), ``stats``, ``fail-read PATH START END`` (reads of those bytes of PATH
+fail with EIO, like a bad sector; ``clear-faults`` ends that) and ``remount`` (the next
+unmount is followed by a mount, with nothing lost: it empties the kernel's page cache so that
+reads reach lazyfs). After each command the state (op counts, mount generation, the last crash
+report) is written to ``<backing>/.lazyfs/status.json``. A clean unmount (not after
 a crash) is a clean shutdown: everything becomes durable.
 
 Limits
@@ -132,6 +135,8 @@ class LazyFS(_Operations):
         self.generation = 0
         self.counts: dict[str, int] = {}
         self.last_crash: dict[str, Any] | None = None
+        self.read_faults: dict[str, list[tuple[int, int]]] = {}  # path -> EIO byte ranges
+        self.remount = False  # mount again after the next unmount
         self._seq = 0
 
     # ---------------------------------------------------------------- helpers
@@ -332,13 +337,20 @@ class LazyFS(_Operations):
         elif words[0] == "sync":
             self._alive()
             self.sync_all()
+        elif words[0] == "remount":
+            self.remount = True
+        elif words[0] == "fail-read":  # fail-read /path START END
+            path, start, end = words[1], int(words[2]), int(words[3])
+            self.read_faults.setdefault("/" + path.lstrip("/"), []).append((start, end))
+        elif words[0] == "clear-faults":
+            self.read_faults.clear()
         elif words[0] != "stats":
             raise _err(errno.EINVAL)
         self._write_status()
 
     # ---------------------------------------------------------------- FUSE ops
     def init(self, path: str) -> None:
-        self.dead = False
+        self.dead = self.remount = False
         self.generation += 1
         self._write_status()
 
@@ -417,7 +429,13 @@ class LazyFS(_Operations):
         return fd
 
     def read(self, path: str, size: int, offset: int, fh: int) -> bytes:
-        return b"" if fh == _CTL_FH else os.pread(fh, size, offset)
+        if fh == _CTL_FH:
+            return b""
+        for start, end in self.read_faults.get(path, ()):
+            if offset < end and start < offset + size:
+                self._count("read_eio")
+                raise _err(errno.EIO)
+        return os.pread(fh, size, offset)
 
     def write(self, path: str, data: bytes, offset: int, fh: int) -> int:
         if fh == _CTL_FH:
@@ -597,7 +615,7 @@ def serve(backing: str, mountpoint: str, dir_sync: str = "strict") -> None:
     fs = LazyFS(backing, dir_sync)
     while True:
         _FUSE(fs, mountpoint, foreground=True, nothreads=True, fsname="lazyfs", hard_remove=True)
-        if not fs.dead:
+        if not (fs.dead or fs.remount):
             break
 
 
@@ -716,6 +734,18 @@ class Mount:
         self._unmount()
         self._wait_generation(gen + 1)
         return report
+
+    def remount(self) -> None:
+        """Unmount and mount again (a clean one: nothing is lost) to empty the kernel caches,
+        e.g. so that reads reach lazyfs again after ``fail-read``."""
+        gen = self.status()["generation"]
+        self.command("remount")
+        self._unmount()
+        self._wait_generation(gen + 1)
+
+    def fail_read(self, path: str, start: int, end: int) -> None:
+        """Reads of bytes [start, end) of path (relative to the mount) fail with EIO."""
+        self.command(f"fail-read {path} {start} {end}")
 
     def close(self) -> None:
         if self.proc is None:

@@ -7,6 +7,7 @@ on stdout:
     OPENING                         about to call PartitionLog.open (recovery runs now)
     OPEN <json>                     what open() recovered (see dump())
     OPENFAIL <json>                 open() raised
+    READERR <json>                  a read() while dumping raised
     ACK <first> <count> <seq>       an append returned: offsets first.. hold seq.. of this tag
     ERR <json>                      an append / flush / close raised (ioerr mode)
     CLOSED                          close() returned
@@ -191,7 +192,12 @@ def main() -> int:
 
     log = open_log(args)
     if args.mode in ("write", "verify"):
-        emit("OPEN", json.dumps(dump(log, args.check_from)))
+        try:
+            summary = dump(log, args.check_from)
+        except Exception as exc:  # a read failed: report it, the parent decides
+            emit("READERR", json.dumps(describe(exc)))
+            return 5
+        emit("OPEN", json.dumps(summary))
         seq = 0
         if args.mode == "write":
             for _ in range(args.max_appends):

@@ -13,7 +13,8 @@ of killing the runner:
     attach, so N names the N-th such call of the append phase. The child writes its report
     lines with writev, so injecting into write() only hits the log's own writes.
   * a real full disk: a 1 MiB tmpfs, appended to until it is full;
-  * a real short write / EFBIG: RLIMIT_FSIZE set after the committed batches.
+  * a real short write / EFBIG: RLIMIT_FSIZE set after the committed batches;
+  * EIO on reading a page of a sealed segment (lazyfs fail-read): an error, not a SIGBUS.
 A verifier child then reopens the log (no fault) and checks acked ⊆ recovered, intact records,
 contiguous offsets.
 """
@@ -21,12 +22,21 @@ contiguous offsets.
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import subprocess
 from dataclasses import dataclass
 
 import pytest
-from crash_harness import ChildRun, Ledger, child_cmd, requires_root, run_child
+from crash_harness import (
+    ChildRun,
+    Ledger,
+    child_cmd,
+    fsync_dir,
+    requires_fuse,
+    requires_root,
+    run_child,
+)
 
 FSYNC_CLASS = {"fsync", "fdatasync", "msync"}
 SIGBUS = -7
@@ -270,3 +280,39 @@ def test_storage_error_keeps_errno(tmp_path, strace_bin, zygote):  # type: ignor
     errs = out.run.errors()
     assert out.injected and errs and errs[0]["kafka_storage"]
     assert errs[0]["errno"] == 28, errs[0]["msg"]
+
+
+@requires_fuse
+@pytest.mark.xfail(
+    strict=True,
+    reason="bug: PartitionLog.read() CRC-checks and returns views of the segment mapping "
+    "(Segment.extent in C, partition_log.py read()), so an EIO on a page of the .log file is a "
+    "SIGBUS that kills the process; RELIABILITY.md 3c wants pread or a SIGBUS guard",
+)
+def test_eio_reading_a_segment_is_an_error_not_sigbus(lazy_mount, zygote, figures):  # type: ignore[no-untyped-def]
+    """A bad sector under a sealed segment: reading it must raise, not kill the broker.
+
+    lazyfs fails reads of one page of the first segment with EIO (after a remount, so the page
+    is not cached). RELIABILITY.md section 3 c: reads of mapped pages must go through pread or
+    a SIGBUS guard, so the fault becomes a StorageError.
+    """
+    part = lazy_mount.path("orders-0")
+    os.mkdir(part)
+    fsync_dir(lazy_mount.mountpoint)
+    writer = run_child(child_cmd("write", part, max_appends=40), zygote=zygote)
+    assert writer.returncode == 0 and writer.events("CLOSED"), writer.describe()
+    lazy_mount.fail_read("orders-0/00000000000000000000.log", 8192, 12288)
+    lazy_mount.remount()
+    reader = run_child(child_cmd("verify", part), zygote=zygote)
+    read_eio = lazy_mount.stats()["counts"].get("read_eio", 0)
+    errs = [json.loads(e) for e in reader.events("READERR") + reader.events("OPENFAIL")]
+    figures(
+        "io-errors",
+        read_eio_page=1,
+        eio_reads=read_eio,
+        rc=reader.returncode,
+        error=errs[0]["type"] if errs else None,
+    )
+    assert read_eio > 0, "the faulty page was never read (still cached?)"
+    assert reader.returncode != SIGBUS, "a read I/O error killed the process with SIGBUS"
+    assert errs and errs[0]["storage"], reader.describe()

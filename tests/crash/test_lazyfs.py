@@ -3,7 +3,8 @@
 Goal: show with plain file operations (no headwater code) that the FUSE file system in
 tools/lazyfs.py forgets exactly what was not made durable: unsynced write()s, stores into a
 shared mapping without msync, size changes, and directory entries whose directory was not
-fsync'd; and that fsync / msync / fsyncdir make the same things survive.
+fsync'd; and that fsync / msync / fsyncdir make the same things survive. Also that its
+injected read errors are live: EIO for pread, SIGBUS through a mapping.
 
 Method: a real FUSE mount (root, /dev/fuse) over a temporary backing directory; each test
 does some I/O, calls Mount.crash() (drop, unmount, mount again) and reads the files back.
@@ -252,3 +253,26 @@ def test_clean_unmount_is_a_clean_shutdown(lazyfs, tmp_path):  # type: ignore[no
         write_file(m.path("f"), b"never synced", fsync=False)
     assert (tmp_path / "b" / "f").read_bytes() == b"never synced"
     assert sorted(os.listdir(tmp_path / "b" / ".lazyfs" / "trash")) == []
+
+
+def test_fail_read_is_eio_for_pread_and_sigbus_for_a_mapping(lazy_mount):  # type: ignore[no-untyped-def]
+    p = durable_file(lazy_mount, "f", b"x" * 3 * 4096)
+    lazy_mount.fail_read("f", 4096, 8192)
+    lazy_mount.remount()  # empty the page cache, so reads reach lazyfs
+    fd = os.open(p, os.O_RDONLY)
+    try:
+        with pytest.raises(OSError) as info:
+            os.pread(fd, 100, 5000)
+        assert info.value.errno == errno.EIO
+    finally:
+        os.close(fd)
+    code = (
+        "import mmap, os, sys\n"
+        "fd = os.open(sys.argv[1], os.O_RDONLY)\n"
+        "mm = mmap.mmap(fd, 0, prot=mmap.PROT_READ)\n"
+        "print(mm[5000])\n"
+    )
+    child = subprocess.run([sys.executable, "-c", code, p], capture_output=True, cwd="/")
+    assert child.returncode == -7  # SIGBUS: what a log that reads through its mapping gets
+    lazy_mount.command("clear-faults")
+    assert read(p) == b"x" * 3 * 4096
