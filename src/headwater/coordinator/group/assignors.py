@@ -207,7 +207,7 @@ class CooperativeStickyAssignor:
             target = min(eligible[tp.topic], key=lambda m: (len(owned[m]), m))
             owned[target].add(tp)
 
-        self._balance(owned, eligible)
+        self._balance(owned, eligible, previous)
 
         # KIP-429: a partition changing owner is only revoked this round.
         result: dict[str, set[TopicPartition]] = {m: set(parts) for m, parts in owned.items()}
@@ -215,17 +215,27 @@ class CooperativeStickyAssignor:
             for member in eligible[tp.topic]:
                 if member != old_owner and tp in result[member]:
                     result[member].discard(tp)
-        out = _finish(result)
-        return out
+        return _finish(result)
 
     @staticmethod
-    def _balance(owned: dict[str, set[TopicPartition]], eligible: Mapping[str, list[str]]) -> None:
-        """Move partitions from a member to an eligible one with >= 2 fewer, until none moves."""
+    def _balance(
+        owned: dict[str, set[TopicPartition]],
+        eligible: Mapping[str, list[str]],
+        previous: Mapping[TopicPartition, str],
+    ) -> None:
+        """Move partitions from a member to an eligible one with >= 2 fewer, until none moves.
+
+        A donor gives away partitions it did not hold before this round first (moving those
+        revokes nothing), then its own, highest (topic, partition) first.
+        """
         while True:
             moved = False
             for donor in sorted(owned, key=lambda m: (-len(owned[m]), m)):
                 donor_count = len(owned[donor])
-                for tp in sorted(owned[donor], reverse=True):
+                candidates = sorted(
+                    owned[donor], key=lambda tp: (previous.get(tp) != donor, tp), reverse=True
+                )
+                for tp in candidates:
                     receiver = min(eligible[tp.topic], key=lambda m: (len(owned[m]), m))
                     if donor_count - len(owned[receiver]) >= 2:
                         owned[donor].discard(tp)
