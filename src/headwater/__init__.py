@@ -16,16 +16,29 @@ from headwater.record import crc32c
 __version__ = "0.1.0"
 
 
+_CLIENT_NAMES = (
+    "AdminClient", "Broker", "Consumer", "KafkaError", "Message", "NewPartitions", "NewTopic",
+    "Producer", "TopicPartition", "OFFSET_BEGINNING", "OFFSET_END", "OFFSET_INVALID",
+    "OFFSET_STORED", "ConfigResource", "ColumnBatch",
+)
+
+
 def __getattr__(name: str) -> object:
-    # The log layer is imported lazily so `import headwater` stays cheap for codec users.
+    # The log and client layers are imported lazily so `import headwater` stays cheap for
+    # codec users.
     if name in ("PartitionLog", "RecoveryResult"):
         from headwater import log
 
         return getattr(log, name)
+    if name in _CLIENT_NAMES:
+        from headwater import client
+
+        return getattr(client, name)
     raise AttributeError(name)
 
 
 __all__ = [
+    *_CLIENT_NAMES,
     "PartitionLog",
     "RecoveryResult",
     "crc32c",

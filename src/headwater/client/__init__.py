@@ -1,0 +1,33 @@
+"""The embedded faces: Broker, Producer, Consumer, AdminClient (confluent-kafka shaped)."""
+
+from headwater.client.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from headwater.client.broker import Broker
+from headwater.client.consumer import ColumnBatch, Consumer
+from headwater.client.message import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    OFFSET_STORED,
+    KafkaError,
+    Message,
+    TopicPartition,
+)
+from headwater.client.producer import Producer
+
+__all__ = [
+    "AdminClient",
+    "Broker",
+    "ColumnBatch",
+    "ConfigResource",
+    "Consumer",
+    "KafkaError",
+    "Message",
+    "NewPartitions",
+    "NewTopic",
+    "OFFSET_BEGINNING",
+    "OFFSET_END",
+    "OFFSET_INVALID",
+    "OFFSET_STORED",
+    "Producer",
+    "TopicPartition",
+]

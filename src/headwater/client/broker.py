@@ -1,0 +1,433 @@
+"""Broker: a whole Kafka-style broker inside a Python process.
+
+    with headwater.Broker("data") as broker:
+        broker.create_topic("orders", partitions=3)
+        producer = broker.producer({"linger.ms": 5})
+        consumer = broker.consumer({"group.id": "billing", "auto.offset.reset": "earliest"})
+
+One Broker owns one data directory (an exclusive lock: a second process gets
+DataDirLockedError, which points to server mode). It wires together:
+
+- the topic metadata store (`broker/metadata.py`) and the partition logs (`log/manager.py`);
+- the group coordinator (`coordinator/group`), whose committed offsets and group metadata are
+  appended to the compacted internal topic `__consumer_offsets` and replayed on open;
+- producer ids for idempotent producers, allocated in blocks persisted in `producer-id-block`;
+- one timer thread ("headwater-timer") that sends lingering producer batches, ticks the group
+  coordinator (session timeouts, join deadlines), flushes `flush.policy=interval` logs and runs
+  retention every `log.retention.check.interval.ms`.
+
+Thread-safety: Broker, Producer, Consumer and AdminClient are safe to share between threads.
+The broker's state is guarded by one re-entrant lock; appends to a partition are serialised by
+the partition log's own lock.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+import threading
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from headwater import record
+from headwater.broker.metadata import MetadataStore, TopicMetadata
+from headwater.config import LogConfig
+from headwater.coordinator.group import GroupCoordinator, GroupCoordinatorConfig
+from headwater.coordinator.group.records import offsets_partition_for
+from headwater.errors import (
+    ConfigError,
+    InvalidProducerEpochError,
+    UnknownTopicOrPartitionError,
+)
+from headwater.log import checkpoint
+from headwater.log.manager import LogManager
+from headwater.log.partition_log import PartitionLog
+
+log = logging.getLogger("headwater.broker")
+
+OFFSETS_TOPIC = "__consumer_offsets"
+PRODUCER_ID_BLOCK_FILE = "producer-id-block"
+PRODUCER_ID_BLOCK_SIZE = 1000
+
+BROKER_DEFAULTS: dict[str, Any] = {
+    "num.partitions": 1,
+    "auto.create.topics.enable": True,
+    # Kafka uses 50; one partition keeps an embedded broker's directory small. It only spreads
+    # coordinator load, which a single process does not need.
+    "offsets.topic.num.partitions": 1,
+    "offsets.topic.segment.bytes": 104857600,
+    "log.retention.check.interval.ms": 300000,
+    "timer.interval.ms": 5,
+}
+_COORDINATOR_NAMES = {f.replace("_", ".") for f in GroupCoordinatorConfig.__dataclass_fields__}
+_LOG_NAMES = {f.replace("_", ".") for f in LogConfig.__dataclass_fields__}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class Broker:
+    """An embedded broker over one data directory (see the module docstring).
+
+    Args:
+        data_dir: the data directory (created if missing).
+        config: broker settings (Kafka names): `num.partitions`, `auto.create.topics.enable`,
+            `offsets.topic.num.partitions`, group coordinator settings
+            (`group.initial.rebalance.delay.ms`, `group.min.session.timeout.ms`, ...), and
+            default log settings (`segment.bytes`, `flush.policy`, `retention.ms`, ... also
+            accepted with a `log.` prefix, as in Kafka's broker config).
+        **kwargs: more settings, with underscores for dots.
+    """
+
+    def __init__(self, data_dir: str | os.PathLike[str] = "./headwater-data", config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
+        settings = dict(BROKER_DEFAULTS)
+        log_defaults: dict[str, Any] = {}
+        coordinator: dict[str, Any] = {}
+        for name, value in {**(config or {}), **{k.replace("_", "."): v for k, v in kwargs.items()}}.items():
+            bare = name[4:] if name.startswith("log.") and name[4:] in _LOG_NAMES else name
+            if name in BROKER_DEFAULTS:
+                settings[name] = value
+            elif bare in _LOG_NAMES:
+                log_defaults[bare] = value
+            elif name in _COORDINATOR_NAMES:
+                coordinator[name] = value
+            else:
+                raise ConfigError(f"unknown broker config {name!r}")
+        self.config = settings
+        self.data_dir = os.path.abspath(os.fspath(data_dir))
+        self._lock = threading.RLock()
+        self._closed = False
+        self._store = MetadataStore.open(self.data_dir, default_partitions=int(settings["num.partitions"]))
+        try:
+            self._logs = LogManager(self.data_dir, log_defaults, topic_configs=self._store.topic_configs())
+            self._logs.remove_unknown(self._store.partition_layout())
+            self._ensure_offsets_topic()
+            self.group_coordinator = GroupCoordinator(
+                GroupCoordinatorConfig.from_mapping(coordinator),
+                partition_count=self._partition_count_or_none,
+            )
+            self._load_offsets()
+            self._next_producer_id, self._producer_id_limit = self._reserve_producer_ids()
+        except BaseException:
+            self._store.close()
+            raise
+        self._data = threading.Condition(threading.Lock())
+        self._producers: list[Any] = []
+        self._consumers: list[Any] = []
+        self._last_retention_ms = _now_ms()
+        self._stop = threading.Event()
+        self._timer = threading.Thread(target=self._timer_loop, name="headwater-timer", daemon=True)
+        self._timer.start()
+
+    # ------------------------------------------------------------------ lifecycle
+
+    def close(self) -> None:
+        """Flush producers, leave groups, flush and close every log, release the lock."""
+        with self._lock:
+            if self._closed:
+                return
+        for producer in list(self._producers):
+            producer.close()
+        for consumer in list(self._consumers):
+            consumer.close()
+        self._stop.set()
+        if threading.current_thread() is not self._timer:
+            self._timer.join(timeout=5)
+        with self._lock:
+            self._closed = True
+            self._persist_group_records_locked()
+            self._logs.close_all()
+            self._store.close()
+
+    def __enter__(self) -> Broker:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("broker is closed")
+
+    # ------------------------------------------------------------------ faces
+
+    def producer(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """A Producer shaped like confluent_kafka.Producer (see client/producer.py)."""
+        from headwater.client.producer import Producer
+
+        return Producer(self, {**(config or {}), **{k.replace("_", "."): v for k, v in kwargs.items()}})
+
+    def consumer(self, config: Mapping[str, Any] | None = None, **kwargs: Any) -> Any:
+        """A Consumer shaped like confluent_kafka.Consumer (see client/consumer.py)."""
+        from headwater.client.consumer import Consumer
+
+        return Consumer(self, {**(config or {}), **{k.replace("_", "."): v for k, v in kwargs.items()}})
+
+    def admin(self) -> Any:
+        """An AdminClient shaped like confluent_kafka.admin.AdminClient."""
+        from headwater.client.admin import AdminClient
+
+        return AdminClient(self)
+
+    # ------------------------------------------------------------------ topics
+
+    def create_topic(self, name: str, partitions: int = 1, config: Mapping[str, Any] | None = None, *, replication_factor: int = 1) -> TopicMetadata:
+        """Create a topic (metadata first, then its partition logs)."""
+        with self._lock:
+            self._check_open()
+            meta = self._store.create_topic(name, partitions, replication_factor, config)
+            self._logs.set_topic_config(name, meta.config)
+            for p in range(meta.partitions):
+                self._logs.create_log(name, p, meta.topic_id)
+            return meta
+
+    def delete_topic(self, name: str) -> None:
+        with self._lock:
+            self._check_open()
+            self._store.delete_topic(name)
+            self._logs.delete_topic(name)
+
+    def create_partitions(self, name: str, total: int) -> TopicMetadata:
+        with self._lock:
+            self._check_open()
+            before = self._store.describe_topic(name).partitions
+            meta = self._store.create_partitions(name, total)
+            for p in range(before, meta.partitions):
+                self._logs.create_log(name, p, meta.topic_id)
+            return meta
+
+    def list_topics(self, topic: str | None = None, include_internal: bool = False) -> dict[str, TopicMetadata]:
+        with self._lock:
+            topics = self._store.list_topics(include_internal=include_internal or topic is not None)
+        if topic is not None:
+            return {topic: topics[topic]} if topic in topics else {}
+        return topics
+
+    def describe_topic(self, name: str) -> TopicMetadata:
+        return self._store.describe_topic(name)
+
+    def topic_config(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            return self._store.effective_config(name, self._logs.default_config)
+
+    def alter_topic_config(self, name: str, set_: Mapping[str, Any] | None = None, delete: list[str] | None = None) -> TopicMetadata:
+        with self._lock:
+            meta = self._store.alter_topic_config(name, set_ or {}, delete or [])
+            self._logs.set_topic_config(name, meta.config)
+            return meta
+
+    def get_log(self, topic: str, partition: int) -> PartitionLog:
+        """The partition log of (topic, partition)."""
+        return self._logs.get_log(topic, partition)
+
+    def _partition_count(self, topic: str, create: bool = False) -> int:
+        meta = self._store.get(topic)
+        if meta is None:
+            if create and self.config["auto.create.topics.enable"]:
+                with self._lock:
+                    meta = self._store.get(topic)
+                    if meta is None:
+                        meta = self.create_topic(topic, int(self.config["num.partitions"]))
+            else:
+                raise UnknownTopicOrPartitionError(f"unknown topic {topic!r}")
+        return meta.partitions
+
+    def _partition_count_or_none(self, topic: str) -> int | None:
+        meta = self._store.get(topic)
+        return None if meta is None else meta.partitions
+
+    def topics_matching(self, pattern: str) -> list[str]:
+        regex = re.compile(pattern)
+        return sorted(t for t in self._store.list_topics(include_internal=False) if regex.match(t))
+
+    # ------------------------------------------------------------------ produce
+
+    def _append(
+        self,
+        topic: str,
+        partition: int,
+        values: Any,
+        keys: Any = None,
+        headers: Any = None,
+        timestamps: Any = None,
+        codec: int = 0,
+        *,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        base_sequence: int = -1,
+    ) -> int:
+        """Append one batch to (topic, partition); returns its base offset (or, for a batch
+        the producer state recognises as a retry, the original's)."""
+        try:
+            plog = self._logs.get_log(topic, partition)
+        except (KeyError, UnknownTopicOrPartitionError):
+            raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
+        if producer_id < 0:
+            base = plog.append(values, keys, headers, timestamps, codec or None)
+        else:
+            if not isinstance(values, list):
+                values = _as_list(values)
+            raw = record.build_batch(
+                values, keys, headers, timestamps,
+                producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+            )
+            if codec:
+                raw = record.compress_batch(raw, codec)
+            base = plog.append_batch_ex(raw).base_offset
+        with self._data:
+            self._data.notify_all()
+        return base
+
+    def _wait_for_data(self, timeout: float) -> None:
+        """Block until the next append (to any partition) or `timeout` seconds."""
+        with self._data:
+            self._data.wait(timeout)
+
+    def _init_producer_id(self) -> tuple[int, int]:
+        """A fresh producer id (epoch 0) for an idempotent producer (InitProducerId)."""
+        with self._lock:
+            self._check_open()
+            if self._next_producer_id >= self._producer_id_limit:
+                self._next_producer_id, self._producer_id_limit = self._reserve_producer_ids()
+            pid = self._next_producer_id
+            self._next_producer_id += 1
+            return pid, 0
+
+    def _reserve_producer_ids(self) -> tuple[int, int]:
+        path = os.path.join(self.data_dir, PRODUCER_ID_BLOCK_FILE)
+        start = checkpoint.read(path) or 0
+        limit = start + PRODUCER_ID_BLOCK_SIZE
+        # Persist the end of the block before handing out any id from it: after a crash the
+        # next broker starts past every id this one may have given out.
+        checkpoint.write(path, limit)
+        return start, limit
+
+    def _register_producer(self, producer: Any) -> None:
+        with self._lock:
+            self._check_open()
+            self._producers.append(producer)
+
+    def _unregister_producer(self, producer: Any) -> None:
+        with self._lock:
+            if producer in self._producers:
+                self._producers.remove(producer)
+
+    def _register_consumer(self, consumer: Any) -> None:
+        with self._lock:
+            self._check_open()
+            self._consumers.append(consumer)
+
+    def _unregister_consumer(self, consumer: Any) -> None:
+        with self._lock:
+            if consumer in self._consumers:
+                self._consumers.remove(consumer)
+
+    # ------------------------------------------------------------------ groups
+
+    def _ensure_offsets_topic(self) -> None:
+        if self._store.get(OFFSETS_TOPIC) is None:
+            meta = self._store.create_topic(
+                OFFSETS_TOPIC,
+                int(self.config["offsets.topic.num.partitions"]),
+                1,
+                {"cleanup.policy": "compact", "segment.bytes": int(self.config["offsets.topic.segment.bytes"])},
+                internal=True,
+            )
+            self._logs.set_topic_config(OFFSETS_TOPIC, meta.config)
+            for p in range(meta.partitions):
+                self._logs.create_log(OFFSETS_TOPIC, p, meta.topic_id)
+
+    def _load_offsets(self) -> None:
+        """Replay __consumer_offsets into the group coordinator."""
+        meta = self._store.describe_topic(OFFSETS_TOPIC)
+        records: list[tuple[bytes, bytes | None]] = []
+        for p in range(meta.partitions):
+            plog = self._logs.get_log(OFFSETS_TOPIC, p)
+            offset = plog.log_start_offset
+            while offset < plog.log_end_offset:
+                with plog.read(offset, 8 << 20) as result:
+                    last = offset
+                    for rec in result:
+                        if rec.key is not None:
+                            records.append((rec.key, rec.value))
+                        last = rec.offset
+                    offset = max(last + 1, offset + 1) if result.nbytes else plog.log_end_offset
+        self.group_coordinator.load(records, _now_ms())
+
+    def _persist_group_records_locked(self) -> None:
+        """Append what the coordinator changed to __consumer_offsets (one batch per partition)."""
+        by_group = self.group_coordinator.take_records_by_group()
+        if not by_group:
+            return
+        n = self._store.describe_topic(OFFSETS_TOPIC).partitions
+        per_partition: dict[int, tuple[list[Any], list[Any]]] = {}
+        for group, recs in by_group.items():
+            keys, values = per_partition.setdefault(offsets_partition_for(group, n), ([], []))
+            for k, v in recs:
+                keys.append(k)
+                values.append(v)
+        for p, (keys, values) in per_partition.items():
+            self._logs.get_log(OFFSETS_TOPIC, p).append(values, keys)
+
+    def _group_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one coordinator call under the broker lock and persist what it changed."""
+        with self._lock:
+            self._check_open()
+            try:
+                return fn(*args, **kwargs)
+            finally:
+                self._persist_group_records_locked()
+
+    # ------------------------------------------------------------------ timer
+
+    def _timer_loop(self) -> None:
+        interval = float(self.config["timer.interval.ms"]) / 1000.0
+        coordinator_every = 0.05
+        next_coordinator = 0.0
+        while not self._stop.wait(interval):
+            try:
+                for producer in list(self._producers):
+                    producer._send_lingering()
+                now = time.monotonic()
+                if now < next_coordinator:
+                    continue
+                next_coordinator = now + coordinator_every
+                now_ms = _now_ms()
+                with self._lock:
+                    if self._closed:
+                        return
+                    self.group_coordinator.tick(now_ms)
+                    self._persist_group_records_locked()
+                self._logs.maybe_flush_all(now_ms)
+                if now_ms - self._last_retention_ms >= int(self.config["log.retention.check.interval.ms"]):
+                    self._last_retention_ms = now_ms
+                    self._logs.run_retention(now_ms)
+            except Exception:  # the timer must survive one bad tick; the error is logged
+                log.exception("headwater timer tick failed")
+
+    def __repr__(self) -> str:
+        return f"Broker({self.data_dir!r})"
+
+
+def _as_list(values: Any) -> list[Any]:
+    if isinstance(values, tuple) and len(values) == 2:
+        data, offsets = values
+        offs = memoryview(offsets).cast("B").cast("q")
+        mv = memoryview(data).cast("B")
+        return [bytes(mv[offs[i] : offs[i + 1]]) for i in range(len(offs) - 1)]
+    dtype = getattr(values, "dtype", None)
+    if dtype is not None:
+        width = dtype.itemsize
+        buf = memoryview(values).cast("B")
+        return [bytes(buf[i * width : (i + 1) * width]) for i in range(len(values))]
+    return list(values)
+
+
+__all__ = ["Broker", "InvalidProducerEpochError"]

@@ -1,0 +1,647 @@
+"""Consumer shaped like confluent_kafka.Consumer, reading straight from the broker's logs.
+
+    c = broker.consumer({"group.id": "billing", "auto.offset.reset": "earliest"})
+    c.subscribe(["orders"])
+    while True:
+        msg = c.poll(1.0)
+
+Group membership runs through the broker's GroupCoordinator with the classic protocol, exactly
+as a wire client would: JoinGroup (the leader runs the assignor named by
+`partition.assignment.strategy`), SyncGroup, Heartbeat every `heartbeat.interval.ms`, and
+LeaveGroup on close (dynamic members). poll()/consume() drive it, so membership makes progress
+only while the application polls, and a member that stops polling for `session.timeout.ms`
+is removed, as in Kafka. Eager assignors (range, roundrobin) revoke everything before a
+rebalance; cooperative-sticky revokes only what moves (KIP-429).
+
+Positions start at the committed offset, else at `auto.offset.reset` (latest by default, as in
+Kafka). `enable.auto.commit` commits the positions every `auto.commit.interval.ms` and before a
+rebalance or close. `consume_batch()` returns columns (int64 offsets/timestamps and key/value
+positions over the segment view) instead of Message objects.
+
+Thread-safety: every method takes the consumer's lock; callbacks (on_assign, on_revoke,
+on_commit) run in the polling thread.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from headwater.client.message import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    OFFSET_STORED,
+    TIMESTAMP_CREATE_TIME,
+    TIMESTAMP_LOG_APPEND_TIME,
+    KafkaError,
+    Message,
+    TopicPartition,
+)
+from headwater.coordinator.group import (
+    CommitOffset,
+    LeaveMember,
+    Subscription,
+)
+from headwater.coordinator.group import TopicPartition as GroupTP
+from headwater.coordinator.group.assignors import get_assignor
+from headwater.coordinator.group.errors import (
+    FencedInstanceIdError,
+    IllegalGenerationError,
+    RebalanceInProgressError,
+    UnknownMemberIdError,
+)
+from headwater.coordinator.group.protocol import (
+    decode_assignment,
+    decode_subscription,
+    encode_assignment,
+    encode_subscription,
+)
+from headwater.errors import (
+    ConfigError,
+    KafkaApiError,
+    OffsetOutOfRangeError,
+    UnknownTopicOrPartitionError,
+)
+
+if TYPE_CHECKING:
+    from headwater.client.broker import Broker
+
+CONSUMER_DEFAULTS: dict[str, Any] = {
+    "group.id": None,
+    "client.id": "headwater",
+    "group.instance.id": None,
+    "auto.offset.reset": "latest",
+    "enable.auto.commit": True,
+    "auto.commit.interval.ms": 5000,
+    "enable.auto.offset.store": True,
+    "session.timeout.ms": 45000,
+    "heartbeat.interval.ms": 3000,
+    "max.poll.interval.ms": 300000,
+    "partition.assignment.strategy": "range,roundrobin",
+    "isolation.level": "read_committed",
+    "fetch.max.bytes": 52428800,
+    "max.partition.fetch.bytes": 1048576,
+    "fetch.wait.max.ms": 500,
+    "enable.partition.eof": False,
+    "on_commit": None,
+    "check.crcs": False,
+}
+_IGNORED = {
+    "bootstrap.servers", "security.protocol", "error_cb", "logger", "debug", "stats_cb",
+    "statistics.interval.ms", "api.version.request", "socket.timeout.ms", "fetch.min.bytes",
+    "topic.metadata.refresh.interval.ms", "allow.auto.create.topics", "session.timeout.ms.min",
+}
+_RESET = {"earliest": "earliest", "smallest": "earliest", "beginning": "earliest", "latest": "latest", "largest": "latest", "end": "latest", "error": "error"}
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
+class ColumnBatch:
+    """consume_batch() result for one partition: columns over the read view."""
+
+    __slots__ = ("topic", "partition", "columns", "_result")
+
+    def __init__(self, topic: str, partition: int, columns: Any, result: Any) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.columns = columns
+        self._result = result
+
+    def __len__(self) -> int:
+        return len(self.columns)
+
+    def release(self) -> None:
+        """Drop the view into the segment (the columns' values become invalid)."""
+        self.columns = None
+        if self._result is not None:
+            self._result.release()
+            self._result = None
+
+
+class Consumer:
+    """Embedded consumer; create with broker.consumer(config)."""
+
+    def __init__(self, broker: Broker, config: Mapping[str, Any] | None = None) -> None:
+        cfg = dict(CONSUMER_DEFAULTS)
+        for name, value in (config or {}).items():
+            if name in cfg:
+                cfg[name] = value
+            elif name not in _IGNORED:
+                raise ConfigError(f"unknown consumer config {name!r}")
+        if str(cfg["auto.offset.reset"]) not in _RESET:
+            raise ConfigError(f"auto.offset.reset must be one of {sorted(_RESET)}")
+        self.config = cfg
+        self._broker = broker
+        self._lock = threading.RLock()
+        self._group = cfg["group.id"]
+        self._instance_id = cfg["group.instance.id"]
+        self._reset = _RESET[str(cfg["auto.offset.reset"])]
+        self._auto_commit = bool(cfg["enable.auto.commit"]) and self._group is not None
+        self._auto_commit_s = int(cfg["auto.commit.interval.ms"]) / 1000.0
+        self._next_auto_commit = time.monotonic() + self._auto_commit_s
+        self._max_partition_bytes = int(cfg["max.partition.fetch.bytes"])
+        self._eof = bool(cfg["enable.partition.eof"])
+        self._on_commit: Callable[..., Any] | None = cfg["on_commit"]
+        self._strategies = [s.strip() for s in str(cfg["partition.assignment.strategy"]).split(",") if s.strip()]
+        for s in self._strategies:
+            try:
+                get_assignor(s)
+            except KeyError:
+                raise ConfigError(f"unknown partition.assignment.strategy {s!r}") from None
+        # Assignment state: (topic, partition) -> next offset to fetch (None: not yet known).
+        self._positions: dict[tuple[str, int], int | None] = {}
+        self._paused: set[tuple[str, int]] = set()
+        self._eof_sent: set[tuple[str, int]] = set()
+        self._buffer: deque[Message] = deque()
+        self._closed = False
+        # Group membership.
+        self._subscription: list[str] = []
+        self._patterns: list[str] = []
+        self._on_assign: Callable[..., Any] | None = None
+        self._on_revoke: Callable[..., Any] | None = None
+        self._subscribed = False
+        self._member_id = ""
+        self._generation = -1
+        self._protocol: str | None = None
+        self._join: Any = None
+        self._sync: Any = None
+        self._needs_join = False
+        self._next_heartbeat = 0.0
+        broker._register_consumer(self)
+
+    # ------------------------------------------------------------------ subscription
+
+    def subscribe(self, topics: Sequence[str], on_assign: Callable[..., Any] | None = None, on_revoke: Callable[..., Any] | None = None, on_lost: Callable[..., Any] | None = None) -> None:
+        """Join the consumer group for `topics` (names, or regex patterns starting with ^)."""
+        if self._group is None:
+            raise ConfigError("subscribe() needs group.id")
+        if isinstance(topics, str):
+            raise TypeError("subscribe() takes a list of topics")
+        with self._lock:
+            self._check_open()
+            self._patterns = [t for t in topics if t.startswith("^")]
+            self._subscription = [t for t in topics if not t.startswith("^")]
+            for t in self._subscription:
+                self._broker._partition_count(t, create=True)
+            self._on_assign, self._on_revoke = on_assign, on_revoke or on_lost
+            self._subscribed = True
+            self._needs_join = True
+
+    def unsubscribe(self) -> None:
+        with self._lock:
+            if self._subscribed:
+                self._revoke_all()
+                self._leave_group()
+            self._subscribed = False
+            self._subscription = []
+            self._patterns = []
+
+    def assign(self, partitions: Sequence[TopicPartition]) -> None:
+        """Read these partitions directly, outside group management."""
+        with self._lock:
+            self._check_open()
+            self._positions = {}
+            self._buffer.clear()
+            for tp in partitions:
+                self._broker.get_log(tp.topic, tp.partition)  # validates
+                self._positions[(tp.topic, tp.partition)] = self._initial_position(tp)
+
+    def unassign(self) -> None:
+        with self._lock:
+            self._positions = {}
+            self._buffer.clear()
+
+    def assignment(self) -> list[TopicPartition]:
+        with self._lock:
+            return [TopicPartition(t, p) for (t, p) in sorted(self._positions)]
+
+    def _topics(self) -> list[str]:
+        topics = set(self._subscription)
+        for pattern in self._patterns:
+            topics.update(self._broker.topics_matching(pattern))
+        return sorted(topics)
+
+    # ------------------------------------------------------------------ group driving
+
+    def _drive_group(self) -> None:
+        if not self._subscribed:
+            return
+        now = time.monotonic()
+        b = self._broker
+        if self._join is None and self._sync is None and self._needs_join:
+            self._start_join()
+            return
+        if self._join is not None and self._join.done():
+            pending, self._join = self._join, None
+            error = pending.exception()
+            if error is not None:
+                self._on_group_error(error)
+                return
+            result = pending.result()
+            self._member_id = result.member_id
+            self._generation = result.generation_id
+            self._protocol = result.protocol_name
+            assignments = None
+            if result.leader_id == result.member_id and not result.skip_assignment:
+                assignments = self._assign_as_leader(result)
+            self._sync = b._group_call(
+                b.group_coordinator.sync_group, self._group, member_id=self._member_id,
+                generation_id=self._generation, group_instance_id=self._instance_id,
+                protocol_type="consumer", protocol_name=self._protocol,
+                assignments=assignments, now_ms=_now_ms(),
+            )
+        if self._sync is not None and self._sync.done():
+            pending, self._sync = self._sync, None
+            error = pending.exception()
+            if error is not None:
+                self._on_group_error(error)
+                return
+            assigned = decode_assignment(pending.result().assignment).partitions
+            self._install_assignment({(tp.topic, tp.partition) for tp in assigned})
+            self._next_heartbeat = now + int(self.config["heartbeat.interval.ms"]) / 1000.0
+        if self._join is None and self._sync is None and not self._needs_join and now >= self._next_heartbeat:
+            self._next_heartbeat = now + int(self.config["heartbeat.interval.ms"]) / 1000.0
+            try:
+                b._group_call(
+                    b.group_coordinator.heartbeat, self._group, member_id=self._member_id,
+                    generation_id=self._generation, group_instance_id=self._instance_id, now_ms=_now_ms(),
+                )
+            except KafkaApiError as exc:
+                self._on_group_error(exc)
+
+    def _start_join(self) -> None:
+        b = self._broker
+        topics = self._topics()
+        owned = tuple(GroupTP(t, p) for (t, p) in sorted(self._positions))
+        protocols = []
+        for name in self._strategies:
+            assignor = get_assignor(name)
+            sub = Subscription(tuple(topics), assignor.subscription_user_data(self._generation), owned, self._generation, None, self._instance_id)
+            protocols.append((name, encode_subscription(sub)))
+        if not self._cooperative():
+            self._revoke_all()
+        self._needs_join = False
+        self._join = b._group_call(
+            b.group_coordinator.join_group, self._group, member_id=self._member_id,
+            group_instance_id=self._instance_id, client_id=str(self.config["client.id"]),
+            client_host="embedded", session_timeout_ms=int(self.config["session.timeout.ms"]),
+            rebalance_timeout_ms=int(self.config["max.poll.interval.ms"]),
+            protocol_type="consumer", protocols=protocols, now_ms=_now_ms(),
+        )
+
+    def _cooperative(self) -> bool:
+        name = self._protocol or (self._strategies[0] if self._strategies else "")
+        return name.startswith("cooperative")
+
+    def _assign_as_leader(self, result: Any) -> dict[str, bytes]:
+        assignor = get_assignor(result.protocol_name)
+        subs = {m.member_id: decode_subscription(m.metadata, m.group_instance_id) for m in result.members}
+        topics = sorted({t for s in subs.values() for t in s.topics})
+        counts = {}
+        for t in topics:
+            n = self._broker._partition_count_or_none(t)
+            if n:
+                counts[t] = n
+        out = assignor.assign(counts, subs)
+        return {member: encode_assignment(a) for member, a in out.items()}
+
+    def _install_assignment(self, assigned: set[tuple[str, int]]) -> None:
+        owned = set(self._positions)
+        revoked = owned - assigned
+        added = assigned - owned
+        if revoked:
+            self._commit_positions([tp for tp in revoked])
+            for tp in revoked:
+                self._positions.pop(tp, None)
+            self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) in assigned)
+            if self._on_revoke is not None:
+                self._on_revoke(self, [TopicPartition(t, p) for (t, p) in sorted(revoked)])
+        for tp in added:
+            self._positions[tp] = None
+        if self._on_assign is not None and (added or not self._cooperative()):
+            parts = [TopicPartition(t, p) for (t, p) in sorted(added if self._cooperative() else assigned)]
+            self._on_assign(self, parts)
+        if revoked and self._cooperative():
+            self._needs_join = True  # KIP-429: a second round hands the revoked partitions out
+
+    def _revoke_all(self) -> None:
+        if not self._positions:
+            return
+        self._commit_positions(list(self._positions))
+        parts = [TopicPartition(t, p) for (t, p) in sorted(self._positions)]
+        self._positions = {}
+        self._buffer.clear()
+        if self._on_revoke is not None:
+            self._on_revoke(self, parts)
+
+    def _on_group_error(self, error: BaseException) -> None:
+        if isinstance(error, (UnknownMemberIdError, IllegalGenerationError)):
+            self._member_id = "" if isinstance(error, UnknownMemberIdError) else self._member_id
+            self._generation = -1
+            self._needs_join = True
+        elif isinstance(error, RebalanceInProgressError):
+            self._needs_join = True
+        elif isinstance(error, FencedInstanceIdError):
+            raise error
+        else:
+            self._needs_join = True
+
+    def _leave_group(self) -> None:
+        if self._group is None or not self._member_id or self._instance_id is not None:
+            self._member_id = ""
+            return
+        b = self._broker
+        try:
+            b._group_call(b.group_coordinator.leave_group, self._group, [LeaveMember(self._member_id)], now_ms=_now_ms())
+        except KafkaApiError:
+            pass  # leaving a group we were already removed from
+        self._member_id = ""
+        self._generation = -1
+
+    # ------------------------------------------------------------------ positions
+
+    def _initial_position(self, tp: TopicPartition) -> int | None:
+        if tp.offset == OFFSET_BEGINNING:
+            return self._broker.get_log(tp.topic, tp.partition).log_start_offset
+        if tp.offset == OFFSET_END:
+            return self._broker.get_log(tp.topic, tp.partition).log_end_offset
+        if tp.offset >= 0:
+            return tp.offset
+        return None  # OFFSET_STORED / OFFSET_INVALID: committed, else auto.offset.reset
+
+    def _resolve_position(self, key: tuple[str, int]) -> int:
+        plog = self._broker.get_log(*key)
+        if self._group is not None:
+            committed = self._broker.group_coordinator.fetch_offsets(self._group, [GroupTP(*key)])
+            off = next(iter(committed.values())).offset
+            if off >= 0:
+                return min(max(off, plog.log_start_offset), plog.log_end_offset)
+        return self._reset_position(key)
+
+    def _reset_position(self, key: tuple[str, int]) -> int:
+        plog = self._broker.get_log(*key)
+        if self._reset == "earliest":
+            return plog.log_start_offset
+        if self._reset == "latest":
+            return plog.log_end_offset
+        raise OffsetOutOfRangeError(f"no committed offset for {key[0]}-{key[1]} and auto.offset.reset=error")
+
+    # ------------------------------------------------------------------ fetch
+
+    def poll(self, timeout: float | None = None) -> Message | None:
+        """The next message, or None when `timeout` (seconds; None/-1: forever) passes."""
+        msgs = self.consume(1, timeout if timeout is not None else -1)
+        return msgs[0] if msgs else None
+
+    def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
+        """Up to num_messages messages, waiting up to `timeout` seconds for the first."""
+        if num_messages < 1:
+            raise ValueError("num_messages must be >= 1")
+        deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
+        out: list[Message] = []
+        while True:
+            with self._lock:
+                self._check_open()
+                self._drive_group()
+                self._maybe_auto_commit()
+                if not self._buffer:
+                    self._fill()
+                buf = self._buffer
+                while buf and len(out) < num_messages:
+                    out.append(buf.popleft())
+            if out:
+                return out
+            remaining = None if deadline is None else deadline - time.monotonic()
+            if remaining is not None and remaining <= 0:
+                return out
+            self._broker._wait_for_data(0.05 if remaining is None else min(remaining, 0.05))
+
+    def _fill(self) -> None:
+        for key, pos in list(self._positions.items()):
+            if key in self._paused:
+                continue
+            if pos is None:
+                pos = self._positions[key] = self._resolve_position(key)
+            plog = self._broker.get_log(*key)
+            try:
+                result = plog.read(pos, self._max_partition_bytes)
+            except OffsetOutOfRangeError:
+                self._positions[key] = self._reset_position(key)
+                continue
+            with result:
+                topic, partition = key
+                last = pos - 1
+                for rec in result:
+                    ts_type = TIMESTAMP_CREATE_TIME
+                    self._buffer.append(Message(topic, partition, rec.offset, rec.key, rec.value, rec.headers or None, rec.timestamp, ts_type))
+                    last = rec.offset
+                if result.nbytes:
+                    # Skip past control batches and gaps too: the next fetch starts after the
+                    # last batch returned.
+                    for header, view in result.batches():
+                        last = max(last, header.last_offset)
+                        view.release()
+                    self._positions[key] = last + 1
+                    self._eof_sent.discard(key)
+                elif self._eof and key not in self._eof_sent:
+                    self._eof_sent.add(key)
+                    self._buffer.append(Message(topic, partition, pos, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "end of partition")))
+
+    def consume_batch(self, max_records: int = 1_000_000, timeout: float = 0) -> list[ColumnBatch]:
+        """Columnar reads of every assigned partition (up to max.partition.fetch.bytes each):
+        one ColumnBatch per partition with data. Positions advance past what is returned."""
+        deadline = time.monotonic() + max(timeout, 0)
+        while True:
+            out: list[ColumnBatch] = []
+            with self._lock:
+                self._check_open()
+                self._drive_group()
+                self._maybe_auto_commit()
+                budget = max_records
+                for key, pos in list(self._positions.items()):
+                    if key in self._paused or budget <= 0:
+                        continue
+                    if pos is None:
+                        pos = self._positions[key] = self._resolve_position(key)
+                    try:
+                        result = self._broker.get_log(*key).read(pos, self._max_partition_bytes)
+                    except OffsetOutOfRangeError:
+                        self._positions[key] = self._reset_position(key)
+                        continue
+                    if not result.nbytes:
+                        result.release()
+                        continue
+                    cols = result.columns()
+                    last = pos - 1
+                    for header, view in result.batches():
+                        last = max(last, header.last_offset)
+                        view.release()
+                    self._positions[key] = last + 1
+                    budget -= len(cols)
+                    out.append(ColumnBatch(key[0], key[1], cols, result))
+            if out or time.monotonic() >= deadline:
+                return out
+            self._broker._wait_for_data(min(0.05, max(0.0, deadline - time.monotonic())))
+
+    # ------------------------------------------------------------------ commits
+
+    def _maybe_auto_commit(self) -> None:
+        if self._auto_commit and time.monotonic() >= self._next_auto_commit:
+            self._next_auto_commit = time.monotonic() + self._auto_commit_s
+            self._commit_positions(list(self._positions))
+
+    def _commit_positions(self, keys: list[tuple[str, int]]) -> None:
+        if not self._auto_commit:
+            return
+        offsets = {GroupTP(*k): CommitOffset(self._positions[k]) for k in keys if self._positions.get(k) is not None}  # type: ignore[arg-type]
+        if offsets:
+            try:
+                self._commit(offsets)
+            except KafkaApiError:
+                pass  # a failed auto commit is retried at the next interval, as in librdkafka
+
+    def _commit(self, offsets: Mapping[GroupTP, CommitOffset]) -> list[TopicPartition]:
+        b = self._broker
+        if self._subscribed and self._generation >= 0:
+            gen, member = self._generation, self._member_id
+        else:
+            gen, member = -1, ""
+        errors = b._group_call(
+            b.group_coordinator.commit_offsets, self._group, offsets, generation_id=gen,
+            member_id=member, group_instance_id=self._instance_id if gen >= 0 else None, now_ms=_now_ms(),
+        )
+        out = []
+        first_error = None
+        for gtp, co in offsets.items():
+            tp = TopicPartition(gtp.topic, gtp.partition, co.offset)
+            err = errors.get(gtp)
+            if err is not None:
+                tp.error = KafkaError.from_exception(err)
+                first_error = first_error or err
+            out.append(tp)
+        if self._on_commit is not None:
+            self._on_commit(KafkaError.from_exception(first_error) if first_error else None, out)
+        if first_error is not None:
+            raise first_error
+        return out
+
+    def commit(self, message: Message | None = None, offsets: Sequence[TopicPartition] | None = None, asynchronous: bool = True) -> list[TopicPartition] | None:
+        """Commit `message`'s offset + 1, explicit `offsets`, or the current positions."""
+        if self._group is None:
+            raise ConfigError("commit() needs group.id")
+        with self._lock:
+            self._check_open()
+            if message is not None:
+                todo = {GroupTP(message.topic(), message.partition()): CommitOffset(message.offset() + 1)}  # type: ignore[arg-type]
+            elif offsets is not None:
+                todo = {GroupTP(tp.topic, tp.partition): CommitOffset(tp.offset, metadata=tp.metadata or "") for tp in offsets}
+            else:
+                todo = {GroupTP(*k): CommitOffset(v) for k, v in self._positions.items() if v is not None}
+            if not todo:
+                raise KafkaApiError("no offset to commit (_NO_OFFSET)")
+            result = self._commit(todo)
+        return None if asynchronous else result
+
+    def committed(self, partitions: Sequence[TopicPartition], timeout: float | None = None) -> list[TopicPartition]:
+        if self._group is None:
+            raise ConfigError("committed() needs group.id")
+        with self._lock:
+            got = self._broker.group_coordinator.fetch_offsets(self._group, [GroupTP(tp.topic, tp.partition) for tp in partitions])
+        out = []
+        for tp in partitions:
+            o = got[GroupTP(tp.topic, tp.partition)]
+            t = TopicPartition(tp.topic, tp.partition, o.offset if o.offset >= 0 else OFFSET_INVALID, o.metadata or None)
+            out.append(t)
+        return out
+
+    def position(self, partitions: Sequence[TopicPartition]) -> list[TopicPartition]:
+        with self._lock:
+            out = []
+            for tp in partitions:
+                pos = self._positions.get((tp.topic, tp.partition))
+                out.append(TopicPartition(tp.topic, tp.partition, OFFSET_INVALID if pos is None else pos))
+            return out
+
+    def seek(self, partition: TopicPartition) -> None:
+        key = (partition.topic, partition.partition)
+        with self._lock:
+            if key not in self._positions:
+                raise UnknownTopicOrPartitionError(f"{key[0]}-{key[1]} is not assigned")
+            self._positions[key] = self._initial_position(partition) if partition.offset < 0 and partition.offset != OFFSET_STORED else (partition.offset if partition.offset >= 0 else None)
+            self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) != key)
+
+    def pause(self, partitions: Sequence[TopicPartition]) -> None:
+        with self._lock:
+            for tp in partitions:
+                key = (tp.topic, tp.partition)
+                self._paused.add(key)
+            # Buffered messages of a paused partition are dropped and fetched again after
+            # resume(): rewind its position to the first one dropped.
+            keep: deque[Message] = deque()
+            for m in self._buffer:
+                key = (m.topic(), m.partition())
+                if key in self._paused:
+                    pos = self._positions.get(key)
+                    if pos is None or m.offset() < pos:
+                        self._positions[key] = m.offset()  # type: ignore[index]
+                else:
+                    keep.append(m)
+            self._buffer = keep
+
+    def resume(self, partitions: Sequence[TopicPartition]) -> None:
+        with self._lock:
+            for tp in partitions:
+                self._paused.discard((tp.topic, tp.partition))
+
+    def get_watermark_offsets(self, partition: TopicPartition, timeout: float | None = None, cached: bool = False) -> tuple[int, int]:
+        plog = self._broker.get_log(partition.topic, partition.partition)
+        return plog.log_start_offset, plog.high_watermark
+
+    def offsets_for_times(self, partitions: Sequence[TopicPartition], timeout: float | None = None) -> list[TopicPartition]:
+        """For each partition, the first offset whose timestamp >= tp.offset (a ms timestamp),
+        or -1 (OFFSET_END) when no record is that recent."""
+        out = []
+        for tp in partitions:
+            found = self._broker.get_log(tp.topic, tp.partition).offset_for_timestamp(tp.offset)
+            out.append(TopicPartition(tp.topic, tp.partition, found[0] if found else OFFSET_END))
+        return out
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
+        return self._broker.list_topics(topic)
+
+    def memberid(self) -> str | None:
+        return self._member_id or None
+
+    # ------------------------------------------------------------------ close
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise RuntimeError("consumer is closed")
+
+    def close(self) -> None:
+        """Commit (auto commit), leave the group (dynamic members) and detach."""
+        with self._lock:
+            if self._closed:
+                return
+            if self._subscribed:
+                self._commit_positions(list(self._positions))
+                self._leave_group()
+            self._closed = True
+            self._positions = {}
+            self._buffer.clear()
+        self._broker._unregister_consumer(self)
+
+    def __enter__(self) -> Consumer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+__all__ = ["Consumer", "ColumnBatch", "TIMESTAMP_LOG_APPEND_TIME"]

@@ -1,0 +1,172 @@
+"""Message, TopicPartition and KafkaError, shaped like confluent_kafka's.
+
+`Message` is what Consumer.poll()/consume() return and what delivery callbacks receive. Its
+accessors are methods, as in confluent-kafka (`msg.value()`, `msg.offset()`), so code written
+for confluent-kafka reads headwater messages unchanged.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+# Timestamp types (confluent_kafka.TIMESTAMP_*).
+TIMESTAMP_NOT_AVAILABLE = 0
+TIMESTAMP_CREATE_TIME = 1
+TIMESTAMP_LOG_APPEND_TIME = 2
+
+# Special offsets (confluent_kafka.OFFSET_*).
+OFFSET_BEGINNING = -2
+OFFSET_END = -1
+OFFSET_STORED = -1000
+OFFSET_INVALID = -1001
+
+
+class KafkaError:
+    """An error code with a name and a message (confluent_kafka.KafkaError's shape)."""
+
+    _PARTITION_EOF = -191
+    NO_ERROR = 0
+
+    __slots__ = ("_code", "_str", "_retriable")
+
+    def __init__(self, code: int, message: str = "", retriable: bool = False) -> None:
+        self._code = code
+        self._str = message
+        self._retriable = retriable
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> KafkaError:
+        return cls(getattr(exc, "code", -1), str(exc), bool(getattr(exc, "retriable", False)))
+
+    def code(self) -> int:
+        return self._code
+
+    def str(self) -> str:
+        return self._str
+
+    def name(self) -> str:
+        return "_PARTITION_EOF" if self._code == self._PARTITION_EOF else f"ERR_{self._code}"
+
+    def retriable(self) -> bool:
+        return self._retriable
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, KafkaError):
+            return self._code == other._code
+        if isinstance(other, int):
+            return self._code == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._code)
+
+    def __repr__(self) -> str:
+        return f"KafkaError(code={self._code}, {self._str!r})"
+
+
+class TopicPartition:
+    """(topic, partition, offset) with confluent_kafka.TopicPartition's attribute names."""
+
+    __slots__ = ("topic", "partition", "offset", "metadata", "leader_epoch", "error")
+
+    def __init__(
+        self,
+        topic: str,
+        partition: int = -1,
+        offset: int = OFFSET_INVALID,
+        metadata: str | None = None,
+        leader_epoch: int | None = None,
+    ) -> None:
+        self.topic = topic
+        self.partition = partition
+        self.offset = offset
+        self.metadata = metadata
+        self.leader_epoch = leader_epoch
+        self.error: KafkaError | None = None
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, TopicPartition):
+            return NotImplemented
+        return (self.topic, self.partition, self.offset) == (other.topic, other.partition, other.offset)
+
+    def __hash__(self) -> int:
+        return hash((self.topic, self.partition))
+
+    def __lt__(self, other: TopicPartition) -> bool:
+        return (self.topic, self.partition) < (other.topic, other.partition)
+
+    def __repr__(self) -> str:
+        return f"TopicPartition{{topic={self.topic},partition={self.partition},offset={self.offset},error={self.error}}}"
+
+
+class Message:
+    """One record (or an error event) with confluent_kafka.Message's accessors."""
+
+    __slots__ = ("_topic", "_partition", "_offset", "_key", "_value", "_headers", "_timestamp", "_ts_type", "_error", "_latency")
+
+    def __init__(
+        self,
+        topic: str | None,
+        partition: int,
+        offset: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: list[tuple[str, bytes | None]] | None = None,
+        timestamp: int = -1,
+        timestamp_type: int = TIMESTAMP_CREATE_TIME,
+        error: KafkaError | None = None,
+    ) -> None:
+        self._topic = topic
+        self._partition = partition
+        self._offset = offset
+        self._key = key
+        self._value = value
+        self._headers = headers
+        self._timestamp = timestamp
+        self._ts_type = timestamp_type
+        self._error = error
+        self._latency: float | None = None
+
+    def topic(self) -> str | None:
+        return self._topic
+
+    def partition(self) -> int:
+        return self._partition
+
+    def offset(self) -> int:
+        return self._offset
+
+    def key(self) -> bytes | None:
+        return self._key
+
+    def value(self) -> bytes | None:
+        return self._value
+
+    def headers(self) -> list[tuple[str, bytes | None]] | None:
+        return self._headers or None
+
+    def timestamp(self) -> tuple[int, int]:
+        if self._timestamp < 0:
+            return TIMESTAMP_NOT_AVAILABLE, -1
+        return self._ts_type, self._timestamp
+
+    def error(self) -> KafkaError | None:
+        return self._error
+
+    def latency(self) -> float | None:
+        return self._latency
+
+    def set_value(self, value: bytes | None) -> None:
+        self._value = value
+
+    def set_key(self, key: bytes | None) -> None:
+        self._key = key
+
+    def set_headers(self, headers: Any) -> None:
+        self._headers = headers
+
+    def __len__(self) -> int:
+        return 0 if self._value is None else len(self._value)
+
+    def __repr__(self) -> str:
+        return f"Message(topic={self._topic!r}, partition={self._partition}, offset={self._offset}, key={self._key!r})"

@@ -1,0 +1,410 @@
+"""Producer shaped like confluent_kafka.Producer, appending straight into the broker's logs.
+
+    p = broker.producer({"linger.ms": 5})
+    p.produce("orders", b"value", key=b"k", on_delivery=callback)
+    p.poll(0)        # serve delivery callbacks
+    p.flush()        # send everything buffered, serve callbacks
+
+Records are buffered per partition and sent (appended to the partition log, one RecordBatch
+per send) when a partition's buffer reaches `batch.num.messages` or `batch.size` bytes, when
+`linger.ms` has passed (checked by produce(), poll(), flush() and the broker's timer thread),
+or on flush(). With `enable.idempotence` (the default) every batch carries the producer id,
+epoch and a per-partition sequence number, validated by the partition's producer state, so a
+retried batch is never appended twice. `acks` is accepted for compatibility: durability is
+the topic's `flush.policy` (on one node acks=all equals acks=1).
+
+`produce_batch(topic, values, keys=None, partition=-1)` appends lists or numpy arrays directly,
+one batch per partition, without per-record Python work when no keys are given.
+
+Thread-safety: every method takes the producer's lock; one producer may be shared by threads.
+Delivery callbacks run in the thread calling poll()/flush(), never under the lock.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import deque
+from collections.abc import Callable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any
+
+from headwater import compression as _compression
+from headwater.client.message import KafkaError, Message
+from headwater.errors import (
+    ConfigError,
+    KafkaApiError,
+    MessageTooLargeError,
+    UnknownTopicOrPartitionError,
+)
+from headwater.partitioner import Partitioner
+
+if TYPE_CHECKING:
+    from headwater.client.broker import Broker
+
+DeliveryCallback = Callable[[Any, Any], None]
+
+PRODUCER_DEFAULTS: dict[str, Any] = {
+    "client.id": "headwater",
+    "linger.ms": 5,
+    "batch.size": 1000000,
+    "batch.num.messages": 10000,
+    "message.max.bytes": 1000000,
+    "compression.type": "none",
+    "acks": "all",
+    "partitioner": "murmur2_random",
+    "sticky.partitioning.linger.ms": 10,
+    "enable.idempotence": True,
+    "retries": 2147483647,
+    "max.in.flight.requests.per.connection": 5,
+    "transactional.id": None,
+    "transaction.timeout.ms": 60000,
+    "queue.buffering.max.messages": 100000,
+    "delivery.timeout.ms": 300000,
+}
+_ALIASES = {"linger.ms": ("queue.buffering.max.ms",), "compression.type": ("compression.codec",)}
+
+
+def _parse_config(config: Mapping[str, Any] | None, defaults: Mapping[str, Any]) -> dict[str, Any]:
+    out = dict(defaults)
+    for name, value in (config or {}).items():
+        if name in out:
+            out[name] = value
+            continue
+        for canonical, aliases in _ALIASES.items():
+            if name in aliases:
+                out[canonical] = value
+                break
+        else:
+            if name in ("bootstrap.servers", "security.protocol", "error_cb", "logger", "on_delivery", "debug", "statistics.interval.ms", "stats_cb", "request.timeout.ms", "socket.timeout.ms", "api.version.request"):
+                out[name] = value  # accepted for drop-in compatibility, no effect embedded
+                continue
+            raise ConfigError(f"unknown producer config {name!r}")
+    return out
+
+
+class _PartitionBuffer:
+    __slots__ = ("values", "keys", "headers", "timestamps", "callbacks", "nbytes", "first_ms", "next_sequence")
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.keys: list[Any] | None = None
+        self.headers: dict[int, Any] | None = None
+        self.timestamps: dict[int, int] | None = None
+        self.callbacks: dict[int, DeliveryCallback] | None = None
+        self.nbytes = 0
+        self.first_ms = 0.0
+        self.next_sequence = 0
+
+    def take(self) -> tuple[list[Any], list[Any] | None, dict[int, Any] | None, dict[int, int] | None, dict[int, DeliveryCallback] | None]:
+        out = (self.values, self.keys, self.headers, self.timestamps, self.callbacks)
+        self.values = []
+        self.keys = None
+        self.headers = None
+        self.timestamps = None
+        self.callbacks = None
+        self.nbytes = 0
+        return out
+
+
+class _TopicState:
+    __slots__ = ("name", "partitions", "buffers")
+
+    def __init__(self, name: str, partitions: int) -> None:
+        self.name = name
+        self.partitions = partitions
+        self.buffers = [_PartitionBuffer() for _ in range(partitions)]
+
+
+class Producer:
+    """Embedded producer; create with broker.producer(config)."""
+
+    def __init__(self, broker: Broker, config: Mapping[str, Any] | None = None) -> None:
+        cfg = _parse_config(config, PRODUCER_DEFAULTS)
+        self.config = cfg
+        self._broker = broker
+        self._lock = threading.RLock()
+        self._topics: dict[str, _TopicState] = {}
+        self._queued = 0
+        self._reports: deque[tuple[DeliveryCallback, KafkaError | None, Message]] = deque()
+        self._closed = False
+        self._default_cb: DeliveryCallback | None = (config or {}).get("on_delivery")
+        self._linger_s = float(cfg["linger.ms"]) / 1000.0
+        self._batch_messages = int(cfg["batch.num.messages"])
+        self._batch_bytes = int(cfg["batch.size"])
+        self._max_message = int(cfg["message.max.bytes"])
+        self._codec = _compression.codec_id(None if cfg["compression.type"] in ("none", None) else cfg["compression.type"])
+        self._partitioner = Partitioner(str(cfg["partitioner"]), int(cfg["sticky.partitioning.linger.ms"]))
+        self._idempotent = bool(cfg["enable.idempotence"]) or cfg.get("transactional.id") is not None
+        self.producer_id = -1
+        self.producer_epoch = -1
+        if self._idempotent:
+            self.producer_id, self.producer_epoch = broker._init_producer_id()
+        self._oldest_ms = 0.0
+        broker._register_producer(self)
+
+    # ------------------------------------------------------------------ produce
+
+    def produce(
+        self,
+        topic: str,
+        value: Any = None,
+        key: Any = None,
+        partition: int = -1,
+        on_delivery: DeliveryCallback | None = None,
+        timestamp: int = 0,
+        headers: Any = None,
+        callback: DeliveryCallback | None = None,
+    ) -> None:
+        """Buffer one record for `topic`; see the module docstring for when it is sent.
+
+        Raises:
+            UnknownTopicOrPartitionError: unknown topic (auto-creation off) or partition.
+            MessageTooLargeError: the value (+ key) exceeds message.max.bytes.
+            TypeError: value/key not bytes-like or str.
+        """
+        if type(value) is not bytes and value is not None:
+            value = _to_bytes(value, "value")
+        if type(key) is not bytes and key is not None:
+            key = _to_bytes(key, "key")
+        size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
+        if size > self._max_message:
+            raise MessageTooLargeError(f"message of {size} bytes exceeds message.max.bytes={self._max_message}")
+        cb = on_delivery or callback or self._default_cb
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("producer is closed")
+            state = self._topics.get(topic)
+            if state is None:
+                state = self._topic_state(topic)
+            if partition < 0:
+                partition = self._partitioner(topic, key, state.partitions)
+            elif partition >= state.partitions:
+                raise UnknownTopicOrPartitionError(f"partition {partition} of {topic!r} does not exist ({state.partitions} partitions)")
+            buf = state.buffers[partition]
+            i = len(buf.values)
+            if i == 0:
+                buf.first_ms = time.monotonic()
+                if self._queued == 0:
+                    self._oldest_ms = buf.first_ms
+            buf.values.append(value)
+            if key is not None:
+                if buf.keys is None:
+                    buf.keys = [None] * i
+                buf.keys.append(key)
+            elif buf.keys is not None:
+                buf.keys.append(None)
+            if headers:
+                if buf.headers is None:
+                    buf.headers = {}
+                buf.headers[i] = _headers(headers)
+            if timestamp:
+                if buf.timestamps is None:
+                    buf.timestamps = {}
+                buf.timestamps[i] = int(timestamp)
+            if cb is not None:
+                if buf.callbacks is None:
+                    buf.callbacks = {}
+                buf.callbacks[i] = cb
+            buf.nbytes += size
+            self._queued += 1
+            if i + 1 >= self._batch_messages or buf.nbytes >= self._batch_bytes:
+                self._send_locked(state, partition)
+            elif self._linger_s <= 0:
+                self._send_locked(state, partition)
+
+    def produce_batch(self, topic: str, values: Any, keys: Sequence[Any] | None = None, partition: int = -1, *, timestamp: int | None = None) -> int:
+        """Append many records at once; returns the number appended.
+
+        Args:
+            values: a list of bytes-like values (None = null), a numpy array of dtype S<n>,
+                or a (data, offsets) pair (see PartitionLog.append).
+            keys: one key per value (routes by the partitioner), or None.
+            partition: a fixed partition; -1 picks per key, or one sticky partition when no
+                keys are given.
+        """
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("producer is closed")
+            state = self._topics.get(topic)
+            if state is None:
+                state = self._topic_state(topic)
+            self._send_all_locked()  # keep order with records produced before
+            if partition >= state.partitions:
+                raise UnknownTopicOrPartitionError(f"partition {partition} of {topic!r} does not exist")
+            if keys is None:
+                p = partition if partition >= 0 else self._partitioner(topic, None, state.partitions)
+                return self._append_locked(state, p, values, None, None, None)
+            if isinstance(values, tuple) or hasattr(values, "dtype"):
+                raise TypeError("produce_batch with keys takes a list of values")
+            values = list(values)
+            keys = [k if (type(k) is bytes or k is None) else _to_bytes(k, "key") for k in keys]
+            if len(keys) != len(values):
+                raise ValueError(f"{len(keys)} keys for {len(values)} values")
+            if partition >= 0:
+                return self._append_locked(state, partition, values, keys, None, None)
+            groups: dict[int, tuple[list[Any], list[Any]]] = {}
+            part = self._partitioner
+            n = state.partitions
+            for v, k in zip(values, keys, strict=True):
+                g = groups.get(p := part(topic, k, n))
+                if g is None:
+                    g = groups[p] = ([], [])
+                g[0].append(v)
+                g[1].append(k)
+            total = 0
+            for p, (vs, ks) in sorted(groups.items()):
+                total += self._append_locked(state, p, vs, ks, None, None)
+            return total
+
+    def _topic_state(self, topic: str) -> _TopicState:
+        partitions = self._broker._partition_count(topic, create=True)
+        state = self._topics[topic] = _TopicState(topic, partitions)
+        return state
+
+    # ------------------------------------------------------------------ sending
+
+    def _send_locked(self, state: _TopicState, partition: int) -> None:
+        buf = state.buffers[partition]
+        if not buf.values:
+            return
+        values, keys, headers, timestamps, callbacks = buf.take()
+        n = len(values)
+        self._queued -= n
+        hdr_list = None
+        if headers:
+            hdr_list = [headers.get(i) for i in range(n)]
+        ts_list = None
+        if timestamps:
+            now = int(time.time() * 1000)
+            ts_list = [timestamps.get(i, now) for i in range(n)]
+        error: KafkaError | None = None
+        base = -1
+        try:
+            base = self._append_raw_locked(state, partition, values, keys, hdr_list, ts_list)
+        except KafkaApiError as exc:
+            error = KafkaError.from_exception(exc)
+        except (OSError, ValueError, TypeError) as exc:
+            error = KafkaError(-1, str(exc))
+        if callbacks:
+            for i, cb in callbacks.items():
+                msg = Message(
+                    state.name, partition, base + i if base >= 0 else -1,
+                    keys[i] if keys is not None else None, values[i],
+                    hdr_list[i] if hdr_list else None,
+                    ts_list[i] if ts_list else -1,
+                    error=error,
+                )
+                self._reports.append((cb, error, msg))
+
+    def _append_locked(self, state: _TopicState, partition: int, values: Any, keys: Any, headers: Any, timestamps: Any) -> int:
+        self._append_raw_locked(state, partition, values, keys, headers, timestamps)
+        return len(values) if not isinstance(values, tuple) else len(memoryview(values[1]).cast("B").cast("q")) - 1
+
+    def _append_raw_locked(self, state: _TopicState, partition: int, values: Any, keys: Any, headers: Any, timestamps: Any) -> int:
+        buf = state.buffers[partition]
+        if self._idempotent:
+            count = _count(values)
+            base = self._broker._append(
+                state.name, partition, values, keys, headers, timestamps, self._codec,
+                producer_id=self.producer_id, producer_epoch=self.producer_epoch,
+                base_sequence=buf.next_sequence,
+            )
+            buf.next_sequence = (buf.next_sequence + count) & 0x7FFFFFFF
+            return base
+        return self._broker._append(state.name, partition, values, keys, headers, timestamps, self._codec)
+
+    def _send_all_locked(self) -> None:
+        for state in self._topics.values():
+            for p, buf in enumerate(state.buffers):
+                if buf.values:
+                    self._send_locked(state, p)
+
+    def _send_lingering(self) -> None:
+        """Send buffers whose first record waited linger.ms (the broker's timer calls this)."""
+        with self._lock:
+            if self._queued == 0 or self._closed:
+                return
+            deadline = time.monotonic() - self._linger_s
+            for state in self._topics.values():
+                for p, buf in enumerate(state.buffers):
+                    if buf.values and buf.first_ms <= deadline:
+                        self._send_locked(state, p)
+
+    # ------------------------------------------------------------------ callbacks
+
+    def poll(self, timeout: float | None = None) -> int:
+        """Send lingering batches and serve delivery callbacks; returns callbacks served."""
+        self._send_lingering()
+        served = self._serve()
+        if served == 0 and timeout and self._queued:
+            time.sleep(min(timeout, self._linger_s))
+            self._send_lingering()
+            served = self._serve()
+        return served
+
+    def flush(self, timeout: float | None = None) -> int:
+        """Send everything buffered and serve every callback. Returns messages still queued (0)."""
+        with self._lock:
+            self._send_all_locked()
+        self._serve()
+        return self._queued
+
+    def _serve(self) -> int:
+        served = 0
+        reports = self._reports
+        while reports:
+            try:
+                cb, err, msg = reports.popleft()
+            except IndexError:
+                break
+            cb(err, msg)
+            served += 1
+        return served
+
+    def __len__(self) -> int:
+        return self._queued + len(self._reports)
+
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
+        return self._broker.list_topics(topic)
+
+    def close(self) -> None:
+        """Flush and detach from the broker. Later calls raise."""
+        if self._closed:
+            return
+        self.flush()
+        with self._lock:
+            self._closed = True
+        self._broker._unregister_producer(self)
+
+    def __enter__(self) -> Producer:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _to_bytes(obj: Any, what: str) -> bytes | memoryview:
+    if isinstance(obj, str):
+        return obj.encode()
+    if isinstance(obj, (bytearray, memoryview)):
+        return obj
+    try:
+        return memoryview(obj)
+    except TypeError:
+        raise TypeError(f"{what} must be bytes-like, str or None, not {type(obj).__name__}") from None
+
+
+def _headers(headers: Any) -> list[tuple[str, bytes | None]]:
+    items = headers.items() if isinstance(headers, Mapping) else headers
+    out = []
+    for k, v in items:
+        if not isinstance(k, str):
+            raise TypeError("header keys must be str")
+        out.append((k, v.encode() if isinstance(v, str) else v))
+    return out
+
+
+def _count(values: Any) -> int:
+    if isinstance(values, tuple) and len(values) == 2:
+        return len(memoryview(values[1]).cast("B").cast("q")) - 1
+    return len(values)
