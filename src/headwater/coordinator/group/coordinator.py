@@ -344,12 +344,14 @@ class GroupCoordinator:
                 return Pending.completed(self._join_result(group, member_id, with_members=None))
             pending = self._park_join(group, member, join)
             self._prepare_rebalance(group, now_ms, f"member {member_id} changed its metadata")
+            self._maybe_complete_join(group, now_ms)
             return pending
         assert group.state is STABLE, group.state
         if group.is_leader(member_id) or member.protocols != protocols:
             pending = self._park_join(group, member, join)
             why = "the leader rejoined" if group.is_leader(member_id) else "metadata changed"
             self._prepare_rebalance(group, now_ms, f"member {member_id}: {why}")
+            self._maybe_complete_join(group, now_ms)
             return pending
         return Pending.completed(self._join_result(group, member_id, with_members=False))
 
@@ -478,13 +480,13 @@ class GroupCoordinator:
                 return Pending.completed(result)
             pending = self._park_join(group, member, join)
             self._prepare_rebalance(group, now_ms, f"static member {new_id} changed metadata")
+            self._maybe_complete_join(group, now_ms)
             return pending
         pending = self._park_join(group, member, join)
         if group.state is COMPLETING:
             # The leader may already be assigning for the old member id: start over.
             self._prepare_rebalance(group, now_ms, f"static member {new_id} replaced {old_id}")
-        else:
-            self._maybe_complete_join(group, now_ms)
+        self._maybe_complete_join(group, now_ms)
         return pending
 
     def _join_result(
