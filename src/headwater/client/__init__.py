@@ -1,6 +1,7 @@
 """The embedded faces: Broker, Producer, Consumer, AdminClient (confluent-kafka shaped)."""
 
 from headwater.client.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from headwater.client.aio import AIOConsumer, AIOProducer, ConsumerRecord, RecordMetadata
 from headwater.client.broker import Broker
 from headwater.client.consumer import ColumnBatch, Consumer
 from headwater.client.message import (
@@ -15,6 +16,10 @@ from headwater.client.message import (
 from headwater.client.producer import Producer
 
 __all__ = [
+    "AIOConsumer",
+    "AIOProducer",
+    "ConsumerRecord",
+    "RecordMetadata",
     "AdminClient",
     "Broker",
     "ColumnBatch",

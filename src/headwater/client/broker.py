@@ -115,6 +115,9 @@ class Broker:
             self._store.close()
             raise
         self._data = threading.Condition(threading.Lock())
+        # (loop, asyncio.Event) of async consumers, woken on every append. A tuple, replaced
+        # whole, so _append can iterate it without the broker lock.
+        self._async_waiters: tuple[tuple[Any, Any], ...] = ()
         self._producers: list[Any] = []
         self._consumers: list[Any] = []
         self._last_retention_ms = _now_ms()
@@ -283,7 +286,20 @@ class Broker:
             base = plog.append_batch_ex(raw).base_offset
         with self._data:
             self._data.notify_all()
+        for loop, event in self._async_waiters:
+            try:
+                loop.call_soon_threadsafe(event.set)
+            except RuntimeError:
+                pass  # that loop is closed; its consumer will never wait again
         return base
+
+    def _add_async_waiter(self, loop: Any, event: Any) -> None:
+        with self._lock:
+            self._async_waiters = (*self._async_waiters, (loop, event))
+
+    def _remove_async_waiter(self, loop: Any, event: Any) -> None:
+        with self._lock:
+            self._async_waiters = tuple(w for w in self._async_waiters if w != (loop, event))
 
     def _wait_for_data(self, timeout: float) -> None:
         """Block until the next append (to any partition) or `timeout` seconds."""

@@ -1,0 +1,311 @@
+"""asyncio twins shaped like aiokafka's AIOKafkaProducer / AIOKafkaConsumer.
+
+    producer = AIOProducer(broker, linger_ms=5)
+    await producer.start()
+    meta = await producer.send_and_wait("orders", b"v", key=b"k")
+
+    consumer = AIOConsumer("orders", broker=broker, group_id="g", auto_offset_reset="earliest")
+    await consumer.start()
+    async for msg in consumer: ...
+
+Both run on the event loop itself: appends are in-process calls (no thread is parked per
+request); a consumer with nothing to read awaits an asyncio.Event that the broker sets from
+whichever thread appends (loop.call_soon_threadsafe), so an append wakes it within one loop
+iteration. With `flush.policy=batch` an append includes its fdatasync, which blocks the loop
+for that time (about 0.3-2 ms here); use `interval` for loops that must never block.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from headwater.client.message import KafkaError, Message, TopicPartition
+
+if TYPE_CHECKING:
+    from headwater.client.broker import Broker
+
+
+@dataclass(frozen=True)
+class RecordMetadata:
+    """aiokafka's send() result."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+
+
+@dataclass(frozen=True)
+class ConsumerRecord:
+    """aiokafka's ConsumerRecord."""
+
+    topic: str
+    partition: int
+    offset: int
+    timestamp: int
+    timestamp_type: int
+    key: bytes | None
+    value: bytes | None
+    headers: tuple[tuple[str, bytes | None], ...]
+
+
+def _kafka_config(kwargs: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for name, value in kwargs.items():
+        if name in names:
+            out[names[name]] = value
+        elif value is not None:
+            raise TypeError(f"unexpected argument {name!r}")
+    return out
+
+
+_PRODUCER_NAMES = {
+    "client_id": "client.id",
+    "linger_ms": "linger.ms",
+    "max_batch_size": "batch.size",
+    "compression_type": "compression.type",
+    "acks": "acks",
+    "enable_idempotence": "enable.idempotence",
+    "transactional_id": "transactional.id",
+    "max_request_size": "message.max.bytes",
+    "bootstrap_servers": "bootstrap.servers",
+}
+
+
+class BatchBuilder:
+    """aiokafka's create_batch() result: append records, then send_batch() them at once."""
+
+    def __init__(self) -> None:
+        self.values: list[Any] = []
+        self.keys: list[Any] = []
+
+    def append(self, *, key: Any = None, value: Any = None, timestamp: int | None = None, headers: Any = None) -> Any:
+        self.values.append(value)
+        self.keys.append(key)
+        return True
+
+    def record_count(self) -> int:
+        return len(self.values)
+
+
+class AIOProducer:
+    """Embedded asyncio producer (aiokafka's AIOKafkaProducer surface)."""
+
+    def __init__(self, broker: Broker, **kwargs: Any) -> None:
+        self._broker = broker
+        self._config = _kafka_config(kwargs, _PRODUCER_NAMES)
+        self._producer: Any = None
+        self._flusher: asyncio.TimerHandle | None = None
+
+    async def start(self) -> None:
+        self._producer = self._broker.producer(self._config)
+
+    async def stop(self) -> None:
+        if self._producer is not None:
+            self._producer.flush()
+            self._producer.close()
+            self._producer = None
+
+    async def __aenter__(self) -> AIOProducer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _require(self) -> Any:
+        if self._producer is None:
+            raise RuntimeError("producer is not started")
+        return self._producer
+
+    async def send(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None, timestamp_ms: int | None = None, headers: Any = None) -> asyncio.Future[RecordMetadata]:
+        """Buffer one record; the returned future resolves with its RecordMetadata."""
+        producer = self._require()
+        loop = asyncio.get_running_loop()
+        fut: asyncio.Future[RecordMetadata] = loop.create_future()
+
+        def delivered(err: KafkaError | None, msg: Message) -> None:
+            if fut.done():
+                return
+            if err is not None:
+                from headwater.errors import KafkaApiError
+
+                exc = KafkaApiError(err.str())
+                exc.code = err.code()
+                fut.set_exception(exc)
+            else:
+                fut.set_result(RecordMetadata(msg.topic() or topic, msg.partition(), msg.offset(), msg.timestamp()[1]))
+
+        producer.produce(topic, value, key, -1 if partition is None else partition, delivered, timestamp_ms or 0, headers)
+        producer.poll(0)
+        if not fut.done() and self._flusher is None:
+            # Resolve after linger.ms on the loop: send what lingered and serve callbacks.
+            linger = float(producer.config["linger.ms"]) / 1000.0
+            self._flusher = loop.call_later(linger, self._flush_due)
+        return fut
+
+    def _flush_due(self) -> None:
+        self._flusher = None
+        if self._producer is None:
+            return
+        self._producer.flush()
+
+    async def send_and_wait(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None, timestamp_ms: int | None = None, headers: Any = None) -> RecordMetadata:
+        fut = await self.send(topic, value, key, partition, timestamp_ms, headers)
+        return await fut
+
+    def create_batch(self) -> BatchBuilder:
+        return BatchBuilder()
+
+    async def send_batch(self, batch: BatchBuilder, topic: str, *, partition: int) -> RecordMetadata:
+        """Append a whole batch to one partition (one RecordBatch)."""
+        producer = self._require()
+        keys = batch.keys if any(k is not None for k in batch.keys) else None
+        log = self._broker.get_log(topic, partition)
+        before = log.log_end_offset
+        producer.produce_batch(topic, batch.values, keys, partition)
+        return RecordMetadata(topic, partition, before, -1)
+
+    async def flush(self) -> None:
+        self._require().flush()
+
+    async def partitions_for(self, topic: str) -> set[int]:
+        return set(range(self._broker._partition_count(topic, create=True)))
+
+
+_CONSUMER_NAMES = {
+    "group_id": "group.id",
+    "client_id": "client.id",
+    "group_instance_id": "group.instance.id",
+    "auto_offset_reset": "auto.offset.reset",
+    "enable_auto_commit": "enable.auto.commit",
+    "auto_commit_interval_ms": "auto.commit.interval.ms",
+    "session_timeout_ms": "session.timeout.ms",
+    "heartbeat_interval_ms": "heartbeat.interval.ms",
+    "max_poll_interval_ms": "max.poll.interval.ms",
+    "isolation_level": "isolation.level",
+    "max_partition_fetch_bytes": "max.partition.fetch.bytes",
+    "bootstrap_servers": "bootstrap.servers",
+}
+
+
+def _strategy_name(strategy: Any) -> str:
+    name = getattr(strategy, "name", strategy)
+    return str(name)
+
+
+class AIOConsumer:
+    """Embedded asyncio consumer (aiokafka's AIOKafkaConsumer surface)."""
+
+    def __init__(self, *topics: str, broker: Broker, partition_assignment_strategy: Any = ("roundrobin",), **kwargs: Any) -> None:
+        self._broker = broker
+        self._topics = list(topics)
+        cfg = _kafka_config(kwargs, _CONSUMER_NAMES)
+        cfg["partition.assignment.strategy"] = ",".join(_strategy_name(s) for s in partition_assignment_strategy)
+        self._config = cfg
+        self._consumer: Any = None
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    async def start(self) -> None:
+        self._loop = asyncio.get_running_loop()
+        self._event = asyncio.Event()
+        self._consumer = self._broker.consumer(self._config)
+        self._broker._add_async_waiter(self._loop, self._event)
+        if self._topics:
+            self._consumer.subscribe(self._topics)
+
+    async def stop(self) -> None:
+        if self._consumer is not None:
+            self._consumer.close()
+            self._consumer = None
+        if self._loop is not None and self._event is not None:
+            self._broker._remove_async_waiter(self._loop, self._event)
+
+    async def __aenter__(self) -> AIOConsumer:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.stop()
+
+    def _require(self) -> Any:
+        if self._consumer is None:
+            raise RuntimeError("consumer is not started")
+        return self._consumer
+
+    def subscribe(self, topics: list[str] | None = None, pattern: str | None = None) -> None:
+        c = self._require()
+        c.subscribe(list(topics or []) + ([pattern] if pattern else []))
+
+    def assign(self, partitions: list[TopicPartition]) -> None:
+        self._require().assign(partitions)
+
+    def assignment(self) -> set[TopicPartition]:
+        return set(self._require().assignment())
+
+    async def _fetch(self, max_records: int, timeout_ms: int) -> list[Message]:
+        c = self._require()
+        assert self._event is not None
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_ms / 1000.0
+        while True:
+            self._event.clear()
+            msgs = c.consume(max_records, 0)
+            msgs = [m for m in msgs if m.error() is None]
+            if msgs:
+                return msgs
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return []
+            # Wake on the next append, or re-drive the group protocol at least every 50 ms.
+            try:
+                await asyncio.wait_for(self._event.wait(), min(remaining, 0.05))
+            except asyncio.TimeoutError:
+                pass
+
+    async def getone(self, *partitions: TopicPartition) -> ConsumerRecord:
+        while True:
+            msgs = await self._fetch(1, 1000)
+            if msgs:
+                return _record(msgs[0])
+
+    async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[ConsumerRecord]]:
+        msgs = await self._fetch(max_records or 10000, timeout_ms)
+        out: dict[TopicPartition, list[ConsumerRecord]] = {}
+        for m in msgs:
+            out.setdefault(TopicPartition(m.topic() or "", m.partition()), []).append(_record(m))
+        return out
+
+    def __aiter__(self) -> AsyncIterator[ConsumerRecord]:
+        return self
+
+    async def __anext__(self) -> ConsumerRecord:
+        if self._consumer is None:
+            raise StopAsyncIteration
+        return await self.getone()
+
+    async def commit(self, offsets: Mapping[TopicPartition, int] | None = None) -> None:
+        c = self._require()
+        if offsets is None:
+            c.commit(asynchronous=False)
+        else:
+            c.commit(offsets=[TopicPartition(tp.topic, tp.partition, off) for tp, off in offsets.items()], asynchronous=False)
+
+    async def committed(self, partition: TopicPartition) -> int | None:
+        got = self._require().committed([partition])[0].offset
+        return got if got >= 0 else None
+
+    async def position(self, partition: TopicPartition) -> int:
+        return self._require().position([partition])[0].offset
+
+    def seek(self, partition: TopicPartition, offset: int) -> None:
+        self._require().seek(TopicPartition(partition.topic, partition.partition, offset))
+
+
+def _record(m: Message) -> ConsumerRecord:
+    ts_type, ts = m.timestamp()
+    return ConsumerRecord(m.topic() or "", m.partition(), m.offset(), ts, 0 if ts_type <= 1 else 1, m.key(), m.value(), tuple(m.headers() or ()))
