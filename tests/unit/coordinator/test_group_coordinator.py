@@ -13,7 +13,7 @@ answers, states, events and the records the coordinator asks to persist.
 from __future__ import annotations
 
 import pytest
-from conftest import SESSION_MS, Driver, make_coordinator
+from group_driver import SESSION_MS, Driver, make_coordinator
 
 from headwater.coordinator.group import (
     FencedInstanceIdError,

@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import pytest
-from conftest import Driver, make_coordinator
+from group_driver import Driver, make_coordinator
 
 from headwater.coordinator.group import (
     CommitOffset,
