@@ -8,6 +8,19 @@ from typing import Any
 from headwater.client import Broker, Message
 
 
+FAST_BROKER = {
+    "group.initial.rebalance.delay.ms": 0,
+    "group.min.session.timeout.ms": 100,
+}
+
+# Consumer settings for group tests: short heartbeats so rebalances are noticed quickly.
+FAST_CONSUMER = {
+    "auto.offset.reset": "earliest",
+    "session.timeout.ms": 6000,
+    "heartbeat.interval.ms": 20,
+}
+
+
 def poll_until(consumer: Any, count: int, timeout: float = 5.0) -> list[Message]:
     """Poll until `count` data messages arrived or `timeout` seconds passed."""
     out: list[Message] = []

@@ -13,19 +13,8 @@ from typing import Any
 
 import pytest
 
+from client_helpers import FAST_BROKER
 from headwater.client import Broker
-
-FAST_BROKER = {
-    "group.initial.rebalance.delay.ms": 0,
-    "group.min.session.timeout.ms": 100,
-}
-
-# Consumer settings for group tests: short heartbeats so rebalances are noticed quickly.
-FAST_CONSUMER = {
-    "auto.offset.reset": "earliest",
-    "session.timeout.ms": 6000,
-    "heartbeat.interval.ms": 20,
-}
 
 
 @pytest.fixture
