@@ -39,6 +39,8 @@ class LogConfig:
     delete_retention_ms: int = 86400000
     file_delete_delay_ms: int = 0
     min_insync_replicas: int = 1
+    # Broker-wide in Kafka; per partition here (kafka-spec.md c.5): idle producers' state goes.
+    producer_id_expiration_ms: int = 86400000
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any] | None = None, **kwargs: Any) -> LogConfig:
@@ -81,6 +83,8 @@ class LogConfig:
             raise ConfigError("flush.ms must be >= 0 and flush.messages >= 1")
         if self.retention_ms < -1 or self.retention_bytes < -1:
             raise ConfigError("retention.ms / retention.bytes must be >= -1")
+        if self.producer_id_expiration_ms < 1:
+            raise ConfigError("producer.id.expiration.ms must be >= 1")
 
     def kafka_names(self) -> dict[str, Any]:
         """The settings under their Kafka (dotted) names."""

@@ -50,6 +50,7 @@ from headwater.errors import (
 )
 from headwater.log import checkpoint
 from headwater.log.loader import RecoveryResult, load_segments
+from headwater.log.producer_state import CompletedTxn, ProducerStateManager, parse_end_txn_marker
 from headwater.log.segment import LogSegment
 
 log = logging.getLogger("headwater.log")
@@ -135,6 +136,41 @@ class ReadResult:
         self.release()
 
 
+class AppendResult:
+    """What append_batch_ex() did, shaped like Kafka's Produce partition response.
+
+    base_offset/last_offset: the batch's offsets; for a duplicate (a retry of one of the
+    producer's last 5 batches, kafka-spec.md c.3) the offsets of the original, and nothing was
+    written. log_append_time: the broker time stamped on a LogAppendTime topic, else -1.
+    completed_txn: set when a COMMIT/ABORT marker ended a non-empty transaction.
+    """
+
+    __slots__ = ("base_offset", "last_offset", "duplicate", "log_append_time", "log_start_offset", "completed_txn")
+
+    def __init__(
+        self,
+        base_offset: int,
+        last_offset: int,
+        duplicate: bool,
+        log_append_time: int,
+        log_start_offset: int,
+        completed_txn: CompletedTxn | None = None,
+    ) -> None:
+        self.base_offset = base_offset
+        self.last_offset = last_offset
+        self.duplicate = duplicate
+        self.log_append_time = log_append_time
+        self.log_start_offset = log_start_offset
+        self.completed_txn = completed_txn
+
+    def __repr__(self) -> str:
+        return (
+            f"AppendResult(base_offset={self.base_offset}, last_offset={self.last_offset}, "
+            f"duplicate={self.duplicate}, log_append_time={self.log_append_time}, "
+            f"log_start_offset={self.log_start_offset}, completed_txn={self.completed_txn})"
+        )
+
+
 class PartitionLog:
     """A partition log in a directory. Create with PartitionLog.open()."""
 
@@ -152,6 +188,9 @@ class PartitionLog:
         self._last_flush_ms = _now_ms()
         self.recovery: RecoveryResult = RecoveryResult()
         self.partition_leader_epoch = 0
+        self._producers = ProducerStateManager(
+            path, producer_id_expiration_ms=config.producer_id_expiration_ms
+        )
 
     # ------------------------------------------------------------------ open / close
 
@@ -202,6 +241,7 @@ class PartitionLog:
         self.recovery = result
         first_base = self._segments[0].base_offset
         self._log_start_offset = min(max(log_start or 0, first_base), self.log_end_offset)
+        self._load_producer_state_locked()
         # Everything recovery kept is flushed now, so the recovery point is the end of the log.
         if not clean:
             for seg in self._segments:
@@ -233,6 +273,8 @@ class PartitionLog:
                         seg.flush()
                 self._recovery_point = self.log_end_offset
                 self._write_checkpoints()
+                self._producers.update_map_end_offset(self.log_end_offset)
+                self._producers.take_snapshot(sync_dir=False)  # the marker's dir fsync covers it
             except (OSError, LogOfflineError) as exc:
                 if self._offline is None and isinstance(exc, OSError):
                     self._offline = exc
@@ -378,10 +420,30 @@ class PartitionLog:
     def append_batch(self, raw: bytes | bytearray | memoryview, *, control: bool = False) -> int:
         """Append one client-built RecordBatch v2; return its assigned base offset.
 
+        A duplicate from a retrying idempotent producer returns the original base offset and
+        writes nothing; append_batch_ex() says whether that happened. See append_batch_ex().
+        """
+        return self.append_batch_ex(raw, control=control).base_offset
+
+    def append_batch_ex(self, raw: bytes | bytearray | memoryview, *, control: bool = False) -> AppendResult:
+        """Append one client-built RecordBatch v2; return an AppendResult.
+
         The batch is validated (kafka-spec.md a.4: CRC, structure, record count against last
         offset delta, no control batch from a client, sequence set for idempotent producers,
         size against max.message.bytes), then copied with base offset and leader epoch stamped
         in place; the CRC is untouched (LogAppendTime topics rewrite max timestamp and CRC).
+
+        Batches with a producer id go through the producer state (kafka-spec.md c.3) before the
+        write, and update it after: a duplicate of one of the producer's last 5 batches is not
+        written and answers with the original offsets (duplicate=True). Control batches
+        (control=True, COMMIT/ABORT markers) end the producer's open transaction.
+
+        Raises:
+            InvalidProducerEpochError: stale producer epoch (47); nothing written.
+            OutOfOrderSequenceError: sequence gap or new epoch not at 0 (45); nothing written.
+            InvalidTxnStateError: non-transactional batch during an open transaction (48).
+            TransactionCoordinatorFencedError: a marker from an older coordinator epoch (52).
+            plus the errors of append().
         """
         view = memoryview(raw)
         try:
@@ -409,15 +471,59 @@ class PartitionLog:
             record.batch_records(view, header)
         with self._lock:
             self._check_writable()
-            return self._append_raw_locked(view, header, header.records_count)
+            if header.producer_id < 0:
+                append_time = self._append_time()
+                base = self._append_raw_locked(view, header, header.records_count, append_time)
+                return AppendResult(base, base + header.last_offset_delta, False, append_time, self._log_start_offset)
+            return self._append_producer_batch_locked(view, header)
 
-    def _append_raw_locked(self, raw: Any, header: Any, count: int) -> int:
+    def _append_time(self) -> int:
+        return _now_ms() if self.config.message_timestamp_type == "LogAppendTime" else -1
+
+    def _append_producer_batch_locked(self, view: memoryview, header: Any) -> AppendResult:
+        """Validate against the producer state, write, then apply (STYLE.md 5)."""
+        info = self._producers.prepare(header.producer_id)
+        marker = None
+        if header.is_control:
+            marker = parse_end_txn_marker(view, header) if header.records_count > 0 else None
+            if marker is not None:
+                info.validate_end_txn_marker(header.producer_epoch, marker[1])
+        else:
+            dup = info.validate_data_batch(
+                header.producer_epoch, header.base_sequence, header.last_offset_delta, header.is_transactional
+            )
+            if dup is not None:
+                lat = dup.timestamp if self.config.message_timestamp_type == "LogAppendTime" else -1
+                return AppendResult(dup.first_offset, dup.last_offset, True, lat, self._log_start_offset)
+        append_time = self._append_time()
+        base = self._append_raw_locked(view, header, header.records_count, append_time)
+        ts = append_time if append_time >= 0 else header.max_timestamp
+        completed = None
+        if marker is not None:
+            completed = info.append_end_txn_marker(marker[0], marker[1], header.producer_epoch, base, ts)
+        elif not header.is_control:
+            info.append_data_batch(
+                header.producer_epoch,
+                header.base_sequence,
+                base,
+                base + header.last_offset_delta,
+                ts,
+                header.is_transactional,
+            )
+        self._producers.update(info)
+        self._producers.update_map_end_offset(self.log_end_offset)
+        return AppendResult(
+            base, base + header.last_offset_delta, False, append_time, self._log_start_offset, completed
+        )
+
+    def _append_raw_locked(self, raw: Any, header: Any, count: int, append_time: int | None = None) -> int:
         size = header.size
         if size > self.config.max_message_bytes:
             raise MessageTooLargeError(
                 f"batch of {size} bytes exceeds max.message.bytes={self.config.max_message_bytes}"
             )
-        append_time = _now_ms() if self.config.message_timestamp_type == "LogAppendTime" else -1
+        if append_time is None:
+            append_time = self._append_time()
         max_ts = append_time if append_time >= 0 else header.max_timestamp
         seg = self._segment_for_append_locked(size, max_ts, header.last_offset_delta + 1)
         base = self.log_end_offset
@@ -526,9 +632,18 @@ class PartitionLog:
         self._sync_dir()
         self._segments.append(new)
         self._bases.append(base_offset)
+        # Producer state at the new base (kafka-spec.md c.4): every batch below it is sealed.
+        self._producers.update_map_end_offset(base_offset)
+        try:
+            self._producers.take_snapshot()
+        except OSError as exc:
+            self._go_offline(exc, "writing the producer snapshot")
         if not old.is_empty:
             self._recovery_point = max(self._recovery_point, old.next_offset)
             self._write_checkpoints()
+            # As Kafka after a recovery-point checkpoint: keep the snapshots of the last two
+            # segments (enough to rebuild after a short truncation), delete older ones.
+            self._producers.delete_snapshots_below(min(self._recovery_point, old.base_offset))
         return new
 
     def roll(self) -> None:
@@ -627,6 +742,8 @@ class PartitionLog:
             self._recovery_point = min(self._recovery_point, self.log_end_offset)
             self._write_checkpoints()
             self._sync_dir()
+            # As Kafka: back to the newest snapshot <= the new end, then replay the log.
+            self._load_producer_state_locked(force=True)
             return self.log_end_offset
 
     def _reactivate_locked(self, seg: LogSegment) -> None:
@@ -700,9 +817,77 @@ class PartitionLog:
             self._bases.pop(0)
             deleted.append(seg.base_offset)
         if deleted:
+            self._producers.delete_snapshots_below(self._segments[0].base_offset)
             self._sync_dir()
             self._log_start_offset = max(self._log_start_offset, self._segments[0].base_offset)
         return deleted
+
+    # ------------------------------------------------------------------ producer state
+
+    @property
+    def producer_state(self) -> ProducerStateManager:
+        """The idempotent-producer state (kafka-spec.md c). Not thread-safe on its own: read it
+        while no other thread appends, or under the log's lock."""
+        return self._producers
+
+    @property
+    def last_stable_offset(self) -> int:
+        """min(high watermark, first offset of the earliest open transaction) (kafka-spec.md b.5)."""
+        with self._lock:
+            first_unstable = self._producers.first_unstable_offset
+            hw = self.high_watermark
+            return hw if first_unstable is None else min(hw, first_unstable)
+
+    def expire_producers(self, now_ms: int | None = None) -> list[int]:
+        """Drop producers idle longer than producer.id.expiration.ms (none with an open
+        transaction); returns their ids. For a scheduler (Kafka checks every 10 minutes)."""
+        now = _now_ms() if now_ms is None else now_ms
+        with self._lock:
+            return self._producers.remove_expired_producers(now)
+
+    def _load_producer_state_locked(self, *, force: bool = False) -> None:
+        """Producer state for the log as it is: the newest valid snapshot <= the log end (bad,
+        too new or too old ones are deleted), then the batches after it replayed without
+        validation (kafka-spec.md b.4 step 5)."""
+        leo = self.log_end_offset
+        start = self._producers.truncate_and_reload(self._log_start_offset, leo, force=force)
+        if start < leo:
+            self._replay_producer_state_locked(start)
+        self._producers.update_map_end_offset(leo)
+
+    def _replay_producer_state_locked(self, start: int) -> None:
+        """Apply every producer batch with an offset >= `start`, walking batch headers (no CRC:
+        recovery checked the data); corrupt ranges kept by recovery are stepped over."""
+        for seg in self._segments:
+            if seg.is_empty or seg.next_offset <= start:
+                continue
+            pos = 0
+            if seg.base_offset < start:
+                try:
+                    pos = seg.position_of(start)
+                except CorruptRecordError:
+                    pos = 0
+            size = seg.size
+            while pos < size:
+                skip = next((r for r in seg.corrupt_ranges if r.position <= pos < r.resume_position), None)
+                if skip is not None:
+                    pos = skip.resume_position
+                    continue
+                try:
+                    header = seg.log.header_at(pos)
+                except CorruptRecordError as exc:
+                    log.warning("producer state replay stops in %s at %d: %s", seg.log_path, pos, exc)
+                    break
+                if header.producer_id >= 0 and header.last_offset >= start:
+                    view = seg.log.view(pos, header.size) if header.is_control else None
+                    try:
+                        self._producers.replay_batch(header, view)
+                    except (CorruptRecordError, InvalidRecordError) as exc:
+                        log.warning("producer state replay skips the batch at %s:%d: %s", seg.log_path, pos, exc)
+                    finally:
+                        if view is not None:
+                            view.release()
+                pos += header.size
 
     # ------------------------------------------------------------------ flush
 
@@ -800,4 +985,4 @@ def _to_list(kind: str, values: Any, count: int) -> list[Any]:
     return [bytes(mv[offs[i] : offs[i + 1]]) for i in range(count)]
 
 
-__all__ = ["PartitionLog", "ReadResult", "RecoveryResult", "SegmentFullError"]
+__all__ = ["AppendResult", "PartitionLog", "ReadResult", "RecoveryResult", "SegmentFullError"]
