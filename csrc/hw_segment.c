@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "hw_endian.h"
+#include "hw_guard.h"
 #include "hw_index.h"
 
 static size_t page_size(void) {
@@ -259,4 +260,29 @@ hw_status hw_segment_find_timestamp(const uint8_t *buf, size_t start, size_t end
     }
     *pos = end;
     return HW_OK;
+}
+
+hw_status hw_segment_extent(const uint8_t *buf, size_t size, size_t position, size_t max_bytes,
+                            int verify_crc, size_t *end) {
+    /* volatile: these live across a possible siglongjmp back into this frame. */
+    volatile size_t p = position;
+    volatile hw_status st = HW_OK;
+    sigjmp_buf jb;
+    if (sigsetjmp(jb, 1) != 0) {
+        *end = p;
+        return HW_ERR_IO; /* SIGBUS: the page under p could not be read */
+    }
+    hw_guard_jmp = &jb;
+    while (p < size) {
+        hw_batch_header h;
+        st = hw_batch_parse_header(buf + p, size - p, &h);
+        if (st == HW_OK && verify_crc) st = hw_batch_check_crc(buf + p, &h);
+        if (st != HW_OK) break;
+        size_t n = (size_t)h.batch_length + HW_LOG_OVERHEAD;
+        if (p > position && p + n - position > max_bytes) break;
+        p += n;
+    }
+    hw_guard_jmp = NULL;
+    *end = p;
+    return st;
 }

@@ -104,4 +104,15 @@ hw_status hw_segment_find_offset(const uint8_t *buf, size_t start, size_t end, i
 hw_status hw_segment_find_timestamp(const uint8_t *buf, size_t start, size_t end, int64_t ts,
                                     size_t *pos);
 
+/**
+ * @brief Whole batches from `position` (a batch boundary): at least one, then more while the
+ * total stays within max_bytes (KIP-74), checking each CRC if asked. Runs under the SIGBUS
+ * guard (hw_guard.h): an unreadable page ends the walk with HW_ERR_IO.
+ * @param end out: the end of the last whole, valid batch taken.
+ * @returns HW_OK, or why the walk stopped early at *end (HW_ERR_CRC, HW_ERR_CORRUPT,
+ *          HW_ERR_TRUNCATED, HW_ERR_IO).
+ */
+hw_status hw_segment_extent(const uint8_t *buf, size_t size, size_t position, size_t max_bytes,
+                            int verify_crc, size_t *end);
+
 #endif /* HW_SEGMENT_H */

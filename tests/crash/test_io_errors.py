@@ -283,12 +283,6 @@ def test_storage_error_keeps_errno(tmp_path, strace_bin, zygote):  # type: ignor
 
 
 @requires_fuse
-@pytest.mark.xfail(
-    strict=True,
-    reason="bug: PartitionLog.read() CRC-checks and returns views of the segment mapping "
-    "(Segment.extent in C, partition_log.py read()), so an EIO on a page of the .log file is a "
-    "SIGBUS that kills the process; RELIABILITY.md 3c wants pread or a SIGBUS guard",
-)
 def test_eio_reading_a_segment_is_an_error_not_sigbus(lazy_mount, zygote, figures):  # type: ignore[no-untyped-def]
     """A bad sector under a sealed segment: reading it must raise, not kill the broker.
 

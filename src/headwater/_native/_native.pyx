@@ -41,6 +41,7 @@ from headwater.errors import (
 )
 
 hw_crc32c_init()
+hw_guard_init()
 
 cdef array.array _Q_TEMPLATE = array.array("q", [])
 
@@ -1290,25 +1291,16 @@ cdef class Segment:
     def extent(self, size_t position, size_t max_bytes, bint verify_crc=True):
         """Whole batches from `position`: at least one, then more while the total stays
         within max_bytes (KIP-74). Returns (end, status): status HW_OK, or why the walk stopped
-        early at `end` (a bad batch there: HW_ERR_CRC / HW_ERR_CORRUPT / HW_ERR_TRUNCATED)."""
-        cdef hw_batch_header h
-        cdef size_t p = position, size
-        cdef hw_status st = HW_OK
+        early at `end` (a bad batch there: HW_ERR_CRC / HW_ERR_CORRUPT / HW_ERR_TRUNCATED, or
+        HW_ERR_IO when a page of the mapping could not be read: SIGBUS caught by the guard)."""
+        cdef size_t end = position
+        cdef hw_status st
         self._check_open()
         if position > self.seg.size:
             raise IndexError(position)
         with nogil:
-            while p < self.seg.size:
-                st = hw_batch_parse_header(self.seg.map + p, self.seg.size - p, &h)
-                if st == HW_OK and verify_crc:
-                    st = hw_batch_check_crc(self.seg.map + p, &h)
-                if st != HW_OK:
-                    break
-                size = <size_t>h.batch_length + HW_LOG_OVERHEAD
-                if p > position and p + size - position > max_bytes:
-                    break
-                p += size
-        return p, st
+            st = hw_segment_extent(self.seg.map, self.seg.size, position, max_bytes, verify_crc, &end)
+        return end, st
 
     def last_nonzero(self, size_t start, size_t end):
         """1 + position of the last non-zero byte in [start, end), or `start` if all zero."""

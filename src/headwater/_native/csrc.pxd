@@ -148,6 +148,12 @@ cdef extern from "hw_segment.h" nogil:
                                      int64_t target, size_t *pos)
     hw_status hw_segment_find_timestamp(const uint8_t *buf, size_t start, size_t end,
                                         int64_t ts, size_t *pos)
+    hw_status hw_segment_extent(const uint8_t *buf, size_t size, size_t position,
+                                size_t max_bytes, int verify_crc, size_t *end)
+
+
+cdef extern from "hw_guard.h" nogil:
+    int hw_guard_init()
 
 
 cdef extern from "hw_endian.h" nogil:

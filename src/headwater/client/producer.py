@@ -22,13 +22,16 @@ Delivery callbacks run in the thread calling poll()/flush(), never under the loc
 
 from __future__ import annotations
 
+import random
 import threading
 import time
+import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater import compression as _compression
+from headwater._native._native import payload_size
 from headwater.client.message import KafkaError, Message
 from headwater.errors import (
     ConfigError,
@@ -36,7 +39,7 @@ from headwater.errors import (
     MessageTooLargeError,
     UnknownTopicOrPartitionError,
 )
-from headwater.partitioner import Partitioner
+from headwater.partitioner import Partitioner, fnv1a, murmur2_unsigned
 
 if TYPE_CHECKING:
     from headwater.client.broker import Broker
@@ -107,12 +110,15 @@ class _PartitionBuffer:
 
 
 class _TopicState:
-    __slots__ = ("name", "partitions", "buffers")
+    __slots__ = ("name", "partitions", "buffers", "sticky")
 
-    def __init__(self, name: str, partitions: int) -> None:
+    def __init__(self, name: str, partitions: int, sticky: int) -> None:
         self.name = name
         self.partitions = partitions
         self.buffers = [_PartitionBuffer() for _ in range(partitions)]
+        # Null-key records stick to one partition until its batch is sent (Java's KIP-480
+        # sticky partitioner; librdkafka sticks for a time instead). -1: no stickiness.
+        self.sticky = sticky
 
 
 class Producer:
@@ -133,7 +139,12 @@ class Producer:
         self._batch_bytes = int(cfg["batch.size"])
         self._max_message = int(cfg["message.max.bytes"])
         self._codec = _compression.codec_id(None if cfg["compression.type"] in ("none", None) else cfg["compression.type"])
-        self._partitioner = Partitioner(str(cfg["partitioner"]), int(cfg["sticky.partitioning.linger.ms"]))
+        name = str(cfg["partitioner"])
+        self._partitioner = Partitioner(name, int(cfg["sticky.partitioning.linger.ms"]))
+        self._null_sticky = name in ("murmur2_random", "consistent_random", "fnv1a_random", "random") and int(cfg["sticky.partitioning.linger.ms"]) > 0
+        self._hash_cache: dict[bytes, int] = {}
+        self._hash = _key_hash(name)
+        self._rng = random.Random()
         self._idempotent = bool(cfg["enable.idempotence"]) or cfg.get("transactional.id") is not None
         self.producer_id = -1
         self.producer_epoch = -1
@@ -162,31 +173,32 @@ class Producer:
             MessageTooLargeError: the value (+ key) exceeds message.max.bytes.
             TypeError: value/key not bytes-like or str.
         """
+        # The hot path of the embedded producer: keep it to attribute reads and list appends.
         if type(value) is not bytes and value is not None:
             value = _to_bytes(value, "value")
-        if type(key) is not bytes and key is not None:
-            key = _to_bytes(key, "key")
-        size = (len(value) if value is not None else 0) + (len(key) if key is not None else 0)
+        size = len(value) if value is not None else 0
+        if key is not None:
+            if type(key) is not bytes:
+                key = _to_bytes(key, "key")
+            size += len(key)
         if size > self._max_message:
             raise MessageTooLargeError(f"message of {size} bytes exceeds message.max.bytes={self._max_message}")
-        cb = on_delivery or callback or self._default_cb
         with self._lock:
-            if self._closed:
-                raise RuntimeError("producer is closed")
             state = self._topics.get(topic)
             if state is None:
+                if self._closed:
+                    raise RuntimeError("producer is closed")
                 state = self._topic_state(topic)
             if partition < 0:
-                partition = self._partitioner(topic, key, state.partitions)
+                partition = state.sticky if key is None and state.sticky >= 0 else self._choose(topic, key, state)
             elif partition >= state.partitions:
                 raise UnknownTopicOrPartitionError(f"partition {partition} of {topic!r} does not exist ({state.partitions} partitions)")
             buf = state.buffers[partition]
-            i = len(buf.values)
+            values = buf.values
+            i = len(values)
+            values.append(value)
             if i == 0:
                 buf.first_ms = time.monotonic()
-                if self._queued == 0:
-                    self._oldest_ms = buf.first_ms
-            buf.values.append(value)
             if key is not None:
                 if buf.keys is None:
                     buf.keys = [None] * i
@@ -201,16 +213,29 @@ class Producer:
                 if buf.timestamps is None:
                     buf.timestamps = {}
                 buf.timestamps[i] = int(timestamp)
+            cb = on_delivery or callback or self._default_cb
             if cb is not None:
                 if buf.callbacks is None:
                     buf.callbacks = {}
                 buf.callbacks[i] = cb
             buf.nbytes += size
             self._queued += 1
-            if i + 1 >= self._batch_messages or buf.nbytes >= self._batch_bytes:
+            if i + 1 >= self._batch_messages or buf.nbytes >= self._batch_bytes or self._linger_s <= 0:
                 self._send_locked(state, partition)
-            elif self._linger_s <= 0:
-                self._send_locked(state, partition)
+
+    def _choose(self, topic: str, key: Any, state: _TopicState) -> int:
+        if key is None:
+            return self._partitioner(topic, None, state.partitions)
+        h = self._hash_cache.get(key)
+        if h is None:
+            h = self._hash(key)
+            if len(self._hash_cache) >= 65536:
+                self._hash_cache.clear()
+            if type(key) is bytes:
+                self._hash_cache[key] = h
+        if h < 0:  # consistent_random on an empty key: random like a null key
+            return self._partitioner(topic, key, state.partitions)
+        return h % state.partitions
 
     def produce_batch(self, topic: str, values: Any, keys: Sequence[Any] | None = None, partition: int = -1, *, timestamp: int | None = None) -> int:
         """Append many records at once; returns the number appended.
@@ -258,7 +283,8 @@ class Producer:
 
     def _topic_state(self, topic: str) -> _TopicState:
         partitions = self._broker._partition_count(topic, create=True)
-        state = self._topics[topic] = _TopicState(topic, partitions)
+        sticky = self._rng.randrange(partitions) if self._null_sticky else -1
+        state = self._topics[topic] = _TopicState(topic, partitions, sticky)
         return state
 
     # ------------------------------------------------------------------ sending
@@ -267,6 +293,8 @@ class Producer:
         buf = state.buffers[partition]
         if not buf.values:
             return
+        if partition == state.sticky and state.partitions > 1:
+            state.sticky = (partition + 1 + self._rng.randrange(state.partitions - 1)) % state.partitions
         values, keys, headers, timestamps, callbacks = buf.take()
         n = len(values)
         self._queued -= n
@@ -297,8 +325,18 @@ class Producer:
                 self._reports.append((cb, error, msg))
 
     def _append_locked(self, state: _TopicState, partition: int, values: Any, keys: Any, headers: Any, timestamps: Any) -> int:
-        self._append_raw_locked(state, partition, values, keys, headers, timestamps)
-        return len(values) if not isinstance(values, tuple) else len(memoryview(values[1]).cast("B").cast("q")) - 1
+        """Append `values` as one batch, or as several when one would pass the topic's
+        max.message.bytes (a producer splits by batch size the same way)."""
+        limit = self._broker.get_log(state.name, partition).config.max_message_bytes - 61
+        total = _count(values)
+        start = 0
+        for end in _chunks(values, keys, limit):
+            self._append_raw_locked(
+                state, partition, _slice(values, start, end),
+                keys[start:end] if keys is not None else None, None, None,
+            )
+            start = end
+        return total
 
     def _append_raw_locked(self, state: _TopicState, partition: int, values: Any, keys: Any, headers: Any, timestamps: Any) -> int:
         buf = state.buffers[partition]
@@ -383,6 +421,20 @@ class Producer:
         self.close()
 
 
+def _key_hash(name: str) -> Callable[[Any], int]:
+    """Non-negative hash of a key for the keyed partitioners (partition = hash % n); -1 asks
+    the Partitioner (consistent_random treats an empty key like a null one)."""
+    if name.startswith("murmur2"):
+        return lambda key: murmur2_unsigned(key) & 0x7FFFFFFF
+    if name.startswith("consistent"):
+        if name == "consistent_random":
+            return lambda key: zlib.crc32(key) if len(key) else -1
+        return zlib.crc32
+    if name.startswith("fnv1a"):
+        return fnv1a
+    return lambda key: -1
+
+
 def _to_bytes(obj: Any, what: str) -> bytes | memoryview:
     if isinstance(obj, str):
         return obj.encode()
@@ -402,6 +454,61 @@ def _headers(headers: Any) -> list[tuple[str, bytes | None]]:
             raise TypeError("header keys must be str")
         out.append((k, v.encode() if isinstance(v, str) else v))
     return out
+
+
+_RECORD_OVERHEAD = 36  # upper bound of a record's framing (see PartitionLog.RECORD_BOUND)
+
+
+def _chunks(values: Any, keys: Any, limit: int) -> list[int]:
+    """End indexes of consecutive slices of `values` whose batches fit in `limit` bytes
+    (halving: a range's size is one C call, so this costs O(log n) calls when sizes are even)."""
+    if isinstance(values, tuple) and len(values) == 2:
+        offs = memoryview(values[1]).cast("B").cast("q")
+        n = len(offs) - 1
+
+        def size(a: int, b: int) -> int:
+            return int(offs[b] - offs[a]) + (b - a) * _RECORD_OVERHEAD
+
+    elif hasattr(values, "dtype"):
+        n = len(values)
+        per = max(1, limit // (values.dtype.itemsize + _RECORD_OVERHEAD))
+        return list(range(per, n, per)) + [n]
+    else:
+        n = len(values)
+
+        def size(a: int, b: int) -> int:
+            whole = a == 0 and b == n
+            vs = values if whole else values[a:b]
+            ks = None if keys is None else (keys if whole else keys[a:b])
+            return int(payload_size(vs, ks)) + (b - a) * _RECORD_OVERHEAD
+
+    ends: list[int] = []
+
+    def split(a: int, b: int) -> None:
+        if b - a <= 1 or size(a, b) <= limit:
+            ends.append(b)
+            return
+        m = (a + b) // 2
+        split(a, m)
+        split(m, b)
+
+    split(0, n)
+    return ends
+
+
+def _slice(values: Any, start: int, end: int) -> Any:
+    if isinstance(values, tuple) and len(values) == 2:
+        data, offsets = values
+        offs = memoryview(offsets).cast("B").cast("q")
+        if start == 0 and end == len(offs) - 1:
+            return values
+        import array
+
+        rebased = array.array("q", (offs[i] for i in range(start, end + 1)))
+        return data, rebased
+    if start == 0 and end == len(values):
+        return values
+    return values[start:end]
 
 
 def _count(values: Any) -> int:

@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from headwater import record
-from headwater._native._native import RecordIterator, decode_columns, payload_size
+from headwater._native._native import HW_ERR_IO, RecordIterator, decode_columns, payload_size
 from headwater.config import LogConfig
 from headwater.errors import (
     CorruptRecordError,
@@ -238,6 +238,9 @@ class PartitionLog:
         if not self._segments:
             self._segments = [self._new_segment(0)]
             self._bases = [0]
+            # The first segment's directory entry must be durable before anything is acked
+            # into it (rolls fsync the directory for later segments).
+            checkpoint.fsync_dir(self.path)
         self.recovery = result
         first_base = self._segments[0].base_offset
         self._log_start_offset = min(max(log_start or 0, first_base), self.log_end_offset)
@@ -247,7 +250,12 @@ class PartitionLog:
             for seg in self._segments:
                 if seg.active or seg.log.synced < seg.size:
                     seg.flush()
-            self._write_checkpoints()
+            try:
+                checkpoint.write(os.path.join(self.path, RECOVERY_POINT_FILE), 0)
+            except OSError as exc:
+                # A full disk must not stop the log from opening for reads: the stale recovery
+                # point only means the next open scans again.
+                log.warning("cannot write the recovery point of %s: %s", self.path, exc)
         self._recovery_point = self.log_end_offset
         if result.dropped_anything() or result.corrupt_ranges:
             log.warning("recovered %s: %s", self.path, result.summary())
@@ -271,11 +279,27 @@ class PartitionLog:
                     if seg.active:
                         seg.seal_indexes()
                         seg.flush()
+            except OSError as exc:
+                # The data itself failed to sync: fatal, and the next open recovers.
+                self._offline = exc
+                for seg in self._segments:
+                    seg.close(trim=False)
+                raise LogOfflineError(f"close of {self.path} failed ({exc}); reopen runs recovery") from exc
+            try:
                 self._recovery_point = self.log_end_offset
-                self._write_checkpoints()
+                checkpoint.write(os.path.join(self.path, RECOVERY_POINT_FILE), self._recovery_point)
+                checkpoint.write(os.path.join(self.path, LOG_START_OFFSET_FILE), self._log_start_offset)
                 self._producers.update_map_end_offset(self.log_end_offset)
                 self._producers.take_snapshot(sync_dir=False)  # the marker's dir fsync covers it
-            except (OSError, LogOfflineError) as exc:
+            except OSError as exc:
+                # Everything appended is synced; only the bookkeeping files could not be
+                # written (a full disk, typically). Close without the clean marker: the next
+                # open scans, which is slower but loses nothing.
+                log.warning("closing %s without a clean-shutdown marker: %s", self.path, exc)
+                for seg in self._segments:
+                    seg.close(trim=False)
+                return
+            except LogOfflineError as exc:
                 if self._offline is None and isinstance(exc, OSError):
                     self._offline = exc
                 for seg in self._segments:
@@ -681,6 +705,10 @@ class PartitionLog:
                 start = seg.position_of(offset)
                 if start < seg.size:
                     end, status = seg.log.extent(start, max_bytes, verify_crc)
+                    if status == HW_ERR_IO and end == start:
+                        raise KafkaStorageError(
+                            f"I/O error reading {seg.log_path} at position {start} (offset {offset})"
+                        )
                     if end == start:
                         raise CorruptRecordError(
                             f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
