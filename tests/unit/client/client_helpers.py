@@ -7,7 +7,6 @@ from typing import Any
 
 from headwater.client import Broker, Message
 
-
 FAST_BROKER = {
     "group.initial.rebalance.delay.ms": 0,
     "group.min.session.timeout.ms": 100,

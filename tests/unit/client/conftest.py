@@ -12,8 +12,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-
 from client_helpers import FAST_BROKER
+
 from headwater.client import Broker
 
 

@@ -13,10 +13,16 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-
 from client_helpers import FAST_CONSUMER, poll_for, poll_until
+
+from headwater.client import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    OFFSET_INVALID,
+    KafkaError,
+    TopicPartition,
+)
 from headwater.coordinator.group import TopicPartition as GroupTP
-from headwater.client import OFFSET_BEGINNING, OFFSET_END, OFFSET_INVALID, KafkaError, TopicPartition
 from headwater.errors import ConfigError, OffsetOutOfRangeError, UnknownTopicOrPartitionError
 
 

@@ -17,7 +17,6 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
-
 from client_helpers import end_offsets, log_records
 
 # ----------------------------------------------------------------- delivery
@@ -125,7 +124,7 @@ def test_per_key_order_across_partitions(broker, linger_ms) -> None:
     rng = random.Random(7)
     keys = [b"key-%d" % i for i in range(40)]
     produced: dict[bytes, list[bytes]] = defaultdict(list)
-    for i in range(1000 if linger_ms == 0 else 4000):  # linger 0: one append per record
+    for _i in range(1000 if linger_ms == 0 else 4000):  # linger 0: one append per record
         k = rng.choice(keys)
         v = b"%s:%d" % (k, len(produced[k]))
         produced[k].append(v)
@@ -239,7 +238,7 @@ def test_produce_batch_with_keys_routes_like_produce(broker) -> None:
     seen = 0
     for part in range(6):
         recs = log_records(broker, "t", part)
-        for _, k, v in recs:
+        for _, k, _v in recs:
             assert murmur2_partition(k, 6) == part
         ids = [int(v) for _, _, v in recs]
         assert ids == sorted(ids)  # produce order kept within each partition
