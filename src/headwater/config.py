@@ -37,6 +37,10 @@ class LogConfig:
     flush_messages: int = LONG_MAX
     cleanup_policy: str = "delete"
     delete_retention_ms: int = 86400000
+    # Compaction (cleanup.policy=compact, log/cleaner.py): clean a log once the bytes not yet
+    # cleaned are this share of its non-active bytes; keep records younger than the lag dirty.
+    min_cleanable_dirty_ratio: float = 0.5
+    min_compaction_lag_ms: int = 0
     file_delete_delay_ms: int = 0
     min_insync_replicas: int = 1
     # Broker-wide in Kafka; per partition here (kafka-spec.md c.5): idle producers' state goes.
@@ -59,6 +63,11 @@ class LogConfig:
                     value = int(value)
                 except (TypeError, ValueError) as exc:
                     raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
+            elif isinstance(default, float):
+                try:
+                    value = float(value)
+                except (TypeError, ValueError) as exc:
+                    raise ConfigError(f"{name} must be a number, got {value!r}") from exc
             values[attr] = value
         cfg = cls(**values)
         cfg.validate()
@@ -83,6 +92,10 @@ class LogConfig:
             raise ConfigError("flush.ms must be >= 0 and flush.messages >= 1")
         if self.retention_ms < -1 or self.retention_bytes < -1:
             raise ConfigError("retention.ms / retention.bytes must be >= -1")
+        if not 0.0 <= self.min_cleanable_dirty_ratio <= 1.0:
+            raise ConfigError("min.cleanable.dirty.ratio must be in [0, 1]")
+        if self.min_compaction_lag_ms < 0 or self.delete_retention_ms < 0:
+            raise ConfigError("min.compaction.lag.ms / delete.retention.ms must be >= 0")
         if self.producer_id_expiration_ms < 1:
             raise ConfigError("producer.id.expiration.ms must be >= 1")
 

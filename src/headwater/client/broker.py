@@ -14,7 +14,8 @@ DataDirLockedError, which points to server mode). It wires together:
 - producer ids for idempotent producers, allocated in blocks persisted in `producer-id-block`;
 - one timer thread ("headwater-timer") that sends lingering producer batches, ticks the group
   coordinator (session timeouts, join deadlines), flushes `flush.policy=interval` logs and runs
-  retention every `log.retention.check.interval.ms`.
+  retention every `log.retention.check.interval.ms` and compaction of compacted topics every
+  `log.cleaner.backoff.ms`.
 
 Thread-safety: Broker, Producer, Consumer and AdminClient are safe to share between threads.
 The broker's state is guarded by one re-entrant lock; appends to a partition are serialised by
@@ -59,6 +60,7 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "offsets.topic.num.partitions": 1,
     "offsets.topic.segment.bytes": 104857600,
     "log.retention.check.interval.ms": 300000,
+    "log.cleaner.backoff.ms": 15000,  # compaction check of compacted topics (log/cleaner.py)
     "timer.interval.ms": 5,
 }
 _COORDINATOR_NAMES = {f.replace("_", ".") for f in GroupCoordinatorConfig.__dataclass_fields__}
@@ -407,6 +409,7 @@ class Broker:
         interval = float(self.config["timer.interval.ms"]) / 1000.0
         coordinator_every = 0.05
         next_coordinator = 0.0
+        next_cleaner_ms = _now_ms() + int(self.config["log.cleaner.backoff.ms"])
         while not self._stop.wait(interval):
             try:
                 for producer in list(self._producers):
@@ -425,6 +428,9 @@ class Broker:
                 if now_ms - self._last_retention_ms >= int(self.config["log.retention.check.interval.ms"]):
                     self._last_retention_ms = now_ms
                     self._logs.run_retention(now_ms)
+                if now_ms >= next_cleaner_ms:
+                    next_cleaner_ms = now_ms + int(self.config["log.cleaner.backoff.ms"])
+                    self._logs.run_cleaner(now_ms)
             except Exception:  # the timer must survive one bad tick; the error is logged
                 log.exception("headwater timer tick failed")
 

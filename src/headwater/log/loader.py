@@ -2,9 +2,13 @@
 
 Steps (kafka-spec.md b.4, with RELIABILITY.md's rule for the synced region):
 
-1. Leftovers of interrupted operations go: `*.tmp`, `*.deleted`, `*.cleaned`, `*.swap`
-   (nothing we write is swapped in yet, so a `.swap` is always an unfinished operation).
-   Index files without a `.log` go too.
+1. Leftovers of interrupted operations: an interrupted compaction swap (cleaner.py) is
+   finished first: a `<base>.log.swap` is the cleaner's commit point, so every `.log` whose
+   base lies in [base, the swap's next offset) is an old segment it replaces: those go, and
+   the `.swap` files are renamed into place (their indexes are rebuilt to be safe). Then
+   `*.tmp`, `*.deleted`, `*.cleaned` and `.swap` index files without a `.log.swap` (a cleaning
+   that never committed: its old segments are intact) are removed, and so are index files
+   without a `.log`.
 2. After a clean close (marker present) nothing is scanned: sizes are the trimmed file sizes
    and each index gets a structural check (rebuilt if it fails or is missing).
 3. Otherwise every segment from the one holding the recovery point onwards is scanned with CRC
@@ -23,15 +27,20 @@ from __future__ import annotations
 
 import os
 import re
+import logging
 import time
 from dataclasses import dataclass, field
 
-from headwater._native._native import HW_OK
+from headwater._native._native import HW_OK, Segment
 from headwater.config import LogConfig
+from headwater.log.checkpoint import fsync_dir
 from headwater.log.segment import CorruptRange, LogSegment
+
+log = logging.getLogger("headwater.log")
 
 SEGMENT_RE = re.compile(r"^(\d{20})\.log$")
 LEFTOVER_SUFFIXES = (".tmp", ".deleted", ".cleaned", ".swap")
+SWAP_RE = re.compile(r"^(\d{20})\.log\.swap$")
 
 
 @dataclass
@@ -75,7 +84,49 @@ class RecoveryResult:
         return "; ".join(parts)
 
 
+def _complete_swaps(path: str, result: RecoveryResult) -> None:
+    """Finish compaction swaps that committed (a `<base>.log.swap` exists) before a stop.
+
+    The cleaner (cleaner.py) writes `.cleaned` files, renames the indexes then the log to
+    `.swap` (the log's rename is the commit point), deletes the old segments and renames the
+    `.swap` files into place. A cleaned segment always ends with the last batch of the old
+    segments it replaces (kept as an empty batch if need be), so the old segments are exactly
+    the `.log` files whose base lies in [base, the swap's next offset).
+    """
+    names = sorted(os.listdir(path))
+    swaps = [int(m.group(1)) for n in names if (m := SWAP_RE.match(n))]
+    if not swaps:
+        return
+    logs = sorted(int(m.group(1)) for n in names if (m := SEGMENT_RE.match(n)))
+    for base in swaps:
+        stem = os.path.join(path, f"{base:020d}")
+        seg = Segment(stem + ".log.swap", 0, False)
+        try:
+            r = seg.scan(0, -1, True, -1)
+        finally:
+            seg.close(trim=False)
+        end = r.next_offset if r.batches else base + 1
+        for old in logs:
+            if base <= old < end:
+                old_stem = os.path.join(path, f"{old:020d}")
+                suffixes = (".log",) if old == base else (".log", ".index", ".timeindex")
+                for suffix in suffixes:
+                    try:
+                        os.unlink(old_stem + suffix)
+                        result.removed_files.append(f"{old:020d}{suffix}")
+                    except FileNotFoundError:
+                        pass
+        for suffix in (".index", ".timeindex"):
+            if os.path.exists(stem + suffix + ".swap"):
+                os.replace(stem + suffix + ".swap", stem + suffix)
+        os.replace(stem + ".log.swap", stem + ".log")
+        result.rebuilt_indexes.append(base)  # force a rebuild: cheap, and never stale
+        log.warning("completed the interrupted compaction swap of segment %d in %s", base, path)
+    fsync_dir(path)
+
+
 def _remove_leftovers(path: str, result: RecoveryResult) -> list[int]:
+    _complete_swaps(path, result)
     bases = []
     names = os.listdir(path)
     logs = {m.group(1) for n in names if (m := SEGMENT_RE.match(n))}

@@ -16,8 +16,9 @@ mistaken for a live one.
 `partition.metadata` is written to a temp file, fsync'd and renamed (then the partition
 directory is fsync'd), so it is either the old or the new content after a crash.
 
-Scheduling: no threads here. The owner (a Broker) calls `run_retention(now_ms)` and
-`maybe_flush_all(now_ms)` on its own timer; both skip logs that are offline and report them.
+Scheduling: no threads here. The owner (a Broker) calls `run_retention(now_ms)`,
+`run_cleaner(now_ms)` (compaction, log/cleaner.py) and `maybe_flush_all(now_ms)` on its own
+timer; each skips logs that are offline and reports them.
 Both take wall-clock ms (time.time() * 1000), not a monotonic clock: retention compares
 against record timestamps, and PartitionLog stamps its last flush with wall-clock time.
 
@@ -49,6 +50,7 @@ from headwater.errors import (
     UnknownTopicOrPartitionError,
 )
 from headwater.log.checkpoint import fsync_dir
+from headwater.log.cleaner import CleanResult, clean, is_compacted, needs_cleaning
 from headwater.log.partition_log import PartitionLog
 
 log = logging.getLogger("headwater.log.manager")
@@ -421,6 +423,28 @@ class LogManager:
                 continue
             if deleted:
                 result[key] = deleted
+        return result
+
+    def run_cleaner(self, now_ms: int) -> dict[tuple[str, int], CleanResult]:
+        """Compact every log whose cleanup.policy has `compact` and whose dirty ratio reached
+        min.cleanable.dirty.ratio (or a tombstone's delete horizon passed): log/cleaner.py.
+
+        Returns {(topic, partition): CleanResult} for logs that were cleaned. A log that fails
+        is logged and skipped, not fatal (an error after a swap committed takes it offline).
+        """
+        result: dict[tuple[str, int], CleanResult] = {}
+        for key, plog in self.logs():
+            if not is_compacted(plog.config) or plog.is_offline:
+                continue
+            try:
+                if not needs_cleaning(plog, now_ms):
+                    continue
+                res = clean(plog, now_ms)
+            except (HeadwaterError, OSError, ValueError) as exc:
+                log.error("compaction of %s-%s failed: %s", key[0], key[1], exc)
+                continue
+            if res.cleaned:
+                result[key] = res
         return result
 
     def maybe_flush_all(self, now_ms: int) -> list[tuple[str, int]]:

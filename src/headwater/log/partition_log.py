@@ -49,6 +49,7 @@ from headwater.errors import (
     SegmentFullError,
 )
 from headwater.log import checkpoint
+from headwater.log.cleaner import is_compacted, require_batch_keys, require_keys
 from headwater.log.loader import RecoveryResult, load_segments
 from headwater.log.producer_state import CompletedTxn, ProducerStateManager, parse_end_txn_marker
 from headwater.log.segment import LogSegment
@@ -387,6 +388,8 @@ class PartitionLog:
         kind, count, payload_bytes = _classify(values)
         if count == 0:
             raise ValueError("append needs at least one record")
+        if is_compacted(self.config):
+            require_keys(keys, count)  # InvalidRecordError: compacted topics need keys
         if kind != "list" and (keys is not None or headers is not None or timestamps is not None or codec):
             values = _to_list(kind, values, count)
             kind = "list"
@@ -493,6 +496,8 @@ class PartitionLog:
         if header.compression:
             # Decompress once to prove the records parse (Kafka validates them too).
             record.batch_records(view, header)
+        if is_compacted(self.config):
+            require_batch_keys(view, header)  # InvalidRecordError: compacted topics need keys
         with self._lock:
             self._check_writable()
             if header.producer_id < 0:

@@ -27,6 +27,9 @@ from headwater.errors import CorruptIndexError, CorruptRecordError
 OFFSET_ENTRY_BYTES = 8
 TIME_ENTRY_BYTES = 12
 INT32_MAX = 2**31 - 1
+# Written by the log cleaner (cleaner.py) before its first swap: its presence says the
+# partition's offsets may have gaps, whatever cleanup.policy says now.
+CLEANER_CHECKPOINT_FILE = "cleaner-offset"
 
 
 def file_stem(base_offset: int) -> str:
@@ -87,8 +90,9 @@ class LogSegment:
         self.next_offset = base_offset  # last offset + 1 of the last batch
         self.created_ms = 0
         self.corrupt_ranges: list[CorruptRange] = []
-        # Offsets run without gaps unless the log is compacted (cleanup.policy=compact).
-        self.contiguous = True
+        # Offsets run without gaps unless the log was ever compacted (cleanup.policy=compact):
+        # then recovery scans accept gaps between batches (never offsets going backwards).
+        self.contiguous = not os.path.exists(os.path.join(directory, CLEANER_CHECKPOINT_FILE))
 
     # ------------------------------------------------------------------ properties
 
