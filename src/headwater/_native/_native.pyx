@@ -1172,7 +1172,8 @@ cdef class Segment:
 
     def append_fixed(self, data, size_t width, size_t count, int64_t timestamp=-1,
                      int64_t base_offset=0, int32_t partition_leader_epoch=-1,
-                     Py_ssize_t max_batch_bytes=-1):
+                     Py_ssize_t max_batch_bytes=-1, int64_t producer_id=-1,
+                     int producer_epoch=-1, int32_t base_sequence=-1):
         """One batch of `count` values, value i = data[i*width:(i+1)*width] (numpy S<n>)."""
         cdef _bytes_ref ref
         cdef hw_batch_writer w
@@ -1192,8 +1193,8 @@ cdef class Segment:
             buf = self._staging(bound)
             if True:
                 with nogil:
-                    hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0, -1,
-                                   -1, -1, timestamp)
+                    hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
+                                   producer_id, <int16_t>producer_epoch, base_sequence, timestamp)
                     for i in range(count):
                         st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + i * width,
                                                    <int64_t>width, 0, 0)
@@ -1207,7 +1208,8 @@ cdef class Segment:
 
     def append_offsets(self, data, offsets, size_t count, int64_t timestamp=-1,
                        int64_t base_offset=0, int32_t partition_leader_epoch=-1,
-                       Py_ssize_t max_batch_bytes=-1):
+                       Py_ssize_t max_batch_bytes=-1, int64_t producer_id=-1,
+                     int producer_epoch=-1, int32_t base_sequence=-1):
         """One batch of `count` values, value i = data[offsets[i]:offsets[i+1]]; `offsets`
         holds count+1 native int64s (a numpy int64 array or array('q'))."""
         cdef _bytes_ref ref, oref
@@ -1236,7 +1238,8 @@ cdef class Segment:
                 if True:
                     with nogil:
                         hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
-                                       -1, -1, -1, timestamp)
+                                       producer_id, <int16_t>producer_epoch, base_sequence,
+                                       timestamp)
                         for i in range(count):
                             st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + offs[i],
                                                        offs[i + 1] - offs[i], 0, 0)

@@ -32,7 +32,6 @@ import time
 from collections.abc import Mapping
 from typing import Any
 
-from headwater import record
 from headwater.broker.metadata import MetadataStore, TopicMetadata
 from headwater.config import LogConfig
 from headwater.coordinator.group import GroupCoordinator, GroupCoordinatorConfig
@@ -274,18 +273,10 @@ class Broker:
             plog = self._logs.get_log(topic, partition)
         except (KeyError, UnknownTopicOrPartitionError):
             raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
-        if producer_id < 0:
-            base = plog.append(values, keys, headers, timestamps, codec or None)
-        else:
-            if not isinstance(values, list):
-                values = _as_list(values)
-            raw = record.build_batch(
-                values, keys, headers, timestamps,
-                producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
-            )
-            if codec:
-                raw = record.compress_batch(raw, codec)
-            base = plog.append_batch_ex(raw).base_offset
+        base = plog.append(
+            values, keys, headers, timestamps, codec or None,
+            producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+        )
         with self._data:
             self._data.notify_all()
         for loop, event in self._async_waiters:
@@ -371,12 +362,17 @@ class Broker:
             offset = plog.log_start_offset
             while offset < plog.log_end_offset:
                 with plog.read(offset, 8 << 20) as result:
-                    last = offset
+                    if not result.nbytes:
+                        break
                     for rec in result:
                         if rec.key is not None:
                             records.append((rec.key, rec.value))
-                        last = rec.offset
-                    offset = max(last + 1, offset + 1) if result.nbytes else plog.log_end_offset
+                    # Compaction leaves offset gaps: continue after the last batch returned.
+                    last = offset
+                    for header, view in result.batches():
+                        last = header.last_offset
+                        view.release()
+                    offset = max(last + 1, offset + 1)
         self.group_coordinator.load(records, _now_ms())
 
     def _persist_group_records_locked(self) -> None:
@@ -436,20 +432,6 @@ class Broker:
 
     def __repr__(self) -> str:
         return f"Broker({self.data_dir!r})"
-
-
-def _as_list(values: Any) -> list[Any]:
-    if isinstance(values, tuple) and len(values) == 2:
-        data, offsets = values
-        offs = memoryview(offsets).cast("B").cast("q")
-        mv = memoryview(data).cast("B")
-        return [bytes(mv[offs[i] : offs[i + 1]]) for i in range(len(offs) - 1)]
-    dtype = getattr(values, "dtype", None)
-    if dtype is not None:
-        width = dtype.itemsize
-        buf = memoryview(values).cast("B")
-        return [bytes(buf[i * width : (i + 1) * width]) for i in range(len(values))]
-    return list(values)
 
 
 __all__ = ["Broker", "InvalidProducerEpochError"]

@@ -21,6 +21,45 @@ OFFSET_STORED = -1000
 OFFSET_INVALID = -1001
 
 
+# librdkafka's names for the codes headwater raises (rdkafka.h RD_KAFKA_RESP_ERR_*).
+_NAMES = {
+    -191: "_PARTITION_EOF",
+    -1: "UNKNOWN",
+    0: "NO_ERROR",
+    1: "OFFSET_OUT_OF_RANGE",
+    2: "INVALID_MSG",
+    3: "UNKNOWN_TOPIC_OR_PART",
+    10: "MSG_SIZE_TOO_LARGE",
+    12: "OFFSET_METADATA_TOO_LARGE",
+    15: "COORDINATOR_NOT_AVAILABLE",
+    17: "TOPIC_EXCEPTION",
+    22: "ILLEGAL_GENERATION",
+    23: "INCONSISTENT_GROUP_PROTOCOL",
+    24: "INVALID_GROUP_ID",
+    25: "UNKNOWN_MEMBER_ID",
+    26: "INVALID_SESSION_TIMEOUT",
+    27: "REBALANCE_IN_PROGRESS",
+    32: "INVALID_TIMESTAMP",
+    36: "TOPIC_ALREADY_EXISTS",
+    37: "INVALID_PARTITIONS",
+    38: "INVALID_REPLICATION_FACTOR",
+    40: "INVALID_CONFIG",
+    45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
+    46: "DUPLICATE_SEQUENCE_NUMBER",
+    47: "INVALID_PRODUCER_EPOCH",
+    48: "INVALID_TXN_STATE",
+    56: "KAFKA_STORAGE_ERROR",
+    59: "UNKNOWN_PRODUCER_ID",
+    68: "NON_EMPTY_GROUP",
+    69: "GROUP_ID_NOT_FOUND",
+    76: "UNSUPPORTED_COMPRESSION_TYPE",
+    79: "MEMBER_ID_REQUIRED",
+    81: "GROUP_MAX_SIZE_REACHED",
+    82: "FENCED_INSTANCE_ID",
+    87: "INVALID_RECORD",
+}
+
+
 class KafkaError:
     """An error code with a name and a message (confluent_kafka.KafkaError's shape)."""
 
@@ -45,7 +84,8 @@ class KafkaError:
         return self._str
 
     def name(self) -> str:
-        return "_PARTITION_EOF" if self._code == self._PARTITION_EOF else f"ERR_{self._code}"
+        """librdkafka's name for the code (what confluent_kafka.KafkaError.name() returns)."""
+        return _NAMES.get(self._code, f"ERR_{self._code}")
 
     def retriable(self) -> bool:
         return self._retriable

@@ -364,8 +364,16 @@ class PartitionLog:
         compression: int | str | None = None,
         *,
         timestamp: int | None = None,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        base_sequence: int = -1,
     ) -> int:
         """Append records as one batch; return the first offset assigned.
+
+        With producer_id >= 0 the batch is an idempotent producer's (producer_epoch,
+        base_sequence): it is validated against the partition's producer state first (c.3), and
+        a retry of one of the producer's last 5 batches returns the original first offset
+        without writing anything.
 
         Args:
             values: a sequence of bytes-like objects (None = null value), a numpy array of
@@ -406,11 +414,16 @@ class PartitionLog:
         log_append_time = self.config.message_timestamp_type == "LogAppendTime"
 
         if codec or headers is not None or log_append_time:
-            raw = record.build_batch(values, keys, headers, timestamps, timestamp=ts)
+            raw = record.build_batch(
+                values, keys, headers, timestamps, timestamp=ts,
+                producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+            )
             if codec:
                 raw = record.compress_batch(raw, codec)
             with self._lock:
                 self._check_writable()
+                if producer_id >= 0:
+                    return self._append_producer_batch_locked(memoryview(raw), record.parse_batch_header(raw)).base_offset
                 return self._append_raw_locked(raw, record.parse_batch_header(raw), count)
 
         if kind == "list" and keys is not None:
@@ -418,6 +431,14 @@ class PartitionLog:
         bound = record.BATCH_HEADER_SIZE + count * RECORD_BOUND + payload_bytes
         with self._lock:
             self._check_writable()
+            info = None
+            if producer_id >= 0:
+                if base_sequence < 0:
+                    raise InvalidRecordError("idempotent batch without a base sequence")
+                info = self._producers.prepare(producer_id)
+                dup = info.validate_data_batch(producer_epoch, base_sequence, count - 1, False)
+                if dup is not None:
+                    return int(dup.first_offset)
             seg = self._segment_for_append_locked(bound, ts if timestamps is None else max(timestamps), count)
             base = self.log_end_offset
             start = seg.size
@@ -425,22 +446,31 @@ class PartitionLog:
             try:
                 if kind == "list":
                     pos, size = seg.log.append_records(
-                        values, keys, ts, base, self.partition_leader_epoch, timestamps=timestamps,
-                        max_batch_bytes=limit,
+                        values, keys, ts, base, self.partition_leader_epoch,
+                        producer_id, producer_epoch, base_sequence,
+                        timestamps=timestamps, max_batch_bytes=limit,
                     )
                 elif kind == "fixed":
                     pos, size = seg.log.append_fixed(
-                        values, values.dtype.itemsize, count, ts, base, self.partition_leader_epoch, limit
+                        values, values.dtype.itemsize, count, ts, base, self.partition_leader_epoch, limit,
+                        producer_id, producer_epoch, base_sequence,
                     )
                 else:
                     data, offsets = values
-                    pos, size = seg.log.append_offsets(data, offsets, count, ts, base, self.partition_leader_epoch, limit)
+                    pos, size = seg.log.append_offsets(
+                        data, offsets, count, ts, base, self.partition_leader_epoch, limit,
+                        producer_id, producer_epoch, base_sequence,
+                    )
             except OSError as exc:
                 # The C layer already cut any part of the write that landed.
                 raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
             assert seg.size == start + size
             max_ts = ts if timestamps is None else max(timestamps)
             seg.after_append(pos, size, base + count - 1, max_ts)
+            if info is not None:
+                info.append_data_batch(producer_epoch, base_sequence, base, base + count - 1, max_ts, False)
+                self._producers.update(info)
+                self._producers.update_map_end_offset(self.log_end_offset)
             self._after_append_locked(seg, count)
             return base
 

@@ -165,12 +165,23 @@ def test_static_leader_restart_skips_assignment(driver: Driver) -> None:
     assert driver.coord.generation_id("g") == leader.generation_id
 
 
-def test_static_member_restart_with_new_subscription_rebalances(driver: Driver) -> None:
+def test_static_member_restart_with_new_metadata_keeps_generation(driver: Driver) -> None:
+    """Kafka's rule: a restarted static member whose metadata bytes changed (a new process has
+    no owned partitions) does not rebalance while the group's protocol still fits."""
     r = driver.join("c0", instance_id="i0").result()
     driver.sync(r.member_id, r.generation_id, {r.member_id: b"A"})
     p = driver.join("c0", instance_id="i0", protocols=[("range", b"other")])
-    assert p.done()  # it is the only member: the phase completes at once
-    assert p.result().generation_id == r.generation_id + 1
+    assert p.done()
+    assert p.result().generation_id == r.generation_id
+    assert p.result().member_id != r.member_id
+
+
+def test_static_member_restart_with_unsupported_protocol_is_rejected(driver: Driver) -> None:
+    r = driver.join("c0", instance_id="i0").result()
+    driver.sync(r.member_id, r.generation_id, {r.member_id: b"A"})
+    with pytest.raises(InconsistentGroupProtocolError):
+        driver.join("c0", instance_id="i0", protocols=[("roundrobin", b"x")]).result()
+    assert driver.coord.generation_id("g") == r.generation_id
 
 
 def test_static_member_expires_after_session_timeout(driver: Driver) -> None:

@@ -217,7 +217,8 @@ def test_bad_configs_raise_invalid_configuration(manager) -> None:
 
 def _fill(log, batches: int, timestamp: int) -> None:
     for _ in range(batches):
-        log.append([b"v" * 200] * 5, timestamp=timestamp)
+        # Keys: one topic of the test is compacted, and compacted topics reject null keys.
+        log.append([b"v" * 200] * 5, keys=[b"k%d" % i for i in range(5)], timestamp=timestamp)
 
 
 def test_retention_is_driven_by_now_ms(manager) -> None:

@@ -37,9 +37,7 @@ A group is Dead only between deletion (DeleteGroups, offsets expired) and its re
 the coordinator, which happen in one call; a later request finds no group and behaves as for
 a new one.
 
-Deviations from Kafka, on purpose: a static member rejoining a Stable group triggers a
-rebalance when its metadata for the selected protocol changed (Kafka only checks whether the
-selected protocol changes); a protocol-vote tie goes to the candidate listed first by the
+Deviations from Kafka, on purpose: a protocol-vote tie goes to the candidate listed first by the
 leader (Kafka's pick is a hash-map order).
 
 Not thread-safe: one thread (the event loop, or the embedded broker's lock holder) drives it.
@@ -442,7 +440,6 @@ class GroupCoordinator:
         if old.sync is not None:
             self._fail(old.sync, fenced)
         previous_leader = group.leader_id
-        old_metadata = old.metadata(group.protocol_name)
         member = replace(
             old,
             member_id=new_id,
@@ -464,10 +461,10 @@ class GroupCoordinator:
             member.protocols = join.protocols
             member.rebalance_timeout_ms = join.rebalance_timeout_ms
             member.session_timeout_ms = join.session_timeout_ms
-            unchanged = (
-                self._select_protocol(group) == group.protocol_name
-                and member.metadata(group.protocol_name) == old_metadata
-            )
+            # Kafka's rule: no rebalance as long as the group's protocol still fits. The
+            # metadata bytes of a restarted member differ anyway (its owned partitions and
+            # generation start empty), so comparing them would rebalance on every restart.
+            unchanged = self._select_protocol(group) == group.protocol_name
             if unchanged:
                 self._store_group(group)
                 is_leader = group.is_leader(new_id)
