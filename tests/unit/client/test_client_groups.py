@@ -219,11 +219,6 @@ def test_member_that_stops_polling_loses_partitions_after_session_timeout(broker
     assert taken == list(range(3, 10))
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: a restarted static member triggers a rebalance (generation "
-                   "2 -> 3): client/consumer.py _start_join() puts owned_partitions and generation into "
-                   "the Subscription, which differ in a new process (owned=(), generation=-1), and "
-                   "coordinator.py _replace_static_member() rebalances a Stable group when the member's "
-                   "metadata bytes changed (Kafka only checks that the selected protocol still fits)")
 def test_static_member_restart_within_session_keeps_assignment_without_rebalance(broker) -> None:
     broker.create_topic("t", 4)
     cfg = {"group.id": "g", **FAST_CONSUMER, "session.timeout.ms": 5000, "partition.assignment.strategy": "range"}
