@@ -1,0 +1,231 @@
+"""Figures of issue 3 (embedded broker), each with its baseline measured in the same run.
+
+    python bench/report_embedded.py            # ~1-2 min
+    HEADWATER_BENCH_FULL=1 python bench/report_embedded.py
+
+1. produce_batch of 100-byte values into an 8-partition topic, acks=all, flush.policy=interval
+   and flush.policy=batch; baseline stdlib sqlite3 executemany into a WAL table.
+2. produce() per record from a Python loop vs an empty loop calling a no-op method.
+3. consume_batch (columns) and poll()/consume() per Message.
+4. idempotence on vs off (produce_batch, same records).
+5. produce-to-consume latency at 10,000 records/s (one record at a time, linger.ms=0, a consumer
+   thread blocked in poll()), p50/p99.
+Each figure is the best of a few repetitions; the machine is shared, so ratios matter more than
+absolute rates. Results go to bench/results_embedded.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sqlite3
+import statistics
+import sys
+import tempfile
+import threading
+import time
+
+import headwater
+
+FULL = os.environ.get("HEADWATER_BENCH_FULL") == "1"
+N = 4_000_000 if FULL else 1_000_000
+REPS = 3
+VALUE = b"x" * 100
+BATCH = 9000  # fits max.message.bytes (1 MiB) at 100 B/record
+results: dict[str, object] = {}
+
+
+def line(name: str, value: float, unit: str, baseline: str = "", ratio: float | None = None, bar: str = "") -> None:
+    text = f"{name:<52} {value:>10.2f} {unit}"
+    if baseline:
+        text += f"  | {baseline}"
+    if ratio is not None:
+        text += f"  | ratio {ratio:.2f}x"
+    if bar:
+        text += f"  | {bar}"
+    print(text, flush=True)
+    results[name] = {"value": value, "unit": unit, "baseline": baseline, "ratio": ratio, "bar": bar}
+
+
+def best(fn, reps: int = REPS) -> float:  # noqa: ANN001
+    return min(fn() for _ in range(reps))
+
+
+def sqlite_rate(n: int, tmp: str) -> float:
+    def run() -> float:
+        path = os.path.join(tmp, "bench.sqlite")
+        if os.path.exists(path):
+            os.unlink(path)
+        db = sqlite3.connect(path)
+        db.execute("pragma journal_mode=wal")
+        db.execute("pragma synchronous=normal")
+        db.execute("create table t (k integer primary key, v blob)")
+        rows = [(None, VALUE)] * 10000
+        t = time.perf_counter()
+        for _ in range(n // 10000):
+            db.executemany("insert into t values (?, ?)", rows)
+            db.commit()
+        dt = time.perf_counter() - t
+        db.close()
+        return dt
+
+    return n / best(run) / 1e6
+
+
+def produce_batch_rate(tmp: str, policy: str, idempotent: bool, values: object) -> float:
+    def run() -> float:
+        d = os.path.join(tmp, f"pb-{policy}-{idempotent}")
+        shutil.rmtree(d, ignore_errors=True)
+        with headwater.Broker(d, {"flush.policy": policy, "segment.bytes": 256 << 20}) as b:
+            b.create_topic("t", partitions=8)
+            p = b.producer({"acks": "all", "enable.idempotence": idempotent})
+            t = time.perf_counter()
+            sent = 0
+            i = 0
+            while sent < N:
+                sent += p.produce_batch("t", values, partition=i % 8)
+                i += 1
+            p.flush()
+            dt = time.perf_counter() - t
+            p.close()
+        return dt / sent * N
+
+    return N / best(run) / 1e6
+
+
+def main() -> int:
+    tmp = tempfile.mkdtemp(prefix="hw-bench-", dir="/tmp")
+    print(f"headwater embedded bench  python {sys.version.split()[0]}  {os.cpu_count()} CPUs  N={N:,}")
+    try:
+        import numpy as np
+
+        arr = np.array([VALUE] * BATCH, dtype="S100")
+    except ImportError:
+        arr = None
+    values = [VALUE] * BATCH
+
+    print("== 1. produce_batch, 8 partitions, 100 B values, acks=all")
+    base = sqlite_rate(N // 2, tmp)
+    for policy, bar in (("interval", 8.0), ("batch", 3.0)):
+        r = produce_batch_rate(tmp, policy, True, values)
+        line(f"produce_batch list, flush.policy={policy}", r, "M rec/s", f"sqlite WAL executemany {base:.2f} M rec/s", r / base, f"bar >= {bar} M rec/s {'PASS' if r >= bar else 'MISS'}")
+        if arr is not None:
+            r = produce_batch_rate(tmp, policy, True, arr)
+            line(f"produce_batch numpy S100, flush.policy={policy}", r, "M rec/s", f"sqlite {base:.2f}", r / base, f"bar >= {bar} M rec/s {'PASS' if r >= bar else 'MISS'}")
+
+    print("== 4. idempotence cost (produce_batch list, interval)")
+    on = produce_batch_rate(tmp, "interval", True, values)
+    off = produce_batch_rate(tmp, "interval", False, values)
+    line("idempotence on / off", on / off, "x", f"on {on:.2f} M/s, off {off:.2f} M/s", None, f"bar >= 0.90 {'PASS' if on / off >= 0.9 else 'MISS'}")
+
+    print("== 2. produce() per record vs an empty loop calling a no-op method")
+    d = os.path.join(tmp, "produce")
+    n = N // 2
+    with headwater.Broker(d, {"flush.policy": "interval"}) as b:
+        b.create_topic("t", partitions=8)
+        p = b.producer({"linger.ms": 100, "enable.idempotence": True})
+
+        class Noop:
+            def produce(self, topic: str, value: bytes) -> None:
+                pass
+
+        noop = Noop()
+
+        def empty() -> float:
+            f = noop.produce
+            t = time.perf_counter()
+            for _ in range(n):
+                f("t", VALUE)
+            return time.perf_counter() - t
+
+        def real() -> float:
+            f = p.produce
+            t = time.perf_counter()
+            for _ in range(n):
+                f("t", VALUE)
+            p.flush()
+            return time.perf_counter() - t
+
+        e = best(empty)
+        r = best(real)
+        line("produce() per record", n / r / 1e6, "M rec/s", f"no-op method loop {n / e / 1e6:.2f} M/s", e / r, f"bars >= 2 M/s and >= 0.40x {'PASS' if n / r >= 2e6 and e / r >= 0.4 else 'MISS'}")
+        p.close()
+
+        print("== 3. consume")
+        topic_n = sum(b.get_log("t", i).log_end_offset for i in range(8))
+
+        def cols() -> float:
+            c = b.consumer({"group.id": None, "enable.auto.commit": False})
+            c.assign([headwater.TopicPartition("t", i, headwater.OFFSET_BEGINNING) for i in range(8)])
+            got = 0
+            t = time.perf_counter()
+            while got < topic_n:
+                batches = c.consume_batch()
+                for cb in batches:
+                    got += len(cb)
+                    cb.release()
+            dt = time.perf_counter() - t
+            c.close()
+            return dt
+
+        def msgs() -> float:
+            c = b.consumer({"group.id": None, "enable.auto.commit": False})
+            c.assign([headwater.TopicPartition("t", i, headwater.OFFSET_BEGINNING) for i in range(8)])
+            got = 0
+            t = time.perf_counter()
+            while got < topic_n:
+                got += len(c.consume(10000, 1))
+            dt = time.perf_counter() - t
+            c.close()
+            return dt
+
+        r = topic_n / best(cols) / 1e6
+        line("consume_batch (columns)", r, "M rec/s", "", None, f"bar >= 30 M/s {'PASS' if r >= 30 else 'MISS'}")
+        r = topic_n / best(msgs) / 1e6
+        line("consume() per Message", r, "M rec/s", "", None, f"bar >= 3 M/s {'PASS' if r >= 3 else 'MISS'}")
+
+    print("== 5. produce-to-consume latency at 10,000 records/s")
+    d = os.path.join(tmp, "latency")
+    with headwater.Broker(d, {"flush.policy": "interval"}) as b:
+        b.create_topic("lat", partitions=1)
+        c = b.consumer({"group.id": None})
+        c.assign([headwater.TopicPartition("lat", 0, headwater.OFFSET_END)])
+        p = b.producer({"linger.ms": 0})
+        total = 20000 if not FULL else 100000
+        lat: list[float] = []
+        done = threading.Event()
+
+        def reader() -> None:
+            while len(lat) < total:
+                m = c.poll(1.0)
+                if m is not None:
+                    lat.append(time.perf_counter() - float(m.value()))
+            done.set()
+
+        th = threading.Thread(target=reader, daemon=True)
+        th.start()
+        interval = 1.0 / 10000
+        nxt = time.perf_counter()
+        for _ in range(total):
+            while time.perf_counter() < nxt:
+                pass
+            p.produce("lat", repr(time.perf_counter()).encode(), partition=0)
+            nxt += interval
+        done.wait(30)
+        lat.sort()
+        p50 = lat[len(lat) // 2] * 1e6
+        p99 = lat[int(len(lat) * 0.99)] * 1e6
+        line("latency p50 (us)", p50, "us")
+        line("latency p99 (us)", p99, "us", "", None, f"bar p99 < 100 us {'PASS' if p99 < 100 else 'MISS'}")
+        line("latency mean (us)", statistics.mean(lat) * 1e6, "us")
+        p.close()
+        c.close()
+    shutil.rmtree(tmp, ignore_errors=True)
+    with open(os.path.join(os.path.dirname(__file__), "results_embedded.json"), "w") as f:
+        json.dump(results, f, indent=1)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
