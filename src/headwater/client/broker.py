@@ -116,6 +116,7 @@ class Broker:
             self._store.close()
             raise
         self._data = threading.Condition(threading.Lock())
+        self._data_seq = 0  # appends so far; consumers wait only if it has not moved
         # (loop, asyncio.Event) of async consumers, woken on every append. A tuple, replaced
         # whole, so _append can iterate it without the broker lock.
         self._async_waiters: tuple[tuple[Any, Any], ...] = ()
@@ -278,6 +279,7 @@ class Broker:
             producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
         )
         with self._data:
+            self._data_seq += 1
             self._data.notify_all()
         for loop, event in self._async_waiters:
             try:
@@ -294,10 +296,12 @@ class Broker:
         with self._lock:
             self._async_waiters = tuple(w for w in self._async_waiters if w != (loop, event))
 
-    def _wait_for_data(self, timeout: float) -> None:
-        """Block until the next append (to any partition) or `timeout` seconds."""
+    def _wait_for_data(self, timeout: float, seen: int = -1) -> None:
+        """Block until an append (to any partition) after the one numbered `seen`
+        (`_data_seq` read before the caller looked for data), or `timeout` seconds."""
         with self._data:
-            self._data.wait(timeout)
+            if seen < 0 or self._data_seq == seen:
+                self._data.wait(timeout)
 
     def _init_producer_id(self) -> tuple[int, int]:
         """A fresh producer id (epoch 0) for an idempotent producer (InitProducerId)."""

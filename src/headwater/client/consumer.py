@@ -406,6 +406,7 @@ class Consumer:
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         out: list[Message] = []
         while True:
+            seen = self._broker._data_seq
             with self._lock:
                 self._check_open()
                 self._drive_group()
@@ -420,7 +421,7 @@ class Consumer:
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return out
-            self._broker._wait_for_data(0.05 if remaining is None else min(remaining, 0.05))
+            self._broker._wait_for_data(0.05 if remaining is None else min(remaining, 0.05), seen)
 
     def _fill(self) -> None:
         for key, pos in list(self._positions.items()):
@@ -459,6 +460,7 @@ class Consumer:
         deadline = time.monotonic() + max(timeout, 0)
         while True:
             out: list[ColumnBatch] = []
+            seen = self._broker._data_seq
             with self._lock:
                 self._check_open()
                 self._drive_group()
@@ -487,7 +489,7 @@ class Consumer:
                     out.append(ColumnBatch(key[0], key[1], cols, result))
             if out or time.monotonic() >= deadline:
                 return out
-            self._broker._wait_for_data(min(0.05, max(0.0, deadline - time.monotonic())))
+            self._broker._wait_for_data(min(0.05, max(0.0, deadline - time.monotonic())), seen)
 
     # ------------------------------------------------------------------ commits
 

@@ -22,6 +22,7 @@ Delivery callbacks run in the thread calling poll()/flush(), never under the loc
 
 from __future__ import annotations
 
+import logging
 import random
 import threading
 import time
@@ -45,6 +46,8 @@ if TYPE_CHECKING:
     from headwater.client.broker import Broker
 
 DeliveryCallback = Callable[[Any, Any], None]
+
+log = logging.getLogger("headwater.producer")
 
 PRODUCER_DEFAULTS: dict[str, Any] = {
     "client.id": "headwater",
@@ -218,7 +221,7 @@ class Producer:
                 if buf.callbacks is None:
                     buf.callbacks = {}
                 buf.callbacks[i] = cb
-            buf.nbytes += size
+            buf.nbytes += size + _RECORD_FRAMING
             self._queued += 1
             if i + 1 >= self._batch_messages or buf.nbytes >= self._batch_bytes or self._linger_s <= 0:
                 self._send_locked(state, partition)
@@ -308,11 +311,13 @@ class Producer:
         error: KafkaError | None = None
         base = -1
         try:
-            base = self._append_raw_locked(state, partition, values, keys, hdr_list, ts_list)
+            base = self._append_split_locked(state, partition, values, keys, hdr_list, ts_list)
         except KafkaApiError as exc:
             error = KafkaError.from_exception(exc)
         except (OSError, ValueError, TypeError) as exc:
             error = KafkaError(-1, str(exc))
+        if error is not None and not callbacks:
+            log.warning("delivery of %d records to %s-%d failed: %s", n, state.name, partition, error.str())
         if callbacks:
             for i, cb in callbacks.items():
                 msg = Message(
@@ -323,6 +328,24 @@ class Producer:
                     error=error,
                 )
                 self._reports.append((cb, error, msg))
+
+    def _append_split_locked(self, state: _TopicState, partition: int, values: list[Any], keys: Any, headers: Any, timestamps: Any) -> int:
+        """Append buffered records; a batch over the topic's max.message.bytes is split in
+        halves (as a producer re-batches). Returns the first offset."""
+        try:
+            return self._append_raw_locked(state, partition, values, keys, headers, timestamps)
+        except MessageTooLargeError:
+            n = len(values)
+            if n < 2:
+                raise
+            h = n // 2
+
+            def part(seq: Any, a: int, b: int) -> Any:
+                return None if seq is None else seq[a:b]
+
+            first = self._append_split_locked(state, partition, values[:h], part(keys, 0, h), part(headers, 0, h), part(timestamps, 0, h))
+            self._append_split_locked(state, partition, values[h:], part(keys, h, n), part(headers, h, n), part(timestamps, h, n))
+            return first
 
     def _append_locked(self, state: _TopicState, partition: int, values: Any, keys: Any, headers: Any, timestamps: Any) -> int:
         """Append `values` as one batch, or as several when one would pass the topic's
@@ -457,6 +480,7 @@ def _headers(headers: Any) -> list[tuple[str, bytes | None]]:
 
 
 _RECORD_OVERHEAD = 36  # upper bound of a record's framing (see PartitionLog.RECORD_BOUND)
+_RECORD_FRAMING = 16  # typical framing of a small record (length, attributes, deltas, lengths)
 
 
 def _chunks(values: Any, keys: Any, limit: int) -> list[int]:
