@@ -34,7 +34,7 @@ class NewPartitions:
     new_total_count: int
 
 
-@dataclass
+@dataclass(eq=False)
 class ConfigResource:
     """confluent_kafka.admin.ConfigResource (only topics are described here)."""
 
@@ -63,7 +63,7 @@ class AdminClient:
             if validate_only:
                 b._store.create_topic(t.topic, t.num_partitions, t.replication_factor, t.config, validate_only=True)
                 return None
-            n = t.num_partitions if t.num_partitions > 0 else int(b.config["num.partitions"])
+            n = int(b.config["num.partitions"]) if t.num_partitions == -1 else t.num_partitions
             b.create_topic(t.topic, n, t.config, replication_factor=t.replication_factor)
             return None
 

@@ -156,6 +156,10 @@ class Consumer:
                 raise ConfigError(f"unknown partition.assignment.strategy {s!r}") from None
         # Assignment state: (topic, partition) -> next offset to fetch (None: not yet known).
         self._positions: dict[tuple[str, int], int | None] = {}
+        # Offset after the last message poll()/consume() returned, per partition: what
+        # position() reports and what commits store (records fetched into the buffer but
+        # not yet returned are not consumed).
+        self._consumed: dict[tuple[str, int], int] = {}
         self._paused: set[tuple[str, int]] = set()
         self._eof_sent: set[tuple[str, int]] = set()
         self._buffer: deque[Message] = deque()
@@ -207,6 +211,7 @@ class Consumer:
         with self._lock:
             self._check_open()
             self._positions = {}
+            self._consumed = {}
             self._buffer.clear()
             for tp in partitions:
                 self._broker.get_log(tp.topic, tp.partition)  # validates
@@ -316,12 +321,14 @@ class Consumer:
         revoked = owned - assigned
         added = assigned - owned
         if revoked:
-            self._commit_positions([tp for tp in revoked])
+            self._commit_positions(list(revoked))
+            if self._on_revoke is not None:
+                # Positions are still there: the callback may commit them itself.
+                self._on_revoke(self, [TopicPartition(t, p) for (t, p) in sorted(revoked)])
             for tp in revoked:
                 self._positions.pop(tp, None)
+                self._consumed.pop(tp, None)
             self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) in assigned)
-            if self._on_revoke is not None:
-                self._on_revoke(self, [TopicPartition(t, p) for (t, p) in sorted(revoked)])
         for tp in added:
             self._positions[tp] = None
         if self._on_assign is not None and (added or not self._cooperative()):
@@ -335,10 +342,11 @@ class Consumer:
             return
         self._commit_positions(list(self._positions))
         parts = [TopicPartition(t, p) for (t, p) in sorted(self._positions)]
-        self._positions = {}
-        self._buffer.clear()
         if self._on_revoke is not None:
             self._on_revoke(self, parts)
+        self._positions = {}
+        self._consumed = {}
+        self._buffer.clear()
 
     def _on_group_error(self, error: BaseException) -> None:
         if isinstance(error, (UnknownMemberIdError, IllegalGenerationError)):
@@ -414,8 +422,12 @@ class Consumer:
                 if not self._buffer:
                     self._fill()
                 buf = self._buffer
+                consumed = self._consumed
                 while buf and len(out) < num_messages:
-                    out.append(buf.popleft())
+                    m = buf.popleft()
+                    out.append(m)
+                    if m._error is None:
+                        consumed[(m._topic, m._partition)] = m._offset + 1  # type: ignore[index]
             if out:
                 return out
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -501,7 +513,7 @@ class Consumer:
     def _commit_positions(self, keys: list[tuple[str, int]]) -> None:
         if not self._auto_commit:
             return
-        offsets = {GroupTP(*k): CommitOffset(self._positions[k]) for k in keys if self._positions.get(k) is not None}  # type: ignore[arg-type]
+        offsets = {GroupTP(*k): CommitOffset(self._consumed[k]) for k in keys if k in self._consumed}
         if offsets:
             try:
                 self._commit(offsets)
@@ -544,13 +556,14 @@ class Consumer:
             elif offsets is not None:
                 todo = {GroupTP(tp.topic, tp.partition): CommitOffset(tp.offset, metadata=tp.metadata or "") for tp in offsets}
             else:
-                todo = {GroupTP(*k): CommitOffset(v) for k, v in self._positions.items() if v is not None}
+                todo = {GroupTP(*k): CommitOffset(v) for k, v in self._consumed.items() if k in self._positions}
             if not todo:
                 raise KafkaApiError("no offset to commit (_NO_OFFSET)")
             result = self._commit(todo)
         return None if asynchronous else result
 
     def committed(self, partitions: Sequence[TopicPartition], timeout: float | None = None) -> list[TopicPartition]:
+        self._check_open()
         if self._group is None:
             raise ConfigError("committed() needs group.id")
         with self._lock:
@@ -564,22 +577,27 @@ class Consumer:
 
     def position(self, partitions: Sequence[TopicPartition]) -> list[TopicPartition]:
         with self._lock:
+            self._check_open()
             out = []
             for tp in partitions:
-                pos = self._positions.get((tp.topic, tp.partition))
+                key = (tp.topic, tp.partition)
+                pos = self._consumed.get(key, self._positions.get(key))
                 out.append(TopicPartition(tp.topic, tp.partition, OFFSET_INVALID if pos is None else pos))
             return out
 
     def seek(self, partition: TopicPartition) -> None:
         key = (partition.topic, partition.partition)
         with self._lock:
+            self._check_open()
             if key not in self._positions:
                 raise UnknownTopicOrPartitionError(f"{key[0]}-{key[1]} is not assigned")
             self._positions[key] = self._initial_position(partition) if partition.offset < 0 and partition.offset != OFFSET_STORED else (partition.offset if partition.offset >= 0 else None)
             self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) != key)
+            self._consumed.pop(key, None)
 
     def pause(self, partitions: Sequence[TopicPartition]) -> None:
         with self._lock:
+            self._check_open()
             for tp in partitions:
                 key = (tp.topic, tp.partition)
                 self._paused.add(key)
@@ -598,16 +616,19 @@ class Consumer:
 
     def resume(self, partitions: Sequence[TopicPartition]) -> None:
         with self._lock:
+            self._check_open()
             for tp in partitions:
                 self._paused.discard((tp.topic, tp.partition))
 
     def get_watermark_offsets(self, partition: TopicPartition, timeout: float | None = None, cached: bool = False) -> tuple[int, int]:
+        self._check_open()
         plog = self._broker.get_log(partition.topic, partition.partition)
         return plog.log_start_offset, plog.high_watermark
 
     def offsets_for_times(self, partitions: Sequence[TopicPartition], timeout: float | None = None) -> list[TopicPartition]:
         """For each partition, the first offset whose timestamp >= tp.offset (a ms timestamp),
         or -1 (OFFSET_END) when no record is that recent."""
+        self._check_open()
         out = []
         for tp in partitions:
             found = self._broker.get_log(tp.topic, tp.partition).offset_for_timestamp(tp.offset)

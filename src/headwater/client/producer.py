@@ -186,16 +186,20 @@ class Producer:
             size += len(key)
         if size > self._max_message:
             raise MessageTooLargeError(f"message of {size} bytes exceeds message.max.bytes={self._max_message}")
+        if headers:
+            headers = _headers(headers)
+        if timestamp:
+            timestamp = int(timestamp)
         with self._lock:
+            if self._closed:
+                raise RuntimeError("producer is closed")
             state = self._topics.get(topic)
             if state is None:
-                if self._closed:
-                    raise RuntimeError("producer is closed")
                 state = self._topic_state(topic)
             if partition < 0:
                 partition = state.sticky if key is None and state.sticky >= 0 else self._choose(topic, key, state)
             elif partition >= state.partitions:
-                raise UnknownTopicOrPartitionError(f"partition {partition} of {topic!r} does not exist ({state.partitions} partitions)")
+                state = self._refresh_topic_locked(state, partition)
             buf = state.buffers[partition]
             values = buf.values
             i = len(values)
@@ -211,11 +215,11 @@ class Producer:
             if headers:
                 if buf.headers is None:
                     buf.headers = {}
-                buf.headers[i] = _headers(headers)
+                buf.headers[i] = headers
             if timestamp:
                 if buf.timestamps is None:
                     buf.timestamps = {}
-                buf.timestamps[i] = int(timestamp)
+                buf.timestamps[i] = timestamp
             cb = on_delivery or callback or self._default_cb
             if cb is not None:
                 if buf.callbacks is None:
@@ -258,7 +262,7 @@ class Producer:
                 state = self._topic_state(topic)
             self._send_all_locked()  # keep order with records produced before
             if partition >= state.partitions:
-                raise UnknownTopicOrPartitionError(f"partition {partition} of {topic!r} does not exist")
+                state = self._refresh_topic_locked(state, partition)
             if keys is None:
                 p = partition if partition >= 0 else self._partitioner(topic, None, state.partitions)
                 return self._append_locked(state, p, values, None, None, None)
@@ -283,6 +287,15 @@ class Producer:
             for p, (vs, ks) in sorted(groups.items()):
                 total += self._append_locked(state, p, vs, ks, None, None)
             return total
+
+    def _refresh_topic_locked(self, state: _TopicState, partition: int) -> _TopicState:
+        """The partition count grew (CreatePartitions)? Extend the buffers; else raise."""
+        n = self._broker._partition_count(state.name)
+        if partition >= n:
+            raise UnknownTopicOrPartitionError(f"partition {partition} of {state.name!r} does not exist ({n} partitions)")
+        state.buffers.extend(_PartitionBuffer() for _ in range(n - state.partitions))
+        state.partitions = n
+        return state
 
     def _topic_state(self, topic: str) -> _TopicState:
         partitions = self._broker._partition_count(topic, create=True)
@@ -509,7 +522,13 @@ def _chunks(values: Any, keys: Any, limit: int) -> list[int]:
     ends: list[int] = []
 
     def split(a: int, b: int) -> None:
-        if b - a <= 1 or size(a, b) <= limit:
+        if b - a <= 1:
+            if size(a, b) > limit:
+                # Checked before anything is appended: a failed call writes nothing.
+                raise MessageTooLargeError(f"record {a} is larger than max.message.bytes")
+            ends.append(b)
+            return
+        if size(a, b) <= limit:
             ends.append(b)
             return
         m = (a + b) // 2

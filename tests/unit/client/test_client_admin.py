@@ -71,10 +71,6 @@ def test_create_topics_errors_per_topic_and_nothing_created(broker) -> None:
     assert broker.describe_topic("exists").partitions == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/admin.py create_topics() maps every num_partitions <= 0 "
-                   "to the broker default (`n = t.num_partitions if t.num_partitions > 0 else ...`), so "
-                   "NewTopic(name, 0) or NewTopic(name, -5) creates a 1-partition topic; only -1 means "
-                   "'default' in Kafka, others are INVALID_PARTITIONS (37)")
 @pytest.mark.parametrize("count", [0, -5])
 def test_create_topics_with_invalid_partition_count(broker, count) -> None:
     fut = broker.admin().create_topics([NewTopic("bad", count)])["bad"]
@@ -139,10 +135,6 @@ def test_create_partitions(broker) -> None:
     assert end_offsets(broker, "t") == [0, 0, 0, 0, 1]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/producer.py caches the partition count in _TopicState "
-                   "at the first produce() and never refreshes it, so after create_partitions an existing "
-                   "producer raises UnknownTopicOrPartitionError for the new partitions (Kafka clients "
-                   "refresh metadata)")
 def test_existing_producer_sees_new_partitions(broker) -> None:
     broker.create_topic("t", 2)
     p = broker.producer()
@@ -160,9 +152,6 @@ def test_describe_topic_config_through_broker(broker) -> None:
     assert cfg["cleanup.policy"] == "delete"
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/admin.py ConfigResource is a non-frozen @dataclass "
-                   "(eq=True sets __hash__ = None) but describe_configs()/alter_configs() use it as a dict "
-                   "key: TypeError: unhashable type: 'ConfigResource'")
 def test_describe_and_alter_configs(broker) -> None:
     broker.create_topic("t", 1, {"retention.ms": 1000})
     admin = broker.admin()

@@ -98,10 +98,6 @@ def test_oversize_record_is_refused_at_produce(broker) -> None:
     assert end_offsets(broker, "t") == [1]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: Producer.produce_batch -> PartitionLog.append -> "
-                   "Segment.append_records splits the list into batches of max.message.bytes and writes "
-                   "them one by one: [b'small', b'x'*5000] on a topic with max.message.bytes=2000 appends "
-                   "b'small' (LEO 1) and then raises MessageTooLargeError; a failed call should write nothing")
 def test_oversize_batch_record_against_topic_max_message_bytes(broker) -> None:
     broker.create_topic("t", 1, {"max.message.bytes": 2000})
     p = broker.producer()
@@ -148,10 +144,6 @@ def test_produce_batch_wrong_types(broker) -> None:
     assert_nothing_written(broker, p)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/producer.py produce() appends the value (and key) to "
-                   "the partition buffer before converting headers/timestamp; when _headers() raises "
-                   "TypeError or int(timestamp) raises ValueError the half-added record stays in the buffer "
-                   "(not counted in len()) and is written by the next flush")
 @pytest.mark.parametrize("bad", [{"headers": [(1, b"x")]}, {"headers": 5}, {"timestamp": "soon"}])
 def test_bad_headers_or_timestamp_write_nothing(broker, bad) -> None:
     broker.create_topic("t", 1)
@@ -185,10 +177,6 @@ def test_unknown_producer_config_is_a_config_error(broker) -> None:
 # ----------------------------------------------------------------- closed objects
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/producer.py produce() checks self._closed only when "
-                   "the topic is not yet in self._topics (the check moved inside `if state is None`), so "
-                   "produce() on a closed producer to a topic it used before buffers the record silently; "
-                   "it is never sent")
 def test_closed_producer_refuses_produce(broker) -> None:
     broker.create_topic("t", 1)
     p = broker.producer()
@@ -229,9 +217,6 @@ def test_closed_consumer_raises(broker, call) -> None:
     c.close()  # idempotent
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/consumer.py committed(), position(), "
-                   "get_watermark_offsets() and pause() do not call _check_open(): on a closed consumer "
-                   "they return values (or do nothing) instead of raising as confluent-kafka does")
 @pytest.mark.parametrize("call", sorted(CONSUMER_CALLS_UNCHECKED))
 def test_closed_consumer_raises_on_queries(broker, call) -> None:
     broker.create_topic("t", 1)
@@ -241,9 +226,6 @@ def test_closed_consumer_raises_on_queries(broker, call) -> None:
         CONSUMER_CALLS_UNCHECKED[call](c)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: same as test_closed_producer_refuses_produce: after "
-                   "Broker.close() closed the producer, produce() to a topic it already used is accepted "
-                   "and buffered instead of raising")
 def test_closed_broker_refuses_new_faces_and_closes_old_ones(make_broker) -> None:
     broker = make_broker()
     broker.create_topic("t", 1)

@@ -185,9 +185,6 @@ def test_commit_without_group_is_a_config_error(broker) -> None:
         c.subscribe(["t"])
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/consumer.py position() returns the fetch position "
-                   "(_fill advances _positions past every record read into the buffer), not the offset "
-                   "after the last message returned to the application as confluent-kafka does")
 def test_position_is_after_last_consumed_message(broker) -> None:
     fill(broker, n=100)
     c = broker.consumer()
@@ -197,10 +194,6 @@ def test_position_is_after_last_consumed_message(broker) -> None:
     assert c.position([TopicPartition("t", 0)])[0].offset == 1
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/consumer.py close() (and auto commit, commit() "
-                   "without arguments) commits _positions, the fetch position, which includes records "
-                   "still in the consumer's buffer that poll() never returned; the next member of the "
-                   "group starts after them, so they are never delivered (here 99 of 100 are lost)")
 def test_close_with_auto_commit_commits_only_delivered_messages(broker) -> None:
     fill(broker, n=100)
     c = broker.consumer({"group.id": "g", **FAST_CONSUMER})

@@ -18,7 +18,6 @@ from __future__ import annotations
 import time
 from collections import Counter
 
-import pytest
 from client_helpers import FAST_CONSUMER, end_offsets, poll_for, poll_until, wait_assigned
 
 from headwater.client import TopicPartition
@@ -101,19 +100,11 @@ def test_three_members_split_twelve_partitions_exactly_once_with_sync_commits(br
         assert committed_offset(broker, "g", "t", p) == end_offsets(broker, "t")[p]
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/consumer.py _revoke_all()/_install_assignment() "
-                   "auto-commit the fetch positions (_positions, advanced past every buffered record by "
-                   "_fill) at a rebalance and drop the buffer, so records fetched but not yet returned "
-                   "by poll() are committed and never delivered to anyone")
 def test_three_members_exactly_once_with_auto_commit_at_rebalance(broker) -> None:
     delivered, _ = three_members_join_while_consuming(broker, {"enable.auto.commit": True, "auto.commit.interval.ms": 60_000}, commit_each=False)
     assert_exactly_once(broker, delivered)
 
 
-@pytest.mark.xfail(strict=True, reason="BUG: client/consumer.py _revoke_all() and _install_assignment() "
-                   "remove the revoked partitions from _positions before calling on_revoke, so "
-                   "consumer.commit() inside on_revoke raises KafkaApiError('no offset to commit "
-                   "(_NO_OFFSET)') instead of committing the current positions as confluent-kafka does")
 def test_commit_in_on_revoke_commits_current_positions(broker) -> None:
     errors: list[BaseException] = []
 
