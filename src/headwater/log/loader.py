@@ -25,9 +25,9 @@ Steps (kafka-spec.md b.4, with RELIABILITY.md's rule for the synced region):
 
 from __future__ import annotations
 
+import logging
 import os
 import re
-import logging
 import time
 from dataclasses import dataclass, field
 
