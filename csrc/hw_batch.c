@@ -217,6 +217,37 @@ hw_status hw_batch_write_header(hw_batch_writer *w, const uint8_t *key, size_t k
     return HW_OK;
 }
 
+hw_status hw_batch_write_fixed(hw_batch_writer *w, const uint8_t *data, size_t width,
+                               size_t count, int64_t timestamp) {
+    if (count == 0) return HW_OK;
+    int64_t ts_delta = (int64_t)((uint64_t)timestamp - (uint64_t)w->base_timestamp);
+    uint8_t ts_buf[HW_VARINT_MAX], len_buf[HW_VARINT_MAX];
+    size_t ts_n = hw_varint_write(ts_buf, ts_delta);
+    size_t len_n = hw_varint_write(len_buf, (int64_t)width);
+    /* Upper bound of the whole run: offset deltas take at most 5 bytes. */
+    size_t fixed = 1 + ts_n + 1 + len_n + width + 1; /* attr, ts, key -1, value len, value, hc */
+    size_t bound = count * (HW_VARINT_MAX + fixed + 5);
+    if ((size_t)(w->end - w->pos) < bound) return HW_ERR_FULL;
+    uint8_t *p = w->pos;
+    int64_t od = w->count;
+    for (size_t i = 0; i < count; i++, od++) {
+        uint8_t od_buf[HW_VARINT_MAX];
+        size_t od_n = hw_varint_write(od_buf, od);
+        p += hw_varint_write(p, (int64_t)(fixed + od_n));
+        *p++ = 0;                               /* attributes */
+        memcpy(p, ts_buf, ts_n), p += ts_n;     /* timestamp delta */
+        memcpy(p, od_buf, od_n), p += od_n;     /* offset delta */
+        *p++ = 0x01;                            /* key length -1 (null) */
+        memcpy(p, len_buf, len_n), p += len_n;  /* value length */
+        memcpy(p, data + i * width, width), p += width;
+        *p++ = 0;                               /* header count */
+    }
+    w->pos = p;
+    if (w->count == 0 || timestamp > w->max_timestamp) w->max_timestamp = timestamp;
+    w->count += (int32_t)count;
+    return HW_OK;
+}
+
 void hw_batch_update_crc(uint8_t *buf, size_t size) {
     hw_store_u32(buf + HW_POS_CRC,
                  hw_crc32c(0, buf + HW_POS_ATTRIBUTES, size - HW_POS_ATTRIBUTES));

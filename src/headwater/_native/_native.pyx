@@ -1195,11 +1195,7 @@ cdef class Segment:
                 with nogil:
                     hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
                                    producer_id, <int16_t>producer_epoch, base_sequence, timestamp)
-                    for i in range(count):
-                        st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + i * width,
-                                                   <int64_t>width, 0, 0)
-                        if st != HW_OK:
-                            break
+                    st = hw_batch_write_fixed(&w, ref.ptr, width, count, timestamp)
                     size = hw_batch_finish(&w)
                 _raise_for(st, "record")
                 return self._write_staged(buf, size, max_batch_bytes)

@@ -82,6 +82,8 @@ cdef extern from "hw_batch.h" nogil:
                                     int64_t header_count, size_t headers_bytes)
     hw_status hw_batch_write_header(hw_batch_writer *w, const uint8_t *key, size_t key_len,
                                     const uint8_t *value, int64_t value_len)
+    hw_status hw_batch_write_fixed(hw_batch_writer *w, const uint8_t *data, size_t width,
+                                   size_t count, int64_t timestamp)
     size_t hw_batch_finish(hw_batch_writer *w)
     void hw_batch_update_crc(uint8_t *buf, size_t size)
 
