@@ -166,8 +166,11 @@ hw_status hw_index_check(const hw_index *ix, size_t segment_size) {
         const uint8_t *e = ix->map + n * ix->entry_size;
         if (ix->entry_size == HW_OFFSET_ENTRY) {
             if (hw_load_i32(e) < 0 || hw_load_u32(e + 4) >= segment_size) return HW_ERR_CORRUPT;
-        } else if (hw_load_i32(e + 8) < 0) {
-            return HW_ERR_CORRUPT;
+        } else {
+            /* Time entries: offsets must not go backwards either. */
+            int32_t rel = hw_load_i32(e + 8);
+            if (rel < 0) return HW_ERR_CORRUPT;
+            if (n > 0 && rel < hw_load_i32(e - HW_TIME_ENTRY + 8)) return HW_ERR_CORRUPT;
         }
     }
     return HW_OK;

@@ -518,14 +518,6 @@ def _check_reads_and_lookups(log: PartitionLog, w: Written) -> None:
         assert log.offset_for_timestamp(t) == expect, t
 
 
-TIMEINDEX_FLIP_BUG = pytest.mark.xfail(
-    strict=False,
-    reason="BUG (open): the last .timeindex entry and every entry a lookup lands on are now "
-    "checked against the log, but a 1-bit flip in a middle entry of a segment that is not "
-    "rescanned (clean marker, or sealed below the recovery point) can still keep timestamps "
-    "increasing and make offset_for_timestamp return None or a later offset. Fix: verify the "
-    "entry below the target too, or checksum index files on clean close.",
-)
 
 
 @pytest.mark.parametrize(
@@ -534,7 +526,7 @@ TIMEINDEX_FLIP_BUG = pytest.mark.xfail(
         (".index", 8, False),
         (".index", 8, True),
         (".timeindex", 12, False),
-        pytest.param(".timeindex", 12, True, marks=TIMEINDEX_FLIP_BUG),
+        (".timeindex", 12, True),
     ],
     ids=["index-unclean", "index-clean-marker", "timeindex-unclean", "timeindex-clean-marker"],
 )

@@ -167,10 +167,10 @@ class LogSegment:
         """Position of the first batch whose max timestamp >= timestamp."""
         ts, offset = self.time_index.lookup(timestamp)
         position = self.position_of(offset) if ts >= 0 else 0
-        if ts >= 0 and position < self.size:
+        if ts >= 0:
             # The entry names the batch holding its timestamp: check it against the log (one
             # header read) so a damaged entry cannot send the lookup past the answer.
-            if self.log.header_at(position).max_timestamp != ts:
+            if offset >= self.next_offset or position >= self.size or self.log.header_at(position).max_timestamp != ts:
                 self.rebuild_indexes()
                 ts, offset = self.time_index.lookup(timestamp)
                 position = self.position_of(offset) if ts >= 0 else 0
