@@ -987,6 +987,39 @@ cdef class TimeIndex(_Index):
 
 # ---------------------------------------------------------------- segments
 
+cdef inline size_t _zz_size(size_t v) nogil:
+    """Bytes of the zig-zag varint of a non-negative v."""
+    cdef size_t n = 1
+    v <<= 1
+    while v >= 0x80:
+        v >>= 7
+        n += 1
+    return n
+
+
+cdef size_t _fixed_batch_size(size_t width, size_t count):
+    """Exact size of the batch hw_batch_write_fixed builds (timestamp delta 0): records differ
+    only in the offset delta's varint, whose size changes at 64, 8192, 2^20 and 2^27."""
+    cdef size_t total = HW_BATCH_HEADER_SIZE, od = 0, end, body
+    cdef size_t fixed = 1 + 1 + 1 + _zz_size(width) + width + 1
+    cdef size_t limits[5]
+    limits[0] = 64
+    limits[1] = 8192
+    limits[2] = 1 << 20
+    limits[3] = 1 << 27
+    limits[4] = <size_t>1 << 62
+    cdef int k
+    for k in range(5):
+        if od >= count:
+            break
+        end = limits[k] if limits[k] < count else count
+        if end > od:
+            body = fixed + <size_t>(k + 1)
+            total += (end - od) * (_zz_size(body) + body)
+            od = end
+    return total
+
+
 @cython.final
 cdef class Segment:
     """A mapped .log file (csrc/hw_segment.h). Appends pwrite batches built in a staging
@@ -1170,6 +1203,9 @@ cdef class Segment:
             _write_records(&w, vals, ks, hs, tss, timestamp)
             return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
 
+    def fixed_batch_size(self, size_t width, size_t count):
+        return _fixed_batch_size(width, count)
+
     def append_fixed(self, data, size_t width, size_t count, int64_t timestamp=-1,
                      int64_t base_offset=0, int32_t partition_leader_epoch=-1,
                      Py_ssize_t max_batch_bytes=-1, int64_t producer_id=-1,
@@ -1177,7 +1213,7 @@ cdef class Segment:
         """One batch of `count` values, value i = data[i*width:(i+1)*width] (numpy S<n>)."""
         cdef _bytes_ref ref
         cdef hw_batch_writer w
-        cdef size_t size = 0, i, bound
+        cdef size_t size = 0, bound
         cdef hw_status st = HW_OK
         cdef uint8_t *buf
         self._check_open()
@@ -1189,16 +1225,20 @@ cdef class Segment:
         try:
             if <size_t>ref.length < width * count:
                 raise ValueError("data is shorter than width * count")
+            size = _fixed_batch_size(width, count)
+            if max_batch_bytes >= 0 and size > <size_t>max_batch_bytes:
+                # Known exactly before building: nothing is built or written.
+                raise MessageTooLargeError(
+                    f"batch of {size} bytes exceeds max.message.bytes={max_batch_bytes}")
             bound = HW_BATCH_HEADER_SIZE + count * (HW_RECORD_MAX_OVERHEAD + 15 + width)
             buf = self._staging(bound)
-            if True:
-                with nogil:
-                    hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
-                                   producer_id, <int16_t>producer_epoch, base_sequence, timestamp)
-                    st = hw_batch_write_fixed(&w, ref.ptr, width, count, timestamp)
-                    size = hw_batch_finish(&w)
-                _raise_for(st, "record")
-                return self._write_staged(buf, size, max_batch_bytes)
+            with nogil:
+                hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
+                               producer_id, <int16_t>producer_epoch, base_sequence, timestamp)
+                st = hw_batch_write_fixed(&w, ref.ptr, width, count, timestamp)
+                size = hw_batch_finish(&w)
+            _raise_for(st, "record")
+            return self._write_staged(buf, size, max_batch_bytes)
         finally:
             _release(&ref)
 
