@@ -248,6 +248,39 @@ hw_status hw_batch_write_fixed(hw_batch_writer *w, const uint8_t *data, size_t w
     return HW_OK;
 }
 
+hw_status hw_batch_write_values(hw_batch_writer *w, const uint8_t *const *ptrs,
+                                const int64_t *lens, size_t count, int64_t timestamp) {
+    if (count == 0) return HW_OK;
+    int64_t ts_delta = (int64_t)((uint64_t)timestamp - (uint64_t)w->base_timestamp);
+    uint8_t ts_buf[HW_VARINT_MAX];
+    size_t ts_n = hw_varint_write(ts_buf, ts_delta);
+    size_t need = 0;
+    for (size_t i = 0; i < count; i++)
+        need += HW_VARINT_MAX + 1 + ts_n + 5 + 1 + HW_VARINT_MAX + (size_t)(lens[i] > 0 ? lens[i] : 0) + 1;
+    if ((size_t)(w->end - w->pos) < need) return HW_ERR_FULL;
+    uint8_t *p = w->pos;
+    int64_t od = w->count;
+    for (size_t i = 0; i < count; i++, od++) {
+        int64_t len = lens[i];
+        uint8_t od_buf[HW_VARINT_MAX], len_buf[HW_VARINT_MAX];
+        size_t od_n = hw_varint_write(od_buf, od);
+        size_t len_n = hw_varint_write(len_buf, len);
+        size_t body = 1 + ts_n + od_n + 1 + len_n + (size_t)(len > 0 ? len : 0) + 1;
+        p += hw_varint_write(p, (int64_t)body);
+        *p++ = 0;                               /* attributes */
+        memcpy(p, ts_buf, ts_n), p += ts_n;     /* timestamp delta */
+        memcpy(p, od_buf, od_n), p += od_n;     /* offset delta */
+        *p++ = 0x01;                            /* key length -1 (null) */
+        memcpy(p, len_buf, len_n), p += len_n;  /* value length */
+        if (len > 0) memcpy(p, ptrs[i], (size_t)len), p += len;
+        *p++ = 0;                               /* header count */
+    }
+    w->pos = p;
+    if (w->count == 0 || timestamp > w->max_timestamp) w->max_timestamp = timestamp;
+    w->count += (int32_t)count;
+    return HW_OK;
+}
+
 void hw_batch_update_crc(uint8_t *buf, size_t size) {
     hw_store_u32(buf + HW_POS_CRC,
                  hw_crc32c(0, buf + HW_POS_ATTRIBUTES, size - HW_POS_ATTRIBUTES));

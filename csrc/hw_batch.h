@@ -134,6 +134,14 @@ hw_status hw_batch_write_header(hw_batch_writer *w, const uint8_t *key, size_t k
 hw_status hw_batch_write_fixed(hw_batch_writer *w, const uint8_t *data, size_t width,
                                size_t count, int64_t timestamp);
 
+/**
+ * @brief Append `count` records with values (ptrs[i], lens[i]) (lens[i] = -1: null), null keys,
+ * no headers and one timestamp: the list-of-bytes fast path of the common append.
+ * Nothing is written on HW_ERR_FULL.
+ */
+hw_status hw_batch_write_values(hw_batch_writer *w, const uint8_t *const *ptrs,
+                                const int64_t *lens, size_t count, int64_t timestamp);
+
 /** @brief Patch length, last offset delta, timestamps, count and CRC. @returns batch size. */
 size_t hw_batch_finish(hw_batch_writer *w);
 

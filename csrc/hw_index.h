@@ -43,6 +43,11 @@ hw_status hw_index_open(hw_index *ix, const char *path, size_t entry_size, int64
 hw_status hw_offset_index_append(hw_index *ix, int64_t offset, size_t position);
 hw_status hw_time_index_append(hw_index *ix, int64_t timestamp, int64_t offset);
 
+/** @brief The same appends through pwrite instead of a store into the mapping (the
+ *  per-append path; see write_entry in hw_index.c). HW_ERR_IO with *err on failure. */
+hw_status hw_offset_index_write(hw_index *ix, int64_t offset, size_t position, int *err);
+hw_status hw_time_index_write(hw_index *ix, int64_t timestamp, int64_t offset, int *err);
+
 /** @brief Largest entry with offset <= target; (base_offset, 0) if none. */
 void hw_offset_index_lookup(const hw_index *ix, int64_t target, int64_t *offset,
                             size_t *position);

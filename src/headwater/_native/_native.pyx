@@ -310,9 +310,44 @@ cdef Py_ssize_t _bound(list values, list keys, list headers) except -1:
     return total
 
 
+cdef int _write_plain_values(hw_batch_writer *w, list values, int64_t timestamp) except -1:
+    """Fast path: only bytes/None values, no keys, headers or per-record timestamps. Returns 0
+    if some value is another type (the caller then takes the general path)."""
+    cdef Py_ssize_t n = len(values), i
+    cdef object v
+    cdef const uint8_t **ptrs = <const uint8_t **>malloc(<size_t>(n if n > 0 else 1) * sizeof(uint8_t *))
+    cdef int64_t *lens = <int64_t *>malloc(<size_t>(n if n > 0 else 1) * sizeof(int64_t))
+    cdef hw_status st
+    if ptrs == NULL or lens == NULL:
+        free(ptrs)
+        free(lens)
+        raise MemoryError()
+    try:
+        for i in range(n):
+            v = values[i]
+            if PyBytes_CheckExact(v):
+                ptrs[i] = <const uint8_t *>PyBytes_AS_STRING(v)
+                lens[i] = PyBytes_GET_SIZE(v)
+            elif v is None:
+                ptrs[i] = NULL
+                lens[i] = -1
+            else:
+                return 0
+        # The list holds references to the values for the duration of the call.
+        st = hw_batch_write_values(w, ptrs, lens, <size_t>n, timestamp)
+        _raise_for(st, "record")
+        return 1
+    finally:
+        free(ptrs)
+        free(lens)
+
+
 cdef int _write_records(hw_batch_writer *w, list values, list keys, list headers,
                         list timestamps, int64_t timestamp) except -1:
     cdef Py_ssize_t n = len(values), i
+    if keys is None and headers is None and timestamps is None:
+        if _write_plain_values(w, values, timestamp):
+            return 0
     cdef _bytes_ref kref, vref, href
     cdef int64_t ts = timestamp
     cdef Py_ssize_t hcount, hbytes
@@ -904,10 +939,11 @@ cdef class OffsetIndex(_Index):
     def append(self, int64_t offset, size_t position):
         """Returns False if the index is full (roll); raises on a relative-offset overflow."""
         self._check_open()
-        cdef hw_status st = hw_offset_index_append(&self.ix, offset, position)
+        cdef int err = 0
+        cdef hw_status st = hw_offset_index_write(&self.ix, offset, position, &err)
         if st == HW_ERR_FULL:
             return False
-        _raise_for(st, f"index {self.path}")
+        _raise_for(st, f"index {self.path}", &err)
         return True
 
     def lookup(self, int64_t offset):
@@ -949,10 +985,11 @@ cdef class TimeIndex(_Index):
 
     def append(self, int64_t timestamp, int64_t offset):
         self._check_open()
-        cdef hw_status st = hw_time_index_append(&self.ix, timestamp, offset)
+        cdef int err = 0
+        cdef hw_status st = hw_time_index_write(&self.ix, timestamp, offset, &err)
         if st == HW_ERR_FULL:
             return False
-        _raise_for(st, f"index {self.path}")
+        _raise_for(st, f"index {self.path}", &err)
         return True
 
     def lookup(self, int64_t timestamp):

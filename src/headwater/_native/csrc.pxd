@@ -84,6 +84,8 @@ cdef extern from "hw_batch.h" nogil:
                                     const uint8_t *value, int64_t value_len)
     hw_status hw_batch_write_fixed(hw_batch_writer *w, const uint8_t *data, size_t width,
                                    size_t count, int64_t timestamp)
+    hw_status hw_batch_write_values(hw_batch_writer *w, const uint8_t *const *ptrs,
+                                    const int64_t *lens, size_t count, int64_t timestamp)
     size_t hw_batch_finish(hw_batch_writer *w)
     void hw_batch_update_crc(uint8_t *buf, size_t size)
 
@@ -104,6 +106,8 @@ cdef extern from "hw_index.h" nogil:
                             int64_t base_offset, size_t max_bytes, int *err)
     hw_status hw_offset_index_append(hw_index *ix, int64_t offset, size_t position)
     hw_status hw_time_index_append(hw_index *ix, int64_t timestamp, int64_t offset)
+    hw_status hw_offset_index_write(hw_index *ix, int64_t offset, size_t position, int *err)
+    hw_status hw_time_index_write(hw_index *ix, int64_t timestamp, int64_t offset, int *err)
     void hw_offset_index_lookup(const hw_index *ix, int64_t target, int64_t *offset,
                                 size_t *position)
     void hw_time_index_lookup(const hw_index *ix, int64_t target, int64_t *timestamp,

@@ -18,6 +18,7 @@ the size observed under its lock are safe concurrently.
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
 
@@ -27,6 +28,8 @@ from headwater.errors import CorruptIndexError, CorruptRecordError
 OFFSET_ENTRY_BYTES = 8
 TIME_ENTRY_BYTES = 12
 INT32_MAX = 2**31 - 1
+
+log = logging.getLogger("headwater.log")
 # Written by the log cleaner (cleaner.py) before its first swap: its presence says the
 # partition's offsets may have gaps, whatever cleanup.policy says now.
 CLEANER_CHECKPOINT_FILE = "cleaner-offset"
@@ -112,10 +115,15 @@ class LogSegment:
     def after_append(self, position: int, size: int, last_offset: int, max_timestamp: int) -> None:
         """Index bookkeeping for one batch just written at `position`."""
         if self.bytes_since_index > self.index_interval_bytes:
-            self.offset_index.append(last_offset, position)
             ts_max = max(self.max_timestamp, max_timestamp)
             off_max = last_offset if max_timestamp >= self.max_timestamp else self.offset_of_max_timestamp
-            self.time_index.append(ts_max, off_max)
+            try:
+                self.offset_index.append(last_offset, position)
+                self.time_index.append(ts_max, off_max)
+            except OSError as exc:
+                # The batch is already written; an index is derived data. A missing entry only
+                # makes lookups walk further (the next open checks and rebuilds the index).
+                log.warning("index append failed for %s: %s", self.log_path, exc)
             self.bytes_since_index = 0
         self.bytes_since_index += size
         if self.first_batch_max_timestamp < 0 and position == 0:
