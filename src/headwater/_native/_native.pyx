@@ -638,42 +638,55 @@ cdef class RecordIterator:
             self.pos += size
             return 1
 
-    def __next__(self):
-        cdef hw_record r
-        cdef Record rec
-        cdef const uint8_t *hp
-        cdef const uint8_t *hk
-        cdef const uint8_t *hv
-        cdef int64_t hkl, hvl, offset
-        cdef Py_ssize_t j
-        cdef list hdrs
+    cdef int _advance(self, hw_record *r, int64_t *offset) except -1:
+        """Read the next deliverable record into r/offset. Returns 0 at the end."""
         while True:
             if self.remaining <= 0:
                 if not self._next_batch():
                     self._finish()
-                    raise StopIteration
+                    return 0
                 continue
-            if hw_record_read(&self.rpos, self.rend, &r) != HW_OK:
+            if hw_record_read(&self.rpos, self.rend, r) != HW_OK:
                 self._finish()
                 raise CorruptRecordError(f"record of batch at offset {self.base_offset}: bad structure")
             self.remaining -= 1
-            offset = <int64_t>(<uint64_t>self.base_offset + <uint64_t>r.offset_delta)
-            if offset < self.start_offset:
-                continue
-            rec = Record.__new__(Record)
-            rec.offset = offset
-            rec.timestamp = self.append_time if self.append_time >= 0 else <int64_t>(<uint64_t>self.base_timestamp + <uint64_t>r.timestamp_delta)
-            rec.key = _bytes_or_none(r.key, r.key_len)
-            rec.value = _bytes_or_none(r.value, r.value_len)
-            if r.header_count:
-                hdrs = []
-                hp = r.headers
-                for j in range(r.header_count):
-                    hw_header_read(&hp, r.headers_end, &hk, &hkl, &hv, &hvl)
-                    hdrs.append((PyUnicode_DecodeUTF8(<const char *>hk, <Py_ssize_t>hkl, "replace"),
-                                 _bytes_or_none(hv, hvl)))
-                rec._headers = hdrs
-            return rec
+            offset[0] = <int64_t>(<uint64_t>self.base_offset + <uint64_t>r.offset_delta)
+            if offset[0] >= self.start_offset:
+                return 1
+
+    cdef inline int64_t _timestamp_of(self, hw_record *r):
+        if self.append_time >= 0:
+            return self.append_time
+        return <int64_t>(<uint64_t>self.base_timestamp + <uint64_t>r.timestamp_delta)
+
+    def __next__(self):
+        cdef hw_record r
+        cdef Record rec
+        cdef int64_t offset
+        if not self._advance(&r, &offset):
+            raise StopIteration
+        rec = Record.__new__(Record)
+        rec.offset = offset
+        rec.timestamp = self._timestamp_of(&r)
+        rec.key = _bytes_or_none(r.key, r.key_len)
+        rec.value = _bytes_or_none(r.value, r.value_len)
+        if r.header_count:
+            rec._headers = _decode_headers(&r)
+        return rec
+
+
+cdef list _decode_headers(hw_record *r):
+    cdef list hdrs = []
+    cdef const uint8_t *hp = r.headers
+    cdef const uint8_t *hk
+    cdef const uint8_t *hv
+    cdef int64_t hkl, hvl
+    cdef Py_ssize_t j
+    for j in range(r.header_count):
+        hw_header_read(&hp, r.headers_end, &hk, &hkl, &hv, &hvl)
+        hdrs.append((PyUnicode_DecodeUTF8(<const char *>hk, <Py_ssize_t>hkl, "replace"),
+                     _bytes_or_none(hv, hvl)))
+    return hdrs
 
 
 @cython.final
@@ -1540,3 +1553,113 @@ def payload_size(values, keys=None):
                 n = _length_of(v)
                 total += n
     return total
+
+
+# ---------------------------------------------------------------- consumer messages
+
+@cython.final
+@cython.freelist(256)
+@cython.no_gc
+cdef class Message:
+    """One record (or an error event) with confluent_kafka.Message's accessors. Built in C by
+    decode_messages() so a consumer pays one object per record, not a Python __init__."""
+    cdef public object _topic
+    cdef public int32_t _partition
+    cdef public int64_t _offset
+    cdef public object _key
+    cdef public object _value
+    cdef public object _headers
+    cdef public int64_t _timestamp
+    cdef public int _ts_type
+    cdef public object _error
+    cdef public object _latency
+
+    def __init__(self, topic, int32_t partition, int64_t offset, key, value, headers=None,
+                 int64_t timestamp=-1, int timestamp_type=1, error=None):
+        self._topic = topic
+        self._partition = partition
+        self._offset = offset
+        self._key = key
+        self._value = value
+        self._headers = headers
+        self._timestamp = timestamp
+        self._ts_type = timestamp_type
+        self._error = error
+
+    def topic(self):
+        return self._topic
+
+    def partition(self):
+        return self._partition
+
+    def offset(self):
+        return self._offset
+
+    def key(self):
+        return self._key
+
+    def value(self):
+        return self._value
+
+    def headers(self):
+        return self._headers or None
+
+    def timestamp(self):
+        if self._timestamp < 0:
+            return 0, -1
+        return self._ts_type, self._timestamp
+
+    def error(self):
+        return self._error
+
+    def latency(self):
+        return self._latency
+
+    def set_value(self, value):
+        self._value = value
+
+    def set_key(self, key):
+        self._key = key
+
+    def set_headers(self, headers):
+        self._headers = headers
+
+    def __len__(self):
+        return 0 if self._value is None else len(self._value)
+
+    def __repr__(self):
+        return (f"Message(topic={self._topic!r}, partition={self._partition}, "
+                f"offset={self._offset}, key={self._key!r})")
+
+
+def decode_messages(data, int64_t start_offset, topic, int32_t partition, decompress=None):
+    """Messages for every record of the whole batches in `data` from start_offset on (control
+    batches skipped). Timestamp type 2 (LogAppendTime) or 1 (CreateTime) per batch."""
+    cdef list out = []
+    cdef RecordIterator it = RecordIterator(data, start_offset, decompress)
+    cdef hw_record r
+    cdef int64_t offset
+    cdef Message m
+    while it._advance(&r, &offset):
+        m = Message.__new__(Message)
+        m._topic = topic
+        m._partition = partition
+        m._offset = offset
+        m._key = _bytes_or_none(r.key, r.key_len)
+        m._value = _bytes_or_none(r.value, r.value_len)
+        if r.header_count:
+            m._headers = _decode_headers(&r)
+        m._timestamp = it._timestamp_of(&r)
+        m._ts_type = 2 if it.append_time >= 0 else 1
+        out.append(m)
+    return out
+
+
+def last_offsets(list messages):
+    """{(topic, partition): offset + 1 of the last non-error message} over `messages`."""
+    cdef dict out = {}
+    cdef Message m
+    for m in messages:
+        if m._error is None:
+            out[(m._topic, m._partition)] = m._offset + 1
+    return out

@@ -30,12 +30,12 @@ from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from headwater._native._native import decode_messages, last_offsets
 from headwater.client.message import (
     OFFSET_BEGINNING,
     OFFSET_END,
     OFFSET_INVALID,
     OFFSET_STORED,
-    TIMESTAMP_CREATE_TIME,
     TIMESTAMP_LOG_APPEND_TIME,
     KafkaError,
     Message,
@@ -66,6 +66,7 @@ from headwater.errors import (
     OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
+from headwater.log.partition_log import _decompress_section
 
 if TYPE_CHECKING:
     from headwater.client.broker import Broker
@@ -422,12 +423,14 @@ class Consumer:
                 if not self._buffer:
                     self._fill()
                 buf = self._buffer
-                consumed = self._consumed
-                while buf and len(out) < num_messages:
-                    m = buf.popleft()
-                    out.append(m)
-                    if m._error is None:
-                        consumed[(m._topic, m._partition)] = m._offset + 1  # type: ignore[index]
+                want = num_messages - len(out)
+                if want >= len(buf):
+                    taken = list(buf)
+                    buf.clear()
+                else:
+                    taken = [buf.popleft() for _ in range(want)]
+                out.extend(taken)
+                self._consumed.update(last_offsets(taken))
             if out:
                 return out
             remaining = None if deadline is None else deadline - time.monotonic()
@@ -450,10 +453,11 @@ class Consumer:
             with result:
                 topic, partition = key
                 last = pos - 1
-                for rec in result:
-                    ts_type = TIMESTAMP_CREATE_TIME
-                    self._buffer.append(Message(topic, partition, rec.offset, rec.key, rec.value, rec.headers or None, rec.timestamp, ts_type))
-                    last = rec.offset
+                if result.view is not None:
+                    msgs = decode_messages(result.view, pos, topic, partition, _decompress_section)
+                    if msgs:
+                        last = msgs[-1].offset()
+                        self._buffer.extend(msgs)
                 if result.nbytes:
                     # Skip past control batches and gaps too: the next fetch starts after the
                     # last batch returned.

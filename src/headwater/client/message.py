@@ -7,7 +7,7 @@ for confluent-kafka reads headwater messages unchanged.
 
 from __future__ import annotations
 
-from typing import Any
+from headwater._native import _native
 
 # Timestamp types (confluent_kafka.TIMESTAMP_*).
 TIMESTAMP_NOT_AVAILABLE = 0
@@ -139,74 +139,6 @@ class TopicPartition:
         return f"TopicPartition{{topic={self.topic},partition={self.partition},offset={self.offset},error={self.error}}}"
 
 
-class Message:
-    """One record (or an error event) with confluent_kafka.Message's accessors."""
-
-    __slots__ = ("_topic", "_partition", "_offset", "_key", "_value", "_headers", "_timestamp", "_ts_type", "_error", "_latency")
-
-    def __init__(
-        self,
-        topic: str | None,
-        partition: int,
-        offset: int,
-        key: bytes | None,
-        value: bytes | None,
-        headers: list[tuple[str, bytes | None]] | None = None,
-        timestamp: int = -1,
-        timestamp_type: int = TIMESTAMP_CREATE_TIME,
-        error: KafkaError | None = None,
-    ) -> None:
-        self._topic = topic
-        self._partition = partition
-        self._offset = offset
-        self._key = key
-        self._value = value
-        self._headers = headers
-        self._timestamp = timestamp
-        self._ts_type = timestamp_type
-        self._error = error
-        self._latency: float | None = None
-
-    def topic(self) -> str | None:
-        return self._topic
-
-    def partition(self) -> int:
-        return self._partition
-
-    def offset(self) -> int:
-        return self._offset
-
-    def key(self) -> bytes | None:
-        return self._key
-
-    def value(self) -> bytes | None:
-        return self._value
-
-    def headers(self) -> list[tuple[str, bytes | None]] | None:
-        return self._headers or None
-
-    def timestamp(self) -> tuple[int, int]:
-        if self._timestamp < 0:
-            return TIMESTAMP_NOT_AVAILABLE, -1
-        return self._ts_type, self._timestamp
-
-    def error(self) -> KafkaError | None:
-        return self._error
-
-    def latency(self) -> float | None:
-        return self._latency
-
-    def set_value(self, value: bytes | None) -> None:
-        self._value = value
-
-    def set_key(self, key: bytes | None) -> None:
-        self._key = key
-
-    def set_headers(self, headers: Any) -> None:
-        self._headers = headers
-
-    def __len__(self) -> int:
-        return 0 if self._value is None else len(self._value)
-
-    def __repr__(self) -> str:
-        return f"Message(topic={self._topic!r}, partition={self._partition}, offset={self._offset}, key={self._key!r})"
+# Message is implemented in C (headwater._native): consumers create one per record, and a
+# Python __init__ would cost more than decoding the record.
+Message = _native.Message
