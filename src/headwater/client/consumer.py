@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -147,6 +146,9 @@ class Consumer:
         self._auto_commit_s = int(cfg["auto.commit.interval.ms"]) / 1000.0
         self._next_auto_commit = time.monotonic() + self._auto_commit_s
         self._max_partition_bytes = int(cfg["max.partition.fetch.bytes"])
+        # librdkafka's check.crcs (default false, as confluent-kafka): verify each batch's
+        # CRC-32C when reading. Record structure is always bounds-checked either way.
+        self._check_crcs = str(cfg["check.crcs"]).lower() in ("true", "1")
         self._eof = bool(cfg["enable.partition.eof"])
         self._on_commit: Callable[..., Any] | None = cfg["on_commit"]
         self._strategies = [s.strip() for s in str(cfg["partition.assignment.strategy"]).split(",") if s.strip()]
@@ -163,7 +165,8 @@ class Consumer:
         self._consumed: dict[tuple[str, int], int] = {}
         self._paused: set[tuple[str, int]] = set()
         self._eof_sent: set[tuple[str, int]] = set()
-        self._buffer: deque[Message] = deque()
+        # Fetched, not yet returned; a list so consume() takes a slice in one C call.
+        self._buffer: list[Message] = []
         self._closed = False
         # Group membership.
         self._subscription: list[str] = []
@@ -329,7 +332,7 @@ class Consumer:
             for tp in revoked:
                 self._positions.pop(tp, None)
                 self._consumed.pop(tp, None)
-            self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) in assigned)
+            self._buffer = [m for m in self._buffer if (m.topic(), m.partition()) in assigned]
         for tp in added:
             self._positions[tp] = None
         if self._on_assign is not None and (added or not self._cooperative()):
@@ -424,11 +427,8 @@ class Consumer:
                     self._fill()
                 buf = self._buffer
                 want = num_messages - len(out)
-                if want >= len(buf):
-                    taken = list(buf)
-                    buf.clear()
-                else:
-                    taken = [buf.popleft() for _ in range(want)]
+                taken = buf[:want]
+                del buf[:want]
                 out.extend(taken)
                 self._consumed.update(last_offsets(taken))
             if out:
@@ -446,7 +446,7 @@ class Consumer:
                 pos = self._positions[key] = self._resolve_position(key)
             plog = self._broker.get_log(*key)
             try:
-                result = plog.read(pos, self._max_partition_bytes)
+                result = plog.read(pos, self._max_partition_bytes, verify_crc=self._check_crcs)
             except OffsetOutOfRangeError:
                 self._positions[key] = self._reset_position(key)
                 continue
@@ -488,7 +488,7 @@ class Consumer:
                     if pos is None:
                         pos = self._positions[key] = self._resolve_position(key)
                     try:
-                        result = self._broker.get_log(*key).read(pos, self._max_partition_bytes)
+                        result = self._broker.get_log(*key).read(pos, self._max_partition_bytes, verify_crc=self._check_crcs)
                     except OffsetOutOfRangeError:
                         self._positions[key] = self._reset_position(key)
                         continue
@@ -596,7 +596,7 @@ class Consumer:
             if key not in self._positions:
                 raise UnknownTopicOrPartitionError(f"{key[0]}-{key[1]} is not assigned")
             self._positions[key] = self._initial_position(partition) if partition.offset < 0 and partition.offset != OFFSET_STORED else (partition.offset if partition.offset >= 0 else None)
-            self._buffer = deque(m for m in self._buffer if (m.topic(), m.partition()) != key)
+            self._buffer = [m for m in self._buffer if (m.topic(), m.partition()) != key]
             self._consumed.pop(key, None)
 
     def pause(self, partitions: Sequence[TopicPartition]) -> None:
@@ -607,7 +607,7 @@ class Consumer:
                 self._paused.add(key)
             # Buffered messages of a paused partition are dropped and fetched again after
             # resume(): rewind its position to the first one dropped.
-            keep: deque[Message] = deque()
+            keep: list[Message] = []
             for m in self._buffer:
                 key = (m.topic(), m.partition())
                 if key in self._paused:
