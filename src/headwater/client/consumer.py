@@ -89,11 +89,15 @@ CONSUMER_DEFAULTS: dict[str, Any] = {
     "enable.partition.eof": False,
     "on_commit": None,
     "check.crcs": False,
+    # How often a subscribed member compares the partition counts (and pattern matches) of its
+    # topics with those of its last join. librdkafka's default is 300000; the lookup here is
+    # in-process and cheap, so headwater checks every second.
+    "topic.metadata.refresh.interval.ms": 1000,
 }
 _IGNORED = {
     "bootstrap.servers", "security.protocol", "error_cb", "logger", "debug", "stats_cb",
     "statistics.interval.ms", "api.version.request", "socket.timeout.ms", "fetch.min.bytes",
-    "topic.metadata.refresh.interval.ms", "allow.auto.create.topics", "session.timeout.ms.min",
+    "allow.auto.create.topics", "session.timeout.ms.min",
 }
 _RESET = {"earliest": "earliest", "smallest": "earliest", "beginning": "earliest", "latest": "latest", "largest": "latest", "end": "latest", "error": "error"}
 
@@ -181,6 +185,10 @@ class Consumer:
         self._sync: Any = None
         self._needs_join = False
         self._next_heartbeat = 0.0
+        self._is_leader = False
+        self._joined_metadata: dict[str, int] = {}
+        self._metadata_interval_s = int(cfg["topic.metadata.refresh.interval.ms"]) / 1000.0
+        self._next_metadata_check = 0.0
         broker._register_consumer(self)
 
     # ------------------------------------------------------------------ subscription
@@ -256,6 +264,7 @@ class Consumer:
             self._member_id = result.member_id
             self._generation = result.generation_id
             self._protocol = result.protocol_name
+            self._is_leader = result.leader_id == result.member_id
             assignments = None
             if result.leader_id == result.member_id and not result.skip_assignment:
                 assignments = self._assign_as_leader(result)
@@ -274,6 +283,8 @@ class Consumer:
             assigned = decode_assignment(pending.result().assignment).partitions
             self._install_assignment({(tp.topic, tp.partition) for tp in assigned})
             self._next_heartbeat = now + int(self.config["heartbeat.interval.ms"]) / 1000.0
+        if self._join is None and self._sync is None and not self._needs_join:
+            self._check_metadata()
         if self._join is None and self._sync is None and not self._needs_join and now >= self._next_heartbeat:
             self._next_heartbeat = now + int(self.config["heartbeat.interval.ms"]) / 1000.0
             try:
@@ -284,9 +295,31 @@ class Consumer:
             except KafkaApiError as exc:
                 self._on_group_error(exc)
 
+    def _metadata_snapshot(self) -> dict[str, int]:
+        out = {}
+        for t in self._topics():
+            n = self._broker._partition_count_or_none(t)
+            if n:
+                out[t] = n
+        return out
+
+    def _check_metadata(self) -> None:
+        """Rejoin when subscribed topics changed: the leader for new partitions (its rejoin
+        starts a rebalance, as in Kafka), any member when its pattern matches new topics."""
+        now = time.monotonic()
+        if now < self._next_metadata_check:
+            return
+        self._next_metadata_check = now + self._metadata_interval_s
+        snapshot = self._metadata_snapshot()
+        if snapshot == self._joined_metadata:
+            return
+        if self._is_leader or set(snapshot) != set(self._joined_metadata):
+            self._needs_join = True
+
     def _start_join(self) -> None:
         b = self._broker
         topics = self._topics()
+        self._joined_metadata = self._metadata_snapshot()
         owned = tuple(GroupTP(t, p) for (t, p) in sorted(self._positions))
         protocols = []
         for name in self._strategies:
