@@ -1663,3 +1663,197 @@ def last_offsets(list messages):
         if m._error is None:
             out[(m._topic, m._partition)] = m._offset + 1
     return out
+
+
+# ---------------------------------------------------------------- producer hot path
+
+from cpython.dict cimport PyDict_GetItem
+from cpython.object cimport PyObject
+from cpython.pythread cimport (
+    PyThread_acquire_lock,
+    PyThread_allocate_lock,
+    PyThread_free_lock,
+    PyThread_get_thread_ident,
+    PyThread_release_lock,
+    PyThread_type_lock,
+    WAIT_LOCK,
+    NOWAIT_LOCK,
+)
+
+
+@cython.final
+cdef class FastRLock:
+    """A re-entrant lock that C code takes without a Python call (`with` works from Python).
+    The producer's hot path takes it once per record."""
+    cdef PyThread_type_lock _lock
+    cdef unsigned long _owner
+    cdef int _count
+
+    def __cinit__(self):
+        self._lock = PyThread_allocate_lock()
+        if self._lock == NULL:
+            raise MemoryError()
+
+    def __dealloc__(self):
+        if self._lock != NULL:
+            PyThread_free_lock(self._lock)
+
+    cdef int _acquire(self) except -1:
+        cdef unsigned long me = PyThread_get_thread_ident()
+        cdef int got
+        if self._count and self._owner == me:
+            self._count += 1
+            return 0
+        if not PyThread_acquire_lock(self._lock, NOWAIT_LOCK):
+            with nogil:
+                got = PyThread_acquire_lock(self._lock, WAIT_LOCK)
+        self._owner = me
+        self._count = 1
+        return 0
+
+    cdef void _release(self):
+        self._count -= 1
+        if self._count == 0:
+            self._owner = 0
+            PyThread_release_lock(self._lock)
+
+    def acquire(self, bint blocking=True, timeout=-1):
+        self._acquire()
+        return True
+
+    def release(self):
+        if self._count == 0 or self._owner != PyThread_get_thread_ident():
+            raise RuntimeError("cannot release un-acquired lock")
+        self._release()
+
+    def __enter__(self):
+        self._acquire()
+        return self
+
+    def __exit__(self, *exc):
+        self._release()
+        return False
+
+
+cdef class PartitionBuffer:
+    """Records buffered for one partition by a producer (see client/producer.py)."""
+    cdef public list values
+    cdef public object keys        # list | None
+    cdef public object headers     # dict[int, ...] | None
+    cdef public object timestamps  # dict[int, int] | None
+    cdef public object callbacks   # dict[int, callable] | None
+    cdef public Py_ssize_t nbytes
+    cdef public double first_ms
+    cdef public int64_t next_sequence
+
+    def __init__(self):
+        self.values = []
+        self.keys = None
+        self.headers = None
+        self.timestamps = None
+        self.callbacks = None
+        self.nbytes = 0
+        self.first_ms = 0.0
+        self.next_sequence = 0
+
+    def take(self):
+        out = (self.values, self.keys, self.headers, self.timestamps, self.callbacks)
+        self.values = []
+        self.keys = None
+        self.headers = None
+        self.timestamps = None
+        self.callbacks = None
+        self.nbytes = 0
+        return out
+
+
+cdef class TopicBuffers:
+    """A producer's per-topic state: partition count, buffers, sticky partition (-1: none)."""
+    cdef public str name
+    cdef public Py_ssize_t partitions
+    cdef public list buffers
+    cdef public Py_ssize_t sticky
+
+    def __init__(self, str name, Py_ssize_t partitions, Py_ssize_t sticky):
+        self.name = name
+        self.partitions = partitions
+        self.buffers = [PartitionBuffer() for _ in range(partitions)]
+        self.sticky = sticky
+
+
+cdef double _monotonic():
+    return time.monotonic()
+
+
+cdef class ProducerCore:
+    """The C part of client.producer.Producer: produce() for the common record (bytes or None
+    value, no key, headers, timestamp or callback) appends to the partition buffer without a
+    Python frame. Everything else goes to the Python `_produce_general`; sends go to the Python
+    `_send_locked`. Subclassed by Producer, which sets every field."""
+    cdef public FastRLock _lock
+    cdef public dict _topics
+    cdef public Py_ssize_t _queued
+    cdef public Py_ssize_t _max_message
+    cdef public Py_ssize_t _batch_messages
+    cdef public Py_ssize_t _batch_bytes
+    cdef public double _linger_s
+    cdef public bint _closed
+    cdef public object _default_cb
+
+    def produce(self, topic, value=None, key=None, Py_ssize_t partition=-1, on_delivery=None,
+                timestamp=0, headers=None, callback=None):
+        """Buffer one record for `topic` (see Producer's module docstring)."""
+        cdef Py_ssize_t size, i
+        cdef TopicBuffers state
+        cdef PartitionBuffer buf
+        cdef object found
+        cdef PyObject *found_ptr
+        if (key is not None or on_delivery is not None or callback is not None
+                or headers is not None or timestamp or self._default_cb is not None
+                or (value is not None and not PyBytes_CheckExact(value))):
+            return self._produce_general(topic, value, key, partition, on_delivery, timestamp,
+                                         headers, callback)
+        size = PyBytes_GET_SIZE(value) if value is not None else 0
+        if size > self._max_message:
+            return self._produce_general(topic, value, key, partition, on_delivery, timestamp,
+                                         headers, callback)
+        self._lock._acquire()
+        try:
+            found_ptr = PyDict_GetItem(self._topics, topic)
+            found = <object>found_ptr if found_ptr != NULL else None
+            if found is None or self._closed:
+                self._lock._release()
+                return self._produce_general_unlocked(topic, value, key, partition, on_delivery,
+                                                      timestamp, headers, callback)
+            state = <TopicBuffers>found
+            if partition < 0:
+                partition = state.sticky
+                if partition < 0:
+                    self._lock._release()
+                    return self._produce_general_unlocked(topic, value, key, -1, on_delivery,
+                                                          timestamp, headers, callback)
+            elif partition >= state.partitions:
+                self._lock._release()
+                return self._produce_general_unlocked(topic, value, key, partition, on_delivery,
+                                                      timestamp, headers, callback)
+            buf = <PartitionBuffer>state.buffers[partition]
+            i = len(buf.values)
+            buf.values.append(value)
+            if i == 0:
+                buf.first_ms = _monotonic()
+            if buf.keys is not None:
+                buf.keys.append(None)
+            buf.nbytes += size + 16
+            self._queued += 1
+            if i + 1 >= self._batch_messages or buf.nbytes >= self._batch_bytes or self._linger_s <= 0:
+                self._send_locked(state, partition)
+        except BaseException:
+            self._lock._release()
+            raise
+        self._lock._release()
+        return None
+
+    def _produce_general_unlocked(self, topic, value, key, partition, on_delivery, timestamp,
+                                  headers, callback):
+        return self._produce_general(topic, value, key, partition, on_delivery, timestamp,
+                                     headers, callback)

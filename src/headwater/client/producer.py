@@ -24,7 +24,6 @@ from __future__ import annotations
 
 import logging
 import random
-import threading
 import time
 import zlib
 from collections import deque
@@ -32,7 +31,13 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater import compression as _compression
-from headwater._native._native import payload_size
+from headwater._native._native import (
+    FastRLock,
+    PartitionBuffer,
+    ProducerCore,
+    TopicBuffers,
+    payload_size,
+)
 from headwater.client.message import KafkaError, Message
 from headwater.errors import (
     ConfigError,
@@ -88,50 +93,23 @@ def _parse_config(config: Mapping[str, Any] | None, defaults: Mapping[str, Any])
     return out
 
 
-class _PartitionBuffer:
-    __slots__ = ("values", "keys", "headers", "timestamps", "callbacks", "nbytes", "first_ms", "next_sequence")
-
-    def __init__(self) -> None:
-        self.values: list[Any] = []
-        self.keys: list[Any] | None = None
-        self.headers: dict[int, Any] | None = None
-        self.timestamps: dict[int, int] | None = None
-        self.callbacks: dict[int, DeliveryCallback] | None = None
-        self.nbytes = 0
-        self.first_ms = 0.0
-        self.next_sequence = 0
-
-    def take(self) -> tuple[list[Any], list[Any] | None, dict[int, Any] | None, dict[int, int] | None, dict[int, DeliveryCallback] | None]:
-        out = (self.values, self.keys, self.headers, self.timestamps, self.callbacks)
-        self.values = []
-        self.keys = None
-        self.headers = None
-        self.timestamps = None
-        self.callbacks = None
-        self.nbytes = 0
-        return out
+# The per-partition buffers and per-topic state are C types so produce()'s common case runs
+# without a Python frame (see _native.ProducerCore).
+_PartitionBuffer = PartitionBuffer
+_TopicState = TopicBuffers
 
 
-class _TopicState:
-    __slots__ = ("name", "partitions", "buffers", "sticky")
+class Producer(ProducerCore):
+    """Embedded producer; create with broker.producer(config).
 
-    def __init__(self, name: str, partitions: int, sticky: int) -> None:
-        self.name = name
-        self.partitions = partitions
-        self.buffers = [_PartitionBuffer() for _ in range(partitions)]
-        # Null-key records stick to one partition until its batch is sent (Java's KIP-480
-        # sticky partitioner; librdkafka sticks for a time instead). -1: no stickiness.
-        self.sticky = sticky
-
-
-class Producer:
-    """Embedded producer; create with broker.producer(config)."""
+    produce() is ProducerCore.produce (C) for the common record; the rest is here.
+    """
 
     def __init__(self, broker: Broker, config: Mapping[str, Any] | None = None) -> None:
         cfg = _parse_config(config, PRODUCER_DEFAULTS)
         self.config = cfg
         self._broker = broker
-        self._lock = threading.RLock()
+        self._lock = FastRLock()
         self._topics: dict[str, _TopicState] = {}
         self._queued = 0
         self._reports: deque[tuple[DeliveryCallback, KafkaError | None, Message]] = deque()
@@ -158,7 +136,7 @@ class Producer:
 
     # ------------------------------------------------------------------ produce
 
-    def produce(
+    def _produce_general(
         self,
         topic: str,
         value: Any = None,
