@@ -111,6 +111,34 @@ hw_status hw_record_read(const uint8_t **pos, const uint8_t *end, hw_record *r) 
     return HW_OK;
 }
 
+hw_status hw_records_columns(const uint8_t *p, const uint8_t *end, int32_t count,
+                             int64_t base_offset, int64_t base_timestamp, int64_t append_time,
+                             int64_t start_offset, const uint8_t *origin, int64_t *offsets,
+                             int64_t *timestamps, int64_t *key_pos, int64_t *key_len,
+                             int64_t *value_pos, int64_t *value_len, size_t *kept) {
+    size_t k = 0;
+    for (int32_t i = 0; i < count; i++) {
+        hw_record r;
+        if (hw_record_read(&p, end, &r) != HW_OK) {
+            *kept = k;
+            return HW_ERR_CORRUPT;
+        }
+        int64_t off = (int64_t)((uint64_t)base_offset + (uint64_t)r.offset_delta);
+        if (off < start_offset) continue;
+        offsets[k] = off;
+        timestamps[k] = append_time >= 0
+                            ? append_time
+                            : (int64_t)((uint64_t)base_timestamp + (uint64_t)r.timestamp_delta);
+        key_pos[k] = r.key_len >= 0 ? (int64_t)(r.key - origin) : 0;
+        key_len[k] = r.key_len;
+        value_pos[k] = r.value_len >= 0 ? (int64_t)(r.value - origin) : 0;
+        value_len[k] = r.value_len;
+        k++;
+    }
+    *kept = k;
+    return HW_OK;
+}
+
 hw_status hw_batch_validate(const uint8_t *buf, size_t len, hw_batch_header *h) {
     hw_status st = hw_batch_parse_header(buf, len, h);
     if (st != HW_OK) return st;

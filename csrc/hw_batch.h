@@ -90,6 +90,19 @@ hw_status hw_record_read(const uint8_t **pos, const uint8_t *end, hw_record *out
 hw_status hw_header_read(const uint8_t **pos, const uint8_t *end, const uint8_t **key,
                          int64_t *key_len, const uint8_t **value, int64_t *value_len);
 
+/**
+ * @brief Decode `count` records from [p, end) into columns, keeping those with offset >=
+ * start_offset: offsets, timestamps, and key/value positions (relative to `origin`) and lengths
+ * (-1 null). One C loop with the record reader inlined (the columnar read path).
+ * @param kept out: how many records were stored (columns must hold `count` entries).
+ * @returns HW_OK or HW_ERR_CORRUPT.
+ */
+hw_status hw_records_columns(const uint8_t *p, const uint8_t *end, int32_t count,
+                             int64_t base_offset, int64_t base_timestamp, int64_t append_time,
+                             int64_t start_offset, const uint8_t *origin, int64_t *offsets,
+                             int64_t *timestamps, int64_t *key_pos, int64_t *key_len,
+                             int64_t *value_pos, int64_t *value_len, size_t *kept);
+
 /* ---------------------------------------------------------------- building */
 
 typedef struct hw_batch_writer {

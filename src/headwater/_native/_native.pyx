@@ -753,6 +753,7 @@ def decode_columns(data, int64_t start_offset=-1, decompress=None):
     cdef const uint8_t *end
     cdef const uint8_t *base
     cdef int64_t off, ts, append_time, i
+    cdef size_t kept = 0
     cdef int64_t[:] o_, t_, ko, kl, vo, vl
     _acquire(data, &ref)
     try:
@@ -818,19 +819,14 @@ def decode_columns(data, int64_t start_offset=-1, decompress=None):
                     buf += memoryview(data)[pos + HW_BATCH_HEADER_SIZE:pos + size]
                 else:
                     base = ref.ptr
-            for i in range(h.records_count):
-                if hw_record_read(&p, end, &r) != HW_OK:
-                    raise CorruptRecordError(f"record of batch at offset {h.base_offset}: bad structure")
-                off = <int64_t>(<uint64_t>h.base_offset + <uint64_t>r.offset_delta)
-                if off < start_offset:
-                    continue
-                o_[k] = off
-                t_[k] = append_time if append_time >= 0 else <int64_t>(<uint64_t>h.base_timestamp + <uint64_t>r.timestamp_delta)
-                ko[k] = (r.key - base) if r.key_len >= 0 else 0
-                kl[k] = r.key_len
-                vo[k] = (r.value - base) if r.value_len >= 0 else 0
-                vl[k] = r.value_len
-                k += 1
+            if h.records_count > count - k:
+                raise CorruptRecordError(f"batch at offset {h.base_offset}: record count changed")
+            st = hw_records_columns(p, end, h.records_count, h.base_offset, h.base_timestamp,
+                                    append_time, start_offset, base, &o_[k], &t_[k], &ko[k],
+                                    &kl[k], &vo[k], &vl[k], &kept)
+            k += <Py_ssize_t>kept
+            if st != HW_OK:
+                raise CorruptRecordError(f"record of batch at offset {h.base_offset}: bad structure")
             pos += size
     finally:
         _release(&ref)
