@@ -111,13 +111,15 @@ hw_status hw_record_read(const uint8_t **pos, const uint8_t *end, hw_record *r) 
     return HW_OK;
 }
 
-hw_status hw_records_columns(const uint8_t *p, const uint8_t *end, int32_t count,
-                             int64_t base_offset, int64_t base_timestamp, int64_t append_time,
-                             int64_t start_offset, const uint8_t *origin, int64_t *offsets,
-                             int64_t *timestamps, int64_t *key_pos, int64_t *key_len,
-                             int64_t *value_pos, int64_t *value_len, size_t *kept) {
+hw_status hw_records_columns_ex(const uint8_t *p, const uint8_t *end, int32_t count,
+                                int64_t base_offset, int64_t base_timestamp, int64_t append_time,
+                                int64_t start_offset, const uint8_t *origin, int64_t *offsets,
+                                int64_t *timestamps, int64_t *key_pos, int64_t *key_len,
+                                int64_t *value_pos, int64_t *value_len, int64_t *record_pos,
+                                int64_t *header_count, size_t *kept) {
     size_t k = 0;
     for (int32_t i = 0; i < count; i++) {
+        const uint8_t *start = p;
         hw_record r;
         if (hw_record_read(&p, end, &r) != HW_OK) {
             *kept = k;
@@ -133,10 +135,22 @@ hw_status hw_records_columns(const uint8_t *p, const uint8_t *end, int32_t count
         key_len[k] = r.key_len;
         value_pos[k] = r.value_len >= 0 ? (int64_t)(r.value - origin) : 0;
         value_len[k] = r.value_len;
+        if (record_pos) record_pos[k] = (int64_t)(start - origin);
+        if (header_count) header_count[k] = r.header_count;
         k++;
     }
     *kept = k;
     return HW_OK;
+}
+
+hw_status hw_records_columns(const uint8_t *p, const uint8_t *end, int32_t count,
+                             int64_t base_offset, int64_t base_timestamp, int64_t append_time,
+                             int64_t start_offset, const uint8_t *origin, int64_t *offsets,
+                             int64_t *timestamps, int64_t *key_pos, int64_t *key_len,
+                             int64_t *value_pos, int64_t *value_len, size_t *kept) {
+    return hw_records_columns_ex(p, end, count, base_offset, base_timestamp, append_time,
+                                 start_offset, origin, offsets, timestamps, key_pos, key_len,
+                                 value_pos, value_len, NULL, NULL, kept);
 }
 
 hw_status hw_batch_validate(const uint8_t *buf, size_t len, hw_batch_header *h) {

@@ -103,6 +103,15 @@ hw_status hw_records_columns(const uint8_t *p, const uint8_t *end, int32_t count
                              int64_t *timestamps, int64_t *key_pos, int64_t *key_len,
                              int64_t *value_pos, int64_t *value_len, size_t *kept);
 
+/** @brief hw_records_columns plus, per kept record, its start position (relative to origin)
+ *  and header count, so a caller can re-read the few records that have headers. */
+hw_status hw_records_columns_ex(const uint8_t *p, const uint8_t *end, int32_t count,
+                                int64_t base_offset, int64_t base_timestamp, int64_t append_time,
+                                int64_t start_offset, const uint8_t *origin, int64_t *offsets,
+                                int64_t *timestamps, int64_t *key_pos, int64_t *key_len,
+                                int64_t *value_pos, int64_t *value_len, int64_t *record_pos,
+                                int64_t *header_count, size_t *kept);
+
 /* ---------------------------------------------------------------- building */
 
 typedef struct hw_batch_writer {

@@ -77,6 +77,13 @@ cdef extern from "hw_batch.h" nogil:
                                  int64_t start_offset, const uint8_t *origin, int64_t *offsets,
                                  int64_t *timestamps, int64_t *key_pos, int64_t *key_len,
                                  int64_t *value_pos, int64_t *value_len, size_t *kept)
+    hw_status hw_records_columns_ex(const uint8_t *p, const uint8_t *end, int32_t count,
+                                    int64_t base_offset, int64_t base_timestamp,
+                                    int64_t append_time, int64_t start_offset,
+                                    const uint8_t *origin, int64_t *offsets, int64_t *timestamps,
+                                    int64_t *key_pos, int64_t *key_len, int64_t *value_pos,
+                                    int64_t *value_len, int64_t *record_pos,
+                                    int64_t *header_count, size_t *kept)
     hw_status hw_batch_begin(hw_batch_writer *w, uint8_t *buf, size_t cap, int64_t base_offset,
                              int32_t partition_leader_epoch, int16_t attributes,
                              int64_t producer_id, int16_t producer_epoch, int32_t base_sequence,
