@@ -405,8 +405,6 @@ def test_extent_kip74_and_bad_batch_status(native, Segment, seg_path):
         assert s.extent(3 * n, 10) == (3 * n, native.HW_OK)
         with pytest.raises(IndexError):
             s.extent(3 * n + 1, 10)
-        assert s._crc_ok(0, 2 * n) == (True, 2 * n)
-        assert s._crc_ok(0, 3 * n) == (False, 2 * n)
     finally:
         s.close(trim=False)
 
@@ -451,14 +449,14 @@ def test_truncate_beyond_size_is_corrupt_status(Segment, seg_path):
         s.close()
 
 
-def test_size_setter_and_discard_tail(Segment, seg_path):
+def test_size_setter_and_truncate(Segment, seg_path):
     s = _open(Segment, seg_path)
     try:
         s.append(GOLDEN)
         s.flush()
         assert s.synced == 89
         s.append(GOLDEN)
-        s.discard_tail(89)
+        s.truncate(89)
         assert s.size == 89 and s.read(0, 89) == GOLDEN
         with pytest.raises(ValueError):
             s.size = s.file_len + 1

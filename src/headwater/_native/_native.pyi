@@ -5,8 +5,7 @@ by headwater._pure, the slow pure-Python twin used as a test oracle. Segments an
 only natively.
 """
 
-from collections.abc import Iterator, Sequence
-from typing import Any
+from collections.abc import Sequence
 
 Buffer = bytes | bytearray | memoryview
 
@@ -201,5 +200,3 @@ class TimeIndex:
     def flush(self) -> None: ...
     def close(self) -> None: ...
 
-def _exports() -> Any: ...
-def _iter_batches(buf: Buffer) -> Iterator[BatchHeader]: ...

@@ -503,7 +503,6 @@ cdef inline object _bytes_or_none(const uint8_t *p, int64_t n):
     return PyBytes_FromStringAndSize(<const char *>p, <Py_ssize_t>n)
 
 
-_EMPTY = []
 
 
 def decode_records(records, Py_ssize_t count, int64_t base_offset, int64_t base_timestamp,
@@ -843,15 +842,6 @@ def decode_columns(data, int64_t start_offset=-1, decompress=None):
     c.data = bytes(buf) if compressed else out_data
     return c
 
-
-def _iter_batches(buf):
-    cdef Py_ssize_t pos = 0
-    cdef BatchHeader h
-    view = memoryview(buf)
-    while pos < len(view):
-        h = parse_batch_header(view, pos)
-        yield h
-        pos += h.batch_length + HW_LOG_OVERHEAD
 
 
 # ---------------------------------------------------------------- indexes
@@ -1249,9 +1239,6 @@ cdef class Segment:
             _write_records(&w, vals, ks, hs, tss, timestamp)
             return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
 
-    def fixed_batch_size(self, size_t width, size_t count):
-        return _fixed_batch_size(width, count)
-
     def append_fixed(self, data, size_t width, size_t count, int64_t timestamp=-1,
                      int64_t base_offset=0, int32_t partition_leader_epoch=-1,
                      Py_ssize_t max_batch_bytes=-1, int64_t producer_id=-1,
@@ -1334,16 +1321,6 @@ cdef class Segment:
                 _release(&oref)
         finally:
             _release(&ref)
-
-    def discard_tail(self, size_t size):
-        """Cut data above `size` that was never acknowledged."""
-        if size < self.seg.size:
-            if ftruncate(self.seg.fd, <off_t>size) != 0:
-                raise OSError(errno, f"truncate {self.path}")
-            self.seg.size = size
-            self.seg.file_len = size
-            if self.seg.synced > size:
-                self.seg.synced = size
 
     def append_batch(self, data, int64_t base_offset, int32_t partition_leader_epoch,
                      int64_t log_append_time=-1):
@@ -1512,21 +1489,7 @@ cdef class Segment:
         _raise_for(st, f"{self.path} at {position}")
         return _header_from(&h)
 
-    def _crc_ok(self, size_t position, size_t end):
-        """True if every batch in [position, end) passes its CRC (a walk of headers)."""
-        cdef hw_batch_header h
-        cdef size_t p = position
-        self._check_open()
-        if end > self.seg.size:
-            raise IndexError(end)
-        with nogil:
-            while p < end:
-                if hw_batch_parse_header(self.seg.map + p, end - p, &h) != HW_OK:
-                    break
-                if hw_batch_check_crc(self.seg.map + p, &h) != HW_OK:
-                    break
-                p += <size_t>h.batch_length + HW_LOG_OVERHEAD
-        return p >= end, p
+
 
 
 def payload_size(values, keys=None):
