@@ -24,11 +24,14 @@ the partition log's own lock.
 
 from __future__ import annotations
 
+import base64
+import importlib
 import logging
 import os
 import re
 import threading
 import time
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -43,7 +46,7 @@ from headwater.errors import (
 )
 from headwater.log import checkpoint
 from headwater.log.manager import LogManager
-from headwater.log.partition_log import PartitionLog
+from headwater.log.partition_log import AppendResult, PartitionLog
 
 log = logging.getLogger("headwater.broker")
 
@@ -61,9 +64,32 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "log.retention.check.interval.ms": 300000,
     "log.cleaner.backoff.ms": 15000,  # compaction check of compacted topics (log/cleaner.py)
     "timer.interval.ms": 5,
+    # Kafka wire server (server/): this node's id, the largest request frame accepted, and
+    # how many requests one connection may have queued before reading from it pauses.
+    "node.id": 1,
+    "socket.request.max.bytes": 104857600,
+    "queued.max.requests": 500,
 }
+CLUSTER_ID_FILE = "meta.properties"
 _COORDINATOR_NAMES = {f.replace("_", ".") for f in GroupCoordinatorConfig.__dataclass_fields__}
 _LOG_NAMES = {f.replace("_", ".") for f in LogConfig.__dataclass_fields__}
+
+
+def _coerce(name: str, value: Any, default: Any) -> Any:
+    """A broker setting given as text (`headwater serve --config k=v`) in its default's type."""
+    if not isinstance(value, str) or isinstance(default, str):
+        return value
+    text = value.strip().lower()
+    if isinstance(default, bool):
+        if text in ("true", "1", "yes"):
+            return True
+        if text in ("false", "0", "no"):
+            return False
+        raise ConfigError(f"{name} must be true or false, not {value!r}")
+    try:
+        return type(default)(text)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, not {value!r}") from None
 
 
 def _now_ms() -> int:
@@ -83,6 +109,11 @@ class Broker:
         **kwargs: more settings, with underscores for dots.
     """
 
+    # server.KafkaServer, registered by `headwater.server` when imported: the wire server is a
+    # layer above this one, so the broker reaches it through this hook (a plugin lookup by
+    # module name in serve()) rather than an import.
+    _server_factory: Any = None
+
     def __init__(self, data_dir: str | os.PathLike[str] = "./headwater-data", config: Mapping[str, Any] | None = None, **kwargs: Any) -> None:
         settings = dict(BROKER_DEFAULTS)
         log_defaults: dict[str, Any] = {}
@@ -90,7 +121,7 @@ class Broker:
         for name, value in {**(config or {}), **{k.replace("_", "."): v for k, v in kwargs.items()}}.items():
             bare = name[4:] if name.startswith("log.") and name[4:] in _LOG_NAMES else name
             if name in BROKER_DEFAULTS:
-                settings[name] = value
+                settings[name] = _coerce(name, value, BROKER_DEFAULTS[name])
             elif bare in _LOG_NAMES:
                 log_defaults[bare] = value
             elif name in _COORDINATOR_NAMES:
@@ -112,6 +143,7 @@ class Broker:
             )
             self._load_offsets()
             self._next_producer_id, self._producer_id_limit = self._reserve_producer_ids()
+            self.cluster_id = self._load_cluster_id()
         except BaseException:
             self._store.close()
             raise
@@ -122,6 +154,7 @@ class Broker:
         self._async_waiters: tuple[tuple[Any, Any], ...] = ()
         self._producers: list[Any] = []
         self._consumers: list[Any] = []
+        self._servers: list[Any] = []
         self._last_retention_ms = _now_ms()
         self._stop = threading.Event()
         self._timer = threading.Thread(target=self._timer_loop, name="headwater-timer", daemon=True)
@@ -134,6 +167,9 @@ class Broker:
         with self._lock:
             if self._closed:
                 return
+            servers, self._servers = self._servers, []
+        for server in servers:
+            server.close()
         for producer in list(self._producers):
             producer.close()
         for consumer in list(self._consumers):
@@ -278,6 +314,23 @@ class Broker:
             values, keys, headers, timestamps, codec or None,
             producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
         )
+        self._notify_data()
+        return base
+
+    def _append_batch(self, topic: str, partition: int, raw: Any) -> AppendResult:
+        """Append one RecordBatch v2 as received (the wire Produce path): validated, offsets
+        stamped, idempotent sequence checked by the partition's producer state."""
+        try:
+            plog = self._logs.get_log(topic, partition)
+        except (KeyError, UnknownTopicOrPartitionError):
+            raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
+        result = plog.append_batch_ex(raw)
+        if not result.duplicate:
+            self._notify_data()
+        return result
+
+    def _notify_data(self) -> None:
+        """Wake consumers waiting for data: threads on the condition, loops via their event."""
         with self._data:
             self._data_seq += 1
             self._data.notify_all()
@@ -286,7 +339,6 @@ class Broker:
                 loop.call_soon_threadsafe(event.set)
             except RuntimeError:
                 pass  # that loop is closed; its consumer will never wait again
-        return base
 
     def _add_async_waiter(self, loop: Any, event: Any) -> None:
         with self._lock:
@@ -312,6 +364,42 @@ class Broker:
             pid = self._next_producer_id
             self._next_producer_id += 1
             return pid, 0
+
+    def _load_cluster_id(self) -> str:
+        """The cluster id in `meta.properties` (Kafka's file and format), made on first open:
+        a random UUID in base64url without padding, as Kafka's `kafka-storage random-uuid`."""
+        path = os.path.join(self.data_dir, CLUSTER_ID_FILE)
+        try:
+            with open(path, encoding="utf-8") as f:
+                for line in f:
+                    key, _, value = line.strip().partition("=")
+                    if key == "cluster.id" and value:
+                        return value
+        except FileNotFoundError:
+            pass
+        cluster_id = base64.urlsafe_b64encode(uuid.uuid4().bytes).rstrip(b"=").decode()
+        tmp = path + ".tmp"
+        with open(tmp, "w", encoding="utf-8") as f:
+            f.write(f"version=1\ncluster.id={cluster_id}\nnode.id={self.config['node.id']}\n")
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+        return cluster_id
+
+    def serve(self, host: str = "127.0.0.1", port: int = 9092, *, advertised_host: str | None = None, advertised_port: int | None = None) -> Any:
+        """Also serve this broker over the Kafka wire protocol, from a background thread.
+
+        Returns the running `headwater.server.KafkaServer` (`.bootstrap_servers`, `.close()`);
+        the embedded API keeps working alongside it. Closing the broker closes the server.
+        """
+        if Broker._server_factory is None:
+            importlib.import_module("headwater.server")  # registers itself as the factory
+        factory = Broker._server_factory
+        self._check_open()
+        server = factory(self, host, port, advertised_host=advertised_host, advertised_port=advertised_port).start_in_thread()
+        with self._lock:
+            self._servers.append(server)
+        return server
 
     def _reserve_producer_ids(self) -> tuple[int, int]:
         path = os.path.join(self.data_dir, PRODUCER_ID_BLOCK_FILE)

@@ -11,6 +11,7 @@ from headwater.protocol.codec import (
     decode_response,
     encode_request,
     encode_response,
+    encode_response_parts,
     supported_versions,
 )
 from headwater.protocol.errors import (
@@ -32,5 +33,6 @@ __all__ = [
     "decode_response",
     "encode_request",
     "encode_response",
+    "encode_response_parts",
     "supported_versions",
 ]

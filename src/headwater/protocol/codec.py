@@ -336,6 +336,25 @@ def encode_response(
     return _finish(out, framed)
 
 
+def encode_response_parts(api_key: int, version: int, correlation_id: int, body: dict) -> list[Any]:
+    """Encode a framed response (size + header + body) as a list of buffers for a gather
+    write: RECORDS values of GatherBuffer.GATHER_MIN bytes or more are not copied; they appear
+    as their own items (typically memoryviews of segment mappings).
+
+    Raises:
+        UnsupportedVersionError: unknown API or version.
+        ProtocolEncodeError: a value does not fit its field.
+    """
+    _, write = _codec(api_key, version, True)
+    out = p.GatherBuffer(b"\0\0\0\0")
+    p.write_int32(out, correlation_id)
+    if _response_header_flexible(api_key, version):
+        out.append(0)
+    _encode_into(out, write, body)
+    struct.pack_into(">i", out, 0, out.total_size - 4)
+    return out.parts()
+
+
 def decode_response(api_key: int, version: int, buf: Any, offset: int = 0) -> tuple[int, dict]:
     """Decode a response (header + body, no size field); returns (correlation_id, body)."""
     _codec(api_key, version, True)

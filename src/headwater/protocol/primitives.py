@@ -394,8 +394,67 @@ def read_compact_records(buf: Any, pos: int) -> tuple[Any, int]:
     return buf[pos:end], end
 
 
-write_records = write_nullable_bytes
-write_compact_records = write_compact_nullable_bytes
+class GatherBuffer(bytearray):
+    """An encode buffer that keeps large RECORDS values out of line (zero-copy Fetch).
+
+    `write_records` appends the length prefix as usual but, instead of copying a value of at
+    least GATHER_MIN bytes, records (position, value) in `deferred`; `parts()` then interleaves
+    the buffer's slices with those values, ready for a gather write. `total_size` counts both.
+    """
+
+    GATHER_MIN = 4096
+
+    def __init__(self, initial: bytes = b"") -> None:
+        super().__init__(initial)
+        self.deferred: list[tuple[int, Any]] = []
+        self.deferred_bytes = 0
+
+    def defer(self, value: Any) -> None:
+        self.deferred.append((len(self), value))
+        self.deferred_bytes += len(value)
+
+    @property
+    def total_size(self) -> int:
+        return len(self) + self.deferred_bytes
+
+    def parts(self) -> list[Any]:
+        if not self.deferred:
+            return [bytes(self)]
+        out: list[Any] = []
+        start = 0
+        view = memoryview(self)
+        for pos, value in self.deferred:
+            if pos > start:
+                out.append(view[start:pos])
+            out.append(value)
+            start = pos
+        if start < len(self):
+            out.append(view[start:])
+        return out
+
+
+def write_records(out: bytearray, value: Any) -> None:
+    if value is None:
+        out += b"\xff\xff\xff\xff"
+        return
+    value = _check_bytes(value)
+    out += _I32.pack(len(value))
+    if type(out) is GatherBuffer and len(value) >= GatherBuffer.GATHER_MIN:
+        out.defer(value)
+    else:
+        out += value
+
+
+def write_compact_records(out: bytearray, value: Any) -> None:
+    if value is None:
+        out.append(0)
+        return
+    value = _check_bytes(value)
+    write_unsigned_varint(out, len(value) + 1)
+    if type(out) is GatherBuffer and len(value) >= GatherBuffer.GATHER_MIN:
+        out.defer(value)
+    else:
+        out += value
 
 
 # ---- arrays ------------------------------------------------------------------------------------

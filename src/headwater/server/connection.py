@@ -1,0 +1,155 @@
+"""One client connection: framing, strict FIFO responses, backpressure (kafka-spec g.1).
+
+Frames are `int32 size` + request. A size below zero or above `socket.request.max.bytes`
+closes the connection before any of the body is buffered, so a hostile size costs nothing.
+Requests are served one at a time in arrival order by a worker task that exists only while
+there is work; a long-polling Fetch therefore holds back later responses on its connection, as
+in Kafka (clients use another connection for the coordinator).
+
+Backpressure: reading pauses while `queued.max.requests` frames (or that many max-size
+requests' worth of bytes) wait, and while the transport's write buffer is above its high-water
+mark; a client that does not read its responses stops being read.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import deque
+from typing import Any
+
+from headwater.server.dispatch import CloseConnection, dispatch
+
+log = logging.getLogger("headwater.server")
+
+
+class KafkaConnection(asyncio.Protocol):
+    """asyncio protocol for one Kafka client socket."""
+
+    def __init__(self, server: Any) -> None:
+        self.server = server
+        self.transport: asyncio.Transport | None = None
+        self.peer: Any = None
+        self._buf = bytearray()
+        self._queue: deque[bytes] = deque()
+        self._queued_bytes = 0
+        self._worker: asyncio.Task[None] | None = None
+        self._reading_paused = False
+        self._writing_paused = False
+        self._drained: asyncio.Event | None = None
+        self.closed = False
+        self._max_request = int(server.max_request_bytes)
+        self._max_queued = int(server.queued_max_requests)
+
+    # ---- asyncio callbacks ----------------------------------------------------------------
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        self.peer = transport.get_extra_info("peername")
+        self.server._connection_opened(self)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self.closed = True
+        self._queue.clear()
+        if self._drained is not None:
+            self._drained.set()
+        self.server._connection_closed(self)
+
+    def pause_writing(self) -> None:
+        self._writing_paused = True
+        self._drained = asyncio.Event()
+
+    def resume_writing(self) -> None:
+        self._writing_paused = False
+        if self._drained is not None:
+            self._drained.set()
+
+    def data_received(self, data: bytes) -> None:
+        if self.closed:
+            return
+        buf = self._buf
+        buf += data
+        pos = 0
+        n = len(buf)
+        queue = self._queue
+        while n - pos >= 4:
+            size = int.from_bytes(buf[pos:pos + 4], "big", signed=True)
+            if size < 0 or size > self._max_request:
+                log.warning("closing %s: request size %d outside [0, %d] (socket.request.max.bytes)", self.peer, size, self._max_request)
+                self.abort()
+                return
+            if n - pos - 4 < size:
+                break
+            queue.append(bytes(buf[pos + 4:pos + 4 + size]))
+            self._queued_bytes += size
+            pos += 4 + size
+        if pos:
+            del buf[:pos]
+        if queue and self._worker is None:
+            self._worker = asyncio.get_running_loop().create_task(self._serve())
+        if not self._reading_paused and (len(queue) >= self._max_queued or self._queued_bytes > 2 * self._max_request):
+            self._reading_paused = True
+            assert self.transport is not None
+            self.transport.pause_reading()
+
+    # ---- serving --------------------------------------------------------------------------
+
+    async def _serve(self) -> None:
+        queue = self._queue
+        try:
+            while queue and not self.closed:
+                frame = queue.popleft()
+                self._queued_bytes -= len(frame)
+                if self._reading_paused and len(queue) < self._max_queued // 2 and self._queued_bytes <= self._max_request and not self._writing_paused:
+                    self._reading_paused = False
+                    if self.transport is not None:
+                        self.transport.resume_reading()
+                try:
+                    parts, ctx = await dispatch(self.server, self, frame)
+                except CloseConnection as exc:
+                    log.warning("closing %s: %s", self.peer, exc)
+                    self.abort()
+                    return
+                except Exception:
+                    log.exception("closing %s: request handler failed", self.peer)
+                    self.abort()
+                    return
+                try:
+                    if parts is not None and not self.closed and self.transport is not None:
+                        self.transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+                finally:
+                    if ctx is not None:
+                        ctx.run_after()
+                if self._writing_paused and self._drained is not None and not self.closed:
+                    await self._drained.wait()
+        finally:
+            self._worker = None
+            if queue and not self.closed:  # raced with data_received after the loop test
+                self._worker = asyncio.get_running_loop().create_task(self._serve())
+
+    @property
+    def busy(self) -> bool:
+        return self._worker is not None
+
+    async def finish(self, timeout: float) -> None:
+        """Stop reading, let the request being served (and those queued) complete."""
+        if self.transport is not None and not self._reading_paused and not self.closed:
+            self._reading_paused = True
+            self.transport.pause_reading()
+        worker = self._worker
+        if worker is not None:
+            try:
+                await asyncio.wait_for(asyncio.shield(worker), timeout)
+            except (asyncio.TimeoutError, Exception):
+                pass
+
+    def abort(self) -> None:
+        self.closed = True
+        self._queue.clear()
+        if self.transport is not None:
+            self.transport.abort()
+
+    def close(self) -> None:
+        self.closed = True
+        if self.transport is not None:
+            self.transport.close()
