@@ -58,6 +58,9 @@ class KafkaConnection(asyncio.Protocol):
     def pause_writing(self) -> None:
         self._writing_paused = True
         self._drained = asyncio.Event()
+        if not self._reading_paused and self.transport is not None:
+            self._reading_paused = True
+            self.transport.pause_reading()
 
     def resume_writing(self) -> None:
         self._writing_paused = False
@@ -67,12 +70,19 @@ class KafkaConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        self._buf += data
+        self._parse()
+
+    def _parse(self) -> None:
+        """Move complete frames from the read buffer to the queue, up to `queued.max.requests`;
+        pause reading while the queue is full (the rest stays in the buffer, which then holds
+        at most one read's worth of bytes beyond a frame)."""
         buf = self._buf
-        buf += data
         pos = 0
         n = len(buf)
         queue = self._queue
-        while n - pos >= 4:
+        limit = self._max_queued
+        while n - pos >= 4 and len(queue) < limit:
             size = int.from_bytes(buf[pos:pos + 4], "big", signed=True)
             if size < 0 or size > self._max_request:
                 log.warning("closing %s: request size %d outside [0, %d] (socket.request.max.bytes)", self.peer, size, self._max_request)
@@ -87,10 +97,21 @@ class KafkaConnection(asyncio.Protocol):
             del buf[:pos]
         if queue and self._worker is None:
             self._worker = asyncio.get_running_loop().create_task(self._serve())
-        if not self._reading_paused and (len(queue) >= self._max_queued or self._queued_bytes > 2 * self._max_request):
+        full = len(queue) >= limit or self._queued_bytes > 2 * self._max_request
+        if full and not self._reading_paused and self.transport is not None:
             self._reading_paused = True
-            assert self.transport is not None
             self.transport.pause_reading()
+
+    def _maybe_resume(self) -> None:
+        if self._buf and len(self._queue) < self._max_queued:
+            self._parse()
+        if (
+            self._reading_paused and not self._writing_paused and not self.closed
+            and len(self._queue) < self._max_queued // 2 and self._queued_bytes <= self._max_request
+        ):
+            self._reading_paused = False
+            if self.transport is not None:
+                self.transport.resume_reading()
 
     # ---- serving --------------------------------------------------------------------------
 
@@ -100,10 +121,8 @@ class KafkaConnection(asyncio.Protocol):
             while queue and not self.closed:
                 frame = queue.popleft()
                 self._queued_bytes -= len(frame)
-                if self._reading_paused and len(queue) < self._max_queued // 2 and self._queued_bytes <= self._max_request and not self._writing_paused:
-                    self._reading_paused = False
-                    if self.transport is not None:
-                        self.transport.resume_reading()
+                if self._reading_paused:
+                    self._maybe_resume()
                 try:
                     parts, ctx = await dispatch(self.server, self, frame)
                 except CloseConnection as exc:
@@ -122,6 +141,8 @@ class KafkaConnection(asyncio.Protocol):
                         ctx.run_after()
                 if self._writing_paused and self._drained is not None and not self.closed:
                     await self._drained.wait()
+                    if self._reading_paused:
+                        self._maybe_resume()
         finally:
             self._worker = None
             if queue and not self.closed:  # raced with data_received after the loop test
