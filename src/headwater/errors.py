@@ -201,6 +201,19 @@ class InvalidConfigurationError(KafkaApiError, ConfigError):
     code = 40
 
 
+class InvalidReplicaAssignmentError(KafkaApiError):
+    """A manual replica assignment this broker cannot honour (only this node can host)."""
+
+    code = 39
+
+
+class InvalidRequestError(KafkaApiError):
+    """The request contradicts itself (duplicate names, a count and an assignment, an unknown
+    operation or resource type)."""
+
+    code = 42
+
+
 class InconsistentTopicIdError(KafkaApiError):
     """INCONSISTENT_TOPIC_ID (103): a partition directory belongs to another topic id."""
 

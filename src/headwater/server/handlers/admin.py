@@ -46,8 +46,9 @@ from headwater.coordinator.group import GroupCoordinatorConfig
 from headwater.errors import (
     HeadwaterError,
     InvalidConfigurationError,
+    InvalidReplicaAssignmentError,
+    InvalidRequestError,
     InvalidTopicError,
-    KafkaApiError,
     TopicAlreadyExistsError,
 )
 from headwater.server.errors import error_code, error_message
@@ -82,26 +83,6 @@ OP_SET = 0
 OP_DELETE = 1
 OP_APPEND = 2
 OP_SUBTRACT = 3
-
-
-class InvalidReplicaAssignmentError(KafkaApiError):
-    """INVALID_REPLICA_ASSIGNMENT (39): a manual assignment this node cannot honour.
-
-    FIXME: belongs in headwater/errors.py next to InvalidReplicationFactorError (38); it lives
-    here until the lead moves it (server/errors.py maps it through KafkaApiError.code).
-    """
-
-    code = 39
-
-
-class InvalidRequestError(KafkaApiError):
-    """INVALID_REQUEST (42): the request contradicts itself (duplicates, both a count and an
-    assignment, an unknown operation or resource type).
-
-    FIXME: belongs in headwater/errors.py; see InvalidReplicaAssignmentError.
-    """
-
-    code = 42
 
 
 # ---------------------------------------------------------------------------- the config catalogue
