@@ -62,13 +62,14 @@ class FakeServer:
     node_id = 1
     advertised_host = "127.0.0.1"
     advertised_port = 19092
+    stopping = False
 
     def __init__(self, broker: Broker) -> None:
         self.broker = broker
 
 
 class FakeConnection:
-    peer_host = "127.0.0.1"
+    peer = ("127.0.0.1", 50000)
 
 
 @pytest.fixture
@@ -474,3 +475,27 @@ def test_describe_list_and_delete_groups(server: FakeServer, broker: Broker) -> 
     after = call(server, OFFSET_FETCH, 3, {"group_id": "idle", "topics": None})
     assert after["topics"] == []
     assert [g["group_id"] for g in call(server, LIST_GROUPS, 0, {})["groups"]] == ["busy"]
+
+
+def test_parked_join_answers_not_coordinator_when_server_stops(server: FakeServer) -> None:
+    """Shutdown must not wait a whole rebalance timeout for a parked JoinGroup."""
+    a = stable_single_member(server, "g")
+    NOT_COORDINATOR = 16
+
+    async def scenario() -> tuple[dict, float]:
+        first = await call_async(server, JOIN_GROUP, 5, join_body("g"))
+        parked = asyncio.ensure_future(call_async(server, JOIN_GROUP, 5, join_body("g", first["member_id"])))
+        await asyncio.sleep(0.3)
+        assert not parked.done()
+        start = time.monotonic()
+        server.stopping = True
+        got = await parked
+        return got, time.monotonic() - start
+
+    got, waited = asyncio.run(scenario())
+    assert got["error_code"] == NOT_COORDINATOR
+    assert waited < 1.0
+    server.stopping = False
+    # The group itself is intact: A can still rejoin and complete the pending rebalance.
+    again = call(server, JOIN_GROUP, 5, join_body("g", a["member_id"]))
+    assert again["error_code"] == NONE

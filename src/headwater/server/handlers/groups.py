@@ -34,13 +34,20 @@ from headwater.coordinator.group import (
     CoordinatorNotAvailableError,
     JoinGroupResult,
     LeaveMember,
+    MemberIdRequiredError,
     Pending,
     SyncGroupResult,
     TopicPartition,
 )
 from headwater.errors import KafkaApiError
 from headwater.server.context import RequestContext
-from headwater.server.errors import INVALID_REQUEST, NONE, error_code, error_message
+from headwater.server.errors import (
+    INVALID_REQUEST,
+    NONE,
+    NOT_COORDINATOR,
+    error_code,
+    error_message,
+)
 
 # FindCoordinator key types (FindCoordinatorRequest.json).
 KEY_TYPE_GROUP = 0
@@ -52,8 +59,20 @@ _GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
 _AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 
 
+# How often a parked JoinGroup/SyncGroup checks whether the server is stopping.
+_STOP_CHECK_S = 0.25
+
+
 # ----------------------------------------------------------------------------------------------
 # Plumbing.
+
+
+class _ServerStopping(KafkaApiError):
+    """NOT_COORDINATOR (16): the answer to a parked JoinGroup/SyncGroup when the server stops,
+    as Kafka answers when it unloads a group; the client finds the coordinator again."""
+
+    code = NOT_COORDINATOR
+    retriable = True
 
 
 def _settle(future: asyncio.Future[Pending[Any]], pending: Pending[Any]) -> None:
@@ -84,20 +103,20 @@ async def _await_pending(ctx: RequestContext, start: Callable[[], Pending[Any]])
     pending = ctx.broker._group_call(call)
     if pending.done():
         return pending
-    return await future
+    # A parked request must not hold back the server's shutdown for up to a rebalance
+    # timeout: check for it now and then (one timer per parked request, 4 per second).
+    while True:
+        done, _ = await asyncio.wait((future,), timeout=_STOP_CHECK_S)
+        if done:
+            return future.result()
+        if ctx.server.stopping:
+            return Pending.failed(_ServerStopping("the server is shutting down"))
 
 
 def _client_host(ctx: RequestContext) -> str:
     """The member's address as Kafka reports it in DescribeGroups ("/127.0.0.1")."""
-    connection = ctx.connection
-    host = getattr(connection, "peer_host", None)
-    if host is None:
-        peer = getattr(connection, "peername", None) or getattr(connection, "peer", None)
-        if isinstance(peer, (tuple, list)) and peer:
-            host = peer[0]
-        elif isinstance(peer, str):
-            host = peer
-    return f"/{host}" if host else ""
+    peer = getattr(ctx.connection, "peer", None)  # the socket's peername tuple
+    return f"/{peer[0]}" if isinstance(peer, tuple) and peer else ""
 
 
 # ----------------------------------------------------------------------------------------------
@@ -168,8 +187,8 @@ async def join_group(ctx: RequestContext, request: dict) -> dict:
             "protocol_type": None,
             "protocol_name": None if version >= 7 else "",
             "leader": "",
-            # MEMBER_ID_REQUIRED carries the id to rejoin with.
-            "member_id": getattr(exc, "member_id", None) or request["member_id"],
+            # MEMBER_ID_REQUIRED carries the id to rejoin with; other errors echo the request's.
+            "member_id": exc.member_id if isinstance(exc, MemberIdRequiredError) else request["member_id"],
             "members": [],
         }
     result: JoinGroupResult = pending.result()
