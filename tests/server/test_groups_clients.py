@@ -16,7 +16,9 @@ a failure shows up as an assertion, never as a hung test.
 from __future__ import annotations
 
 import asyncio
+import shutil
 import socket
+import subprocess
 import threading
 import time
 from collections import Counter
@@ -168,6 +170,9 @@ def test_confluent_group_of_three_shares_then_takes_over_from_commits(broker: Br
         assert described.partition_assignor == "range"
         owned = sorted(tp.partition for member in described.members for tp in member.assignment.topic_partitions)
         assert len(described.members) == 3 and owned == list(range(6))
+        with pytest.raises(KafkaException) as refused:
+            admin.delete_consumer_groups(["g3"], request_timeout=10)["g3"].result(timeout=15)
+        assert refused.value.args[0].code() == KafkaError.NON_EMPTY_GROUP
 
         # Second batch: the first member reads part of it, commits and leaves; the other two
         # take over its partitions from its committed offsets.
@@ -294,20 +299,33 @@ def test_silent_member_loses_partitions_after_session_timeout(broker: Broker, bo
         survivor.consumer.close()
 
 
-def test_embedded_and_wire_consumer_share_one_group(broker: Broker, bootstrap: str) -> None:
+@pytest.mark.parametrize("leader", ["wire", "embedded"])
+def test_embedded_and_wire_consumer_share_one_group(broker: Broker, bootstrap: str, leader: str) -> None:
+    """Whichever side leads (runs the assignor), both read their half and commit to the same
+    group; the leader is the member that was there first."""
     broker.create_topic("mix", 6)
     embedded = broker.consumer({"group.id": "mixed", "auto.offset.reset": "earliest", "enable.auto.commit": False,
                                 "session.timeout.ms": 6000, "heartbeat.interval.ms": 200})
-    embedded.subscribe(["mix"])
-    wire = Member(bootstrap, "mixed", "mix")
     embedded_values: list[bytes] = []
+    wire: Member | None = None
     try:
+        if leader == "embedded":
+            embedded.subscribe(["mix"])
+            wait_until(lambda: len(embedded.assignment()) == 6, 10, lambda: embedded.consume(10, 0.02), "the embedded member alone")
+            wire = Member(bootstrap, "mixed", "mix")
+        else:
+            wire = Member(bootstrap, "mixed", "mix")
+            wait_until(lambda: len(wire.assigned) == 6, 10, lambda: wire.poll(0.02), "the wire member alone")
+            embedded.subscribe(["mix"])
+
         def step() -> None:
             wire.poll(0.02)
             for msg in embedded.consume(500, 0.02):
                 embedded_values.append(msg.value())
 
         wait_until(lambda: len(wire.assigned) == 3 and len(embedded.assignment()) == 3, 20, step, "three partitions each")
+        leader_id = broker.group_coordinator._groups["mixed"].leader_id  # who ran the assignor
+        assert (leader_id == wire.consumer.memberid()) == (leader == "wire")
         wire_parts = wire.assigned
         embedded_parts = {tp.partition for tp in embedded.assignment()}
         assert wire_parts | embedded_parts == set(range(6)) and not wire_parts & embedded_parts
@@ -323,7 +341,8 @@ def test_embedded_and_wire_consumer_share_one_group(broker: Broker, bootstrap: s
         committed = wire.consumer.committed([TopicPartition("mix", p) for p in range(6)], timeout=10)
         assert [tp.offset for tp in committed] == [50] * 6
     finally:
-        wire.consumer.close()
+        if wire is not None:
+            wire.consumer.close()
         embedded.close()
 
 
@@ -399,3 +418,29 @@ def test_aiokafka_consumer_group_getmany_commit(broker: Broker, bootstrap: str) 
     assert Counter(values) == Counter(written)
     assert committed == {0: 30, 1: 30}
     assert {tp.partition: om.offset for tp, om in broker.group_coordinator.fetch_offsets("aiog").items()} == {0: 30, 1: 30}
+
+
+# ---------------------------------------------------------------------------------------------
+# kcat (librdkafka 2.0.2 from Debian: exact-version feature checks, kafka-spec h.2)
+
+
+@pytest.mark.skipif(shutil.which("kcat") is None, reason="kcat not installed (.ci/run installs it)")
+def test_kcat_balanced_consumer_commits_then_group_is_deleted(broker: Broker, bootstrap: str) -> None:
+    broker.create_topic("kc", 4)
+    written = fill(broker, "kc", 4, 5, "k")
+    proc = subprocess.run(
+        ["kcat", "-b", bootstrap, "-G", "kcat-group", "-o", "beginning", "-e", "-q",
+         "-X", "session.timeout.ms=6000", "kc"],
+        capture_output=True, timeout=30,
+    )
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    assert Counter(proc.stdout.split()) == Counter(written)
+    offsets = broker.group_coordinator.fetch_offsets("kcat-group")
+    assert {tp.partition: om.offset for tp, om in offsets.items()} == dict.fromkeys(range(4), 5)
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    assert admin.delete_consumer_groups(["kcat-group"], request_timeout=10)["kcat-group"].result(timeout=15) is None
+    assert broker.group_coordinator.fetch_offsets("kcat-group") == {}
+    with pytest.raises(KafkaException) as missing:
+        admin.delete_consumer_groups(["kcat-group"], request_timeout=10)["kcat-group"].result(timeout=15)
+    assert missing.value.args[0].code() == KafkaError.GROUP_ID_NOT_FOUND

@@ -39,10 +39,9 @@ from headwater.coordinator.group import (
     SyncGroupResult,
     TopicPartition,
 )
-from headwater.errors import KafkaApiError
+from headwater.errors import InvalidRequestError, KafkaApiError
 from headwater.server.context import RequestContext
 from headwater.server.errors import (
-    INVALID_REQUEST,
     NONE,
     NOT_COORDINATOR,
     error_code,
@@ -141,12 +140,12 @@ def find_coordinator(ctx: RequestContext, request: dict) -> dict:
             "host": server.advertised_host,
             "port": server.advertised_port,
         }
+    exc: KafkaApiError
     if key_type == KEY_TYPE_TRANSACTION:
-        exc: KafkaApiError = CoordinatorNotAvailableError("transaction coordinator not available")
-        code, message = error_code(exc), error_message(exc)
+        exc = CoordinatorNotAvailableError("transaction coordinator not available")
     else:
-        code, message = INVALID_REQUEST, f"unknown coordinator key type {key_type}"
-    return {"error_code": code, "error_message": message, "node_id": -1, "host": "", "port": -1}
+        exc = InvalidRequestError(f"unknown coordinator key type {key_type}")
+    return {"error_code": error_code(exc), "error_message": error_message(exc), "node_id": -1, "host": "", "port": -1}
 
 
 # ----------------------------------------------------------------------------------------------
