@@ -299,6 +299,31 @@ def test_silent_member_loses_partitions_after_session_timeout(broker: Broker, bo
         survivor.consumer.close()
 
 
+def test_disconnect_during_parked_join_does_not_break_the_group(broker: Broker, bootstrap: str) -> None:
+    """A member closes its socket while its JoinGroup is parked: the join phase still
+    completes for the others, the dropped member expires with its session, and the survivor
+    ends up owning everything again."""
+    broker.create_topic("d", 4)
+    survivor = Member(bootstrap, "drop", "d")
+    raw = RawMember(bootstrap)
+    try:
+        wait_until(lambda: len(survivor.assigned) == 4, 20, lambda: survivor.poll(0.02), "the first member owning every partition")
+        subscription = b"\x00\x00" + b"\x00\x00\x00\x01" + b"\x00\x01d" + b"\xff\xff\xff\xff"
+        body = {"group_id": "drop", "session_timeout_ms": 1000, "rebalance_timeout_ms": 10000, "member_id": "",
+                "protocol_type": "consumer", "protocols": [{"name": "range", "metadata": subscription}]}
+        first = raw.call(11, 5, body)
+        assert first["error_code"] == 79
+        raw.sock.sendall(encode_request(11, 5, 99, {**body, "member_id": first["member_id"]}, client_id="raw", framed=True))
+        wait_until(lambda: broker.group_coordinator.group_state("drop").value == "PreparingRebalance", 5, what="the rebalance the join started")
+        raw.close()  # gone while parked
+        wait_until(lambda: len(survivor.assigned) == 2, 10, lambda: survivor.poll(0.02), "the generation with the dropped member")
+        wait_until(lambda: len(survivor.assigned) == 4, 10, lambda: survivor.poll(0.02), "the survivor owning everything again")
+        assert [m.member_id for m in broker.group_coordinator.describe_groups(["drop"])[0].members] == [survivor.consumer.memberid()]
+    finally:
+        raw.close()
+        survivor.consumer.close()
+
+
 @pytest.mark.parametrize("leader", ["wire", "embedded"])
 def test_embedded_and_wire_consumer_share_one_group(broker: Broker, bootstrap: str, leader: str) -> None:
     """Whichever side leads (runs the assignor), both read their half and commit to the same
@@ -444,3 +469,31 @@ def test_kcat_balanced_consumer_commits_then_group_is_deleted(broker: Broker, bo
     with pytest.raises(KafkaException) as missing:
         admin.delete_consumer_groups(["kcat-group"], request_timeout=10)["kcat-group"].result(timeout=15)
     assert missing.value.args[0].code() == KafkaError.GROUP_ID_NOT_FOUND
+
+
+def test_committed_offsets_survive_broker_restart(tmp_path: Path) -> None:
+    """Offsets committed over the wire are in __consumer_offsets: a new broker process on the
+    same directory (another port) lets the group resume exactly there."""
+    data = str(tmp_path / "data")
+    with Broker(data, GROUP_CONFIG) as b:
+        b.create_topic("r", 2)
+        first = fill(b, "r", 2, 10, "old")
+        with b.serve(host="127.0.0.1", port=0) as srv:
+            m = Member(srv.bootstrap_servers, "rg", "r")
+            try:
+                wait_until(lambda: len(m.values) >= len(first), 20, lambda: m.poll(0.02), "the first records")
+                m.commit()
+            finally:
+                m.consumer.close()
+    with Broker(data, GROUP_CONFIG) as b:
+        second = fill(b, "r", 2, 3, "new")
+        with b.serve(host="127.0.0.1", port=0) as srv:
+            m = Member(srv.bootstrap_servers, "rg", "r")
+            try:
+                wait_until(lambda: len(m.values) >= len(second), 20, lambda: m.poll(0.02), "the new records")
+                deadline = time.monotonic() + 0.3
+                while time.monotonic() < deadline:
+                    m.poll(0.02)
+                assert Counter(m.values) == Counter(second)
+            finally:
+                m.consumer.close()

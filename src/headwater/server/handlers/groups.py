@@ -20,7 +20,9 @@ completion on another thread cannot slip between the call and the attachment.
 A client that disconnects while its JoinGroup is parked: the handler task is cancelled (or its
 response dropped), the Pending still completes inside the coordinator and the member stays until
 it rejoins, leaves or its session/rebalance timeout removes it, as in Kafka. The callback never
-raises into the coordinator: a finished future or a closed loop are both ignored.
+raises into the coordinator: a finished future or a closed loop are both ignored. When the server
+stops, a parked request answers NOT_COORDINATOR within ``_STOP_CHECK_S`` instead of holding the
+shutdown for up to a rebalance timeout; the member stays in the group, as after a disconnect.
 """
 
 from __future__ import annotations
@@ -58,12 +60,11 @@ _GROUP_AUTHORIZED_OPERATIONS = (1 << 3) | (1 << 6) | (1 << 8)
 _AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 
 
-# How often a parked JoinGroup/SyncGroup checks whether the server is stopping.
-_STOP_CHECK_S = 0.25
-
-
 # ----------------------------------------------------------------------------------------------
 # Plumbing.
+
+# How often a parked JoinGroup/SyncGroup checks whether the server is stopping.
+_STOP_CHECK_S = 0.25
 
 
 class _ServerStopping(KafkaApiError):
