@@ -499,3 +499,25 @@ def test_parked_join_answers_not_coordinator_when_server_stops(server: FakeServe
     # The group itself is intact: A can still rejoin and complete the pending rebalance.
     again = call(server, JOIN_GROUP, 5, join_body("g", a["member_id"]))
     assert again["error_code"] == NONE
+
+
+def test_member_that_does_not_rejoin_is_dropped_after_rebalance_timeout(server: FakeServer) -> None:
+    """JoinGroup v1+ carries the rebalance timeout: a member that does not rejoin within it
+    is removed and the new generation goes on without it (the timer thread ends the phase)."""
+    a_first = call(server, JOIN_GROUP, 5, {**join_body("g"), "rebalance_timeout_ms": 300})
+    a = call(server, JOIN_GROUP, 5, {**join_body("g", a_first["member_id"]), "rebalance_timeout_ms": 300})
+    call(server, SYNC_GROUP, 3, {"group_id": "g", "generation_id": a["generation_id"], "member_id": a["member_id"]})
+
+    async def scenario() -> tuple[dict, float]:
+        first = await call_async(server, JOIN_GROUP, 5, {**join_body("g"), "rebalance_timeout_ms": 300})
+        start = time.monotonic()
+        got = await call_async(server, JOIN_GROUP, 5, {**join_body("g", first["member_id"]), "rebalance_timeout_ms": 300})
+        return got, time.monotonic() - start
+
+    c, waited = asyncio.run(scenario())
+    assert c["error_code"] == NONE
+    assert c["generation_id"] == a["generation_id"] + 1
+    assert c["leader"] == c["member_id"] and [m["member_id"] for m in c["members"]] == [c["member_id"]]
+    assert 0.25 <= waited < 5
+    hb = call(server, HEARTBEAT, 3, {"group_id": "g", "generation_id": a["generation_id"], "member_id": a["member_id"]})
+    assert hb["error_code"] == UNKNOWN_MEMBER_ID
