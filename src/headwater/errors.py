@@ -244,6 +244,14 @@ class CoordinatorNotAvailableError(KafkaApiError):
     retriable = True
 
 
+class NotCoordinatorError(KafkaApiError):
+    """This node is not (or no longer) the coordinator of the group: e.g. the server is
+    stopping and unloads its groups. Clients look the coordinator up again."""
+
+    code = 16
+    retriable = True
+
+
 class IllegalGenerationError(KafkaApiError):
     """ILLEGAL_GENERATION (22): the request's generation is not the group's current one."""
 

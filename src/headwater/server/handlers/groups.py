@@ -41,11 +41,10 @@ from headwater.coordinator.group import (
     SyncGroupResult,
     TopicPartition,
 )
-from headwater.errors import InvalidRequestError, KafkaApiError
+from headwater.errors import InvalidRequestError, KafkaApiError, NotCoordinatorError
 from headwater.server.context import RequestContext
 from headwater.server.errors import (
     NONE,
-    NOT_COORDINATOR,
     error_code,
     error_message,
 )
@@ -65,14 +64,6 @@ _AUTHORIZED_OPERATIONS_OMITTED = -(2**31)
 
 # How often a parked JoinGroup/SyncGroup checks whether the server is stopping.
 _STOP_CHECK_S = 0.25
-
-
-class _ServerStopping(KafkaApiError):
-    """NOT_COORDINATOR (16): the answer to a parked JoinGroup/SyncGroup when the server stops,
-    as Kafka answers when it unloads a group; the client finds the coordinator again."""
-
-    code = NOT_COORDINATOR
-    retriable = True
 
 
 def _settle(future: asyncio.Future[Pending[Any]], pending: Pending[Any]) -> None:
@@ -110,7 +101,7 @@ async def _await_pending(ctx: RequestContext, start: Callable[[], Pending[Any]])
         if done:
             return future.result()
         if ctx.server.stopping:
-            return Pending.failed(_ServerStopping("the server is shutting down"))
+            return Pending.failed(NotCoordinatorError("the server is shutting down"))
 
 
 def _client_host(ctx: RequestContext) -> str:
