@@ -8,8 +8,14 @@ SIGKILL in the middle of an idempotent confluent-kafka producer's stream (`acks=
 in-flight batches; the broker, having rebuilt its producer state from the log, appends each
 record exactly once.
 
+Whether a SIGKILL lands between a batch's append and its acknowledgement is up to timing, so a
+third test makes that case certain: a raw client appends five idempotent batches, the server
+is killed, and the same five batches sent again after the restart are answered with their
+original offsets and append nothing (Kafka keeps the last five batches per producer).
+
 Method: the server runs as a subprocess (`python -m headwater serve`), as in production; the
-clients are confluent-kafka (librdkafka) in this process. Every wait has a deadline.
+clients are confluent-kafka (librdkafka) in this process, and tests/server/wire.py's raw
+client. Every wait has a deadline.
 """
 
 from __future__ import annotations
@@ -28,6 +34,9 @@ from typing import Any
 import confluent_kafka
 import pytest
 from confluent_kafka.admin import AdminClient, NewTopic
+from wire import RawClient
+
+from headwater import record
 
 START_TIMEOUT_S = 15
 STOP_TIMEOUT_S = 5
@@ -267,5 +276,51 @@ def test_sigkill_mid_stream_idempotent_producer_has_no_duplicates(tmp_path: Any,
         seq = [i for p_, _, i in sorted(got) if p_ == part]
         assert seq == sorted(seq), f"partition {part} out of produce order"
 
+    rc, _ = server.stop(signal.SIGTERM)
+    assert rc == 0, server.stderr()
+
+
+PRODUCE, INIT_PRODUCER_ID = 0, 22
+
+
+def produce_raw(client: RawClient, topic: str, raw: bytes) -> dict[str, Any]:
+    resp = client.call(PRODUCE, 9, {
+        "transactional_id": None, "acks": -1, "timeout_ms": 5000,
+        "topic_data": [{"name": topic, "partition_data": [{"index": 0, "records": raw}]}],
+    })
+    part: dict[str, Any] = resp["responses"][0]["partition_responses"][0]
+    return part
+
+
+def test_sigkill_then_resent_batches_are_answered_with_original_offsets(tmp_path: Any, servers: list[ServerProcess]) -> None:
+    topic = "restart-raw"
+    server = ServerProcess(str(tmp_path / "data"), free_port(), str(tmp_path / "server.log"), "flush.policy=batch")
+    servers.append(server)
+    bootstrap = server.start()
+    create_topic(bootstrap, topic, 1)
+    with RawClient(bootstrap) as c:
+        pid_resp = c.call(INIT_PRODUCER_ID, 1, {"transactional_id": None, "transaction_timeout_ms": 60000})
+        assert pid_resp["error_code"] == 0
+        pid, epoch = pid_resp["producer_id"], pid_resp["producer_epoch"]
+        batches = [
+            record.build_batch([f"b{b}-r{r}".encode() for r in range(3)], producer_id=pid, producer_epoch=epoch, base_sequence=3 * b)
+            for b in range(6)
+        ]
+        first = [produce_raw(c, topic, raw) for raw in batches[:5]]
+    assert [(p["error_code"], p["base_offset"]) for p in first] == [(0, 3 * b) for b in range(5)]
+
+    rc, _ = server.stop(signal.SIGKILL)
+    assert rc == -signal.SIGKILL
+    server.start()
+    with RawClient(bootstrap) as c:
+        # The producer never saw those answers: it sends the five batches again, in order.
+        again = [produce_raw(c, topic, raw) for raw in batches[:5]]
+        assert [(p["error_code"], p["base_offset"]) for p in again] == [(0, 3 * b) for b in range(5)]
+        nxt = produce_raw(c, topic, batches[5])
+        assert (nxt["error_code"], nxt["base_offset"]) == (0, 15)
+        # A sequence gap is still refused after the restart: the state is real, not reset.
+        gap = record.build_batch([b"gap"], producer_id=pid, producer_epoch=epoch, base_sequence=30)
+        assert produce_raw(c, topic, gap)["error_code"] == 45  # OUT_OF_ORDER_SEQUENCE_NUMBER
+    assert high_watermarks(bootstrap, topic, 1) == {0: 18}
     rc, _ = server.stop(signal.SIGTERM)
     assert rc == 0, server.stderr()
