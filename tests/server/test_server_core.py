@@ -143,11 +143,16 @@ def test_pipelined_requests_are_answered_in_order(bootstrap: str) -> None:
             assert got == corr
 
 
-def test_client_that_does_not_read_is_paused_not_buffered(bootstrap: str, server: KafkaServer) -> None:
+def test_client_that_does_not_read_is_paused_not_buffered(bootstrap: str, broker: Broker, server: KafkaServer) -> None:
     """Tens of thousands of pipelined requests, no reads: reading pauses (bounded queue and
     bounded socket buffers), and once the client reads, every response arrives in order."""
-    req = encode_request(API_VERSIONS, 0, 0, {}, client_id="c" * 4000, framed=True)  # 4 kB each
-    n = 30000  # 120 MB: far more than the socket buffers of both ends hold
+    names = [f"{i:02d}" + "t" * 198 for i in range(20)]
+    for name in names:
+        broker.create_topic(name)
+    # ~4 kB requests with ~5 kB responses: 30,000 of them are far more than the socket buffers
+    # of both ends hold, whichever side the kernel lets fill first.
+    req = encode_request(METADATA, 1, 0, {"topics": [{"name": n} for n in names]}, framed=True)
+    n = 30000
     with RawClient(bootstrap) as c:
         c.sock.setblocking(False)
         sent = 0  # whole frames handed to the kernel
@@ -178,8 +183,8 @@ def test_client_that_does_not_read_is_paused_not_buffered(bootstrap: str, server
             threading.Thread(target=c.sock.sendall, args=(pending,), daemon=True).start()
             sent += 1
         for i in range(sent):
-            corr, _ = c.recv(API_VERSIONS, 0)
-            assert corr == i + 1
+            corr, resp = c.recv(METADATA, 1)
+            assert corr == i + 1 and len(resp["topics"]) == 20
         # what did not fit before is accepted now
         assert c.call(API_VERSIONS, 0, {})["error_code"] == 0
 
