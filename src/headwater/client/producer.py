@@ -231,6 +231,7 @@ class Producer(ProducerCore):
             keys: one key per value (routes by the partitioner), or None.
             partition: a fixed partition; -1 picks per key, or one sticky partition when no
                 keys are given.
+            timestamp: CreateTime (ms) of every record; default now.
         """
         with self._lock:
             if self._closed:
@@ -243,7 +244,8 @@ class Producer(ProducerCore):
                 state = self._refresh_topic_locked(state, partition)
             if keys is None:
                 p = partition if partition >= 0 else self._partitioner(topic, None, state.partitions)
-                return self._append_locked(state, p, values, None, None, None)
+                stamps = None if timestamp is None else [int(timestamp)] * _count(values)
+                return self._append_locked(state, p, values, None, None, stamps)
             if isinstance(values, tuple) or hasattr(values, "dtype"):
                 raise TypeError("produce_batch with keys takes a list of values")
             values = list(values)
@@ -251,7 +253,8 @@ class Producer(ProducerCore):
             if len(keys) != len(values):
                 raise ValueError(f"{len(keys)} keys for {len(values)} values")
             if partition >= 0:
-                return self._append_locked(state, partition, values, keys, None, None)
+                stamps = None if timestamp is None else [int(timestamp)] * len(values)
+                return self._append_locked(state, partition, values, keys, None, stamps)
             groups: dict[int, tuple[list[Any], list[Any]]] = {}
             part = self._partitioner
             n = state.partitions
@@ -263,7 +266,8 @@ class Producer(ProducerCore):
                 g[1].append(k)
             total = 0
             for p, (vs, ks) in sorted(groups.items()):
-                total += self._append_locked(state, p, vs, ks, None, None)
+                stamps = None if timestamp is None else [int(timestamp)] * len(vs)
+                total += self._append_locked(state, p, vs, ks, None, stamps)
             return total
 
     def _refresh_topic_locked(self, state: _TopicState, partition: int) -> _TopicState:
@@ -347,7 +351,9 @@ class Producer(ProducerCore):
         for end in _chunks(values, keys, limit):
             self._append_raw_locked(
                 state, partition, _slice(values, start, end),
-                keys[start:end] if keys is not None else None, None, None,
+                keys[start:end] if keys is not None else None,
+                headers[start:end] if headers is not None else None,
+                timestamps[start:end] if timestamps is not None else None,
             )
             start = end
         return total

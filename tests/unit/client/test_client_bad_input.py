@@ -252,3 +252,24 @@ def test_closed_broker_refuses_new_faces_and_closes_old_ones(make_broker) -> Non
 def test_kafka_api_errors_carry_codes() -> None:
     for exc, code in ((UnknownTopicOrPartitionError, 3), (InvalidTopicError, 17), (MessageTooLargeError, 10)):
         assert issubclass(exc, KafkaApiError) and exc.code == code
+
+
+def test_produce_batch_timestamp_is_stamped_on_every_path(broker) -> None:
+    """produce_batch(timestamp=T): lists, numpy arrays, keyed (several partitions), fixed."""
+    import numpy as np
+
+    broker.create_topic("ts", partitions=3)
+    p = broker.producer()
+    T = 1_600_000_000_123
+    p.produce_batch("ts", [b"a", b"b"], timestamp=T, partition=0)
+    p.produce_batch("ts", np.array([b"c", b"d"], dtype="S1"), timestamp=T + 1, partition=1)
+    p.produce_batch("ts", [b"e", b"f", b"g"], keys=[b"k1", b"k2", b"k3"], timestamp=T + 2)
+    p.produce_batch("ts", [b"h"], keys=[b"k"], partition=2, timestamp=T + 3)
+    p.flush()
+    stamps = {}
+    for part in range(3):
+        plog = broker.get_log("ts", part)
+        with plog.read(0, 1 << 20) as result:
+            for rec in result:
+                stamps[rec.value] = rec.timestamp
+    assert stamps == {b"a": T, b"b": T, b"c": T + 1, b"d": T + 1, b"e": T + 2, b"f": T + 2, b"g": T + 2, b"h": T + 3}
