@@ -1,0 +1,246 @@
+"""Wire throughput: confluent-kafka Producer/Consumer against `headwater serve` vs librdkafka's
+in-process mock cluster (issue 4, "Performance").
+
+    python bench/server_produce.py [--records 2000000] [--repeat 2] [--only mock,interval,batch]
+
+What runs, per repetition (alternating, each in a fresh data directory):
+
+- mock:     the Producer with `test.mock.num.brokers=1`: librdkafka's built-in broker keeps the
+            log in memory inside the client process; the ceiling of this Python loop.
+- interval: `python -m headwater serve --config flush.policy=interval` as a SUBPROCESS (its own
+            interpreter and GIL, as in production); the same Producer; then a Consumer (assign,
+            no group) reads every record back.
+- batch:    the same with `flush.policy=batch` (fdatasync before each Produce is answered).
+
+Producer settings (the issue's): 100-byte values, no key, `linger.ms=5`, `acks=all`,
+`enable.idempotence=True`; everything else is librdkafka's default (batch.size 1 MB, so each
+Produce carries ~9,000 records). The timed span is the first produce() call to the end of
+flush(). The consumer's span runs from assign() to the last record (startup included).
+Server CPU seconds (utime+stime from /proc) during each span tell whether the server or the
+client is the limit; run `py-spy dump --pid` / `py-spy record --pid` on the server for detail.
+
+Caveats: the VM has 2 vCPUs and the client's Python loop needs one of them; the server and
+librdkafka's threads share the other. Best repetition reported, all in the JSON line printed
+last.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import re
+import shutil
+import subprocess
+import sys
+import tempfile
+import time
+from typing import Any
+
+from confluent_kafka import Consumer, Producer, TopicPartition
+from confluent_kafka import version as ck_version
+
+TOPIC = "bench"
+VALUE = b"x" * 100
+PRODUCER_CONF = {"linger.ms": 5, "acks": "all", "enable.idempotence": True}
+PARTITIONS = 4  # what librdkafka's mock cluster gives an auto-created topic; headwater matches it
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process, from /proc (Linux)."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Server:
+    """`python -m headwater serve` in a subprocess on an ephemeral port."""
+
+    def __init__(self, policy: str) -> None:
+        self.dir = tempfile.mkdtemp(prefix="hw-bench-serve-", dir=os.environ.get("HEADWATER_BENCH_TMP"))
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "headwater", "serve", "--data-dir", self.dir, "--listen", "127.0.0.1:0",
+             "--config", f"flush.policy={policy}", "--config", f"num.partitions={PARTITIONS}"],
+            stdout=subprocess.PIPE, text=True,
+        )
+        assert self.proc.stdout is not None
+        deadline = time.monotonic() + 30
+        line = ""
+        while time.monotonic() < deadline:
+            line = self.proc.stdout.readline()
+            m = re.match(r"headwater listening on (\S+):(\d+)", line)
+            if m:
+                self.bootstrap = f"{m.group(1)}:{m.group(2)}"
+                return
+            if not line and self.proc.poll() is not None:
+                break
+        self.close()
+        raise RuntimeError(f"server did not start: {line!r}")
+
+    def close(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            self.proc.wait(10)
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+
+class _MockAddress(logging.Handler):
+    """Catches the address librdkafka's mock cluster listens on (it logs it at startup)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.bootstrap: str | None = None
+
+    def emit(self, rec: logging.LogRecord) -> None:
+        m = re.search(r"Mock cluster enabled.* replaced with (\S+)", rec.getMessage())
+        if m:
+            self.bootstrap = m.group(1)
+
+
+def produce(conf: dict[str, Any], n: int, keep: list[Any] | None = None) -> float:
+    """Seconds to produce n records and flush them; raises if any delivery failed. With
+    `keep`, the producer is appended to it (a mock cluster lives as long as its producer)."""
+    failures: list[Any] = []
+
+    def on_delivery(err: Any, msg: Any) -> None:
+        if err is not None:
+            failures.append(err)
+
+    producer = Producer({**PRODUCER_CONF, **conf, "on_delivery": on_delivery})
+    if keep is not None:
+        keep.append(producer)
+    # Warm-up: connection, metadata, InitProducerId and topic creation are not the rate.
+    producer.produce(TOPIC, VALUE)
+    if producer.flush(30) != 0:
+        raise RuntimeError("warm-up record not delivered")
+    send, poll = producer.produce, producer.poll
+    t0 = time.perf_counter()
+    for i in range(n - 1):
+        try:
+            send(TOPIC, VALUE)
+        except BufferError:
+            poll(0.005)
+            send(TOPIC, VALUE)
+        if not i & 0x3FFF:
+            poll(0)
+    left = producer.flush(120)
+    elapsed = time.perf_counter() - t0
+    if left or failures:
+        raise RuntimeError(f"{left} undelivered, {len(failures)} failed: {failures[:3]}")
+    return elapsed
+
+
+def consume(bootstrap: str) -> tuple[int, float]:
+    """(records, seconds) to read every partition of TOPIC from its low watermark to its high
+    one with an assigned Consumer (no group)."""
+    consumer = Consumer({"bootstrap.servers": bootstrap, "group.id": "bench-reader", "enable.auto.commit": False})
+    try:
+        meta = consumer.list_topics(TOPIC, timeout=10)
+        starts = []
+        n = 0
+        for p in meta.topics[TOPIC].partitions:
+            low, high = consumer.get_watermark_offsets(TopicPartition(TOPIC, p), timeout=10)
+            starts.append(TopicPartition(TOPIC, p, low))
+            n += high - low
+        t0 = time.perf_counter()
+        consumer.assign(starts)
+        got = 0
+        deadline = time.monotonic() + 120
+        while got < n and time.monotonic() < deadline:
+            msgs = consumer.consume(num_messages=10_000, timeout=1.0)
+            for m in msgs:
+                if m.error() is not None:
+                    raise RuntimeError(m.error())
+            got += len(msgs)
+        elapsed = time.perf_counter() - t0
+    finally:
+        consumer.close()
+    if got < n:
+        raise RuntimeError(f"read {got} of {n}")
+    return n, elapsed
+
+
+def run_mock(n: int) -> dict[str, float]:
+    """Produce into the mock cluster, then read it back over its (loopback TCP) listener."""
+    catcher = _MockAddress()
+    logger = logging.getLogger("bench.mock")
+    logger.addHandler(catcher)
+    logger.setLevel(logging.INFO)
+    keep: list[Any] = []
+    try:
+        produce_s = produce({"test.mock.num.brokers": 1, "logger": logger}, n, keep)
+        if catcher.bootstrap is None:
+            raise RuntimeError("mock cluster address not logged")
+        read, consume_s = consume(catcher.bootstrap)
+    finally:
+        logger.removeHandler(catcher)
+        keep.clear()
+    return {"produce_s": produce_s, "consume_s": consume_s, "consumed": read}
+
+
+def run_server(policy: str, n: int) -> dict[str, float]:
+    server = Server(policy)
+    try:
+        cpu0 = cpu_seconds(server.proc.pid)
+        produce_s = produce({"bootstrap.servers": server.bootstrap}, n)
+        cpu1 = cpu_seconds(server.proc.pid)
+        read, consume_s = consume(server.bootstrap)
+        if read != n:
+            raise RuntimeError(f"{read} records stored, {n} produced")
+        cpu2 = cpu_seconds(server.proc.pid)
+    finally:
+        server.close()
+    return {"produce_s": produce_s, "produce_server_cpu_s": cpu1 - cpu0,
+            "consume_s": consume_s, "consumed": read, "consume_server_cpu_s": cpu2 - cpu1}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--records", type=int, default=2_000_000)
+    ap.add_argument("--repeat", type=int, default=2)
+    ap.add_argument("--only", default="mock,interval,batch")
+    args = ap.parse_args()
+    n = args.records
+    which = [w.strip() for w in args.only.split(",") if w.strip()]
+    runs: dict[str, list[dict[str, float]]] = {w: [] for w in which}
+    for _ in range(args.repeat):
+        for w in which:
+            runs[w].append(run_mock(n) if w == "mock" else run_server(w, n))
+
+    def best(w: str, key: str) -> dict[str, float]:
+        return min(runs[w], key=lambda r: r[key])
+
+    mock_rate = n / best("mock", "produce_s")["produce_s"] if "mock" in runs else None
+    print(f"confluent-kafka {ck_version()[0]}, {n:,} x 100 B records, linger.ms=5, acks=all, idempotence, "
+          f"best of {args.repeat}")
+    print(f"{'scenario':<38} {'seconds':>8} {'records/s':>12} {'vs mock':>8} {'server CPU s':>13}")
+    rows = []
+    for w in which:
+        r = best(w, "produce_s")
+        rate = n / r["produce_s"]
+        ratio = f"{rate / mock_rate:.2f}x" if mock_rate else "-"
+        label = "produce, librdkafka mock cluster" if w == "mock" else f"produce, headwater flush.policy={w}"
+        cpu = f"{r['produce_server_cpu_s']:.2f}" if "produce_server_cpu_s" in r else "-"
+        print(f"{label:<38} {r['produce_s']:>8.2f} {rate:>12,.0f} {ratio:>8} {cpu:>13}")
+        rows.append({"scenario": w, "op": "produce", "records_per_s": rate, **r})
+    def read_rate(r: dict[str, float]) -> float:
+        return r["consumed"] / r["consume_s"]
+
+    mock_read = max(map(read_rate, runs["mock"])) if "mock" in runs else None
+    for w in which:
+        r = max(runs[w], key=read_rate)
+        rate = read_rate(r)
+        ratio = f"{rate / mock_read:.2f}x" if mock_read else "-"
+        label = "consume, librdkafka mock cluster" if w == "mock" else f"consume, headwater ({w} run)"
+        cpu = f"{r['consume_server_cpu_s']:.2f}" if "consume_server_cpu_s" in r else "-"
+        print(f"{label:<38} {r['consume_s']:>8.2f} {rate:>12,.0f} {ratio:>8} {cpu:>13}  ({int(r['consumed']):,} records)")
+        rows.append({"scenario": w, "op": "consume", "records_per_s": rate, **r})
+    print(json.dumps({"records": n, "runs": runs, "best": rows}))
+
+
+if __name__ == "__main__":
+    main()
