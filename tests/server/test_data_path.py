@@ -367,6 +367,15 @@ def test_fetch_kip74_first_batch_exceeds_both_limits(broker: Any, server: Any) -
     assert [p["partition_index"] for p in parts] == [0, 1, 2]
 
 
+def test_fetch_kip74_applies_to_the_first_partition_with_data(broker: Any, server: Any) -> None:
+    broker.create_topic("t", 2)
+    big = batch([b"x" * 5000])
+    produce_one(server, "t", big, partition=1)
+    empty, full = fetch_parts(server, "t", {0: 0, 1: 0}, max_bytes=10, partition_max_bytes=10)
+    assert (empty["error_code"], len(empty["records"])) == (NONE, 0)
+    assert len(full["records"]) == len(big)
+
+
 def test_fetch_later_partition_is_cut_at_its_budget(broker: Any, server: Any) -> None:
     broker.create_topic("t", 2)
     small, big = batch([b"s" * 100]), batch([b"x" * 5000])
