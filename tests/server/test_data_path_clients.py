@@ -218,3 +218,25 @@ def test_embedded_producer_to_wire_consumer_and_back(broker: Any, bootstrap: str
     assert [m.value() for m in msgs] == want
     last = msgs[-1]
     assert (last.key(), last.headers()) == (b"key-49", [("h", b"49")])
+
+
+def test_confluent_admin_delete_records_and_list_offsets(broker: Any, bootstrap: str) -> None:
+    from confluent_kafka import IsolationLevel, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, OffsetSpec
+
+    broker.create_topic("t", 1)
+    producer = Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    for i in range(10):
+        producer.produce("t", value=b"%d" % i, partition=0, timestamp=1_700_000_000_000 + i)
+        producer.flush(5)
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    (fut,) = admin.delete_records([TopicPartition("t", 0, 6)], request_timeout=10).values()
+    assert fut.result(10).low_watermark == 6
+    tp = TopicPartition("t", 0)
+    specs = {"earliest": OffsetSpec.earliest(), "latest": OffsetSpec.latest(), "max": OffsetSpec.max_timestamp()}
+    got = {}
+    for name, spec in specs.items():
+        (f,) = admin.list_offsets({tp: spec}, isolation_level=IsolationLevel.READ_COMMITTED, request_timeout=10).values()
+        got[name] = f.result(10).offset
+    assert got == {"earliest": 6, "latest": 10, "max": 9}
+    assert broker.get_log("t", 0).log_start_offset == 6
