@@ -14,7 +14,14 @@ is removed, as in Kafka. Eager assignors (range, roundrobin) revoke everything b
 rebalance; cooperative-sticky revokes only what moves (KIP-429).
 
 Positions start at the committed offset, else at `auto.offset.reset` (latest by default, as in
-Kafka). `enable.auto.commit` commits the positions every `auto.commit.interval.ms` and before a
+Kafka; "latest" and OFFSET_END mean the last stable offset under read_committed, as Kafka's
+ListOffsets with that isolation level).
+
+`isolation.level` (default `read_committed`, as librdkafka): read_committed reads only below
+the partition's last stable offset and drops the records of aborted transactions, found as
+Kafka's consumer does from the aborted-transaction ranges of each read (kafka-spec.md d.4);
+read_uncommitted reads up to the high watermark and delivers them. Control records (transaction
+markers) are never delivered at either level; positions step past them. `enable.auto.commit` commits the positions every `auto.commit.interval.ms` and before a
 rebalance or close. `consume_batch()` returns columns (int64 offsets/timestamps and key/value
 positions over the segment view) instead of Message objects.
 
@@ -29,7 +36,12 @@ import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from headwater._native._native import decode_messages, last_offsets
+from headwater._native._native import (
+    decode_columns,
+    decode_messages,
+    last_offsets,
+    parse_batch_header,
+)
 from headwater.client.message import (
     OFFSET_BEGINNING,
     OFFSET_END,
@@ -65,7 +77,8 @@ from headwater.errors import (
     OffsetOutOfRangeError,
     UnknownTopicOrPartitionError,
 )
-from headwater.log.partition_log import _decompress_section
+from headwater.log.partition_log import READ_COMMITTED, READ_UNCOMMITTED, _decompress_section
+from headwater.log.producer_state import CONTROL_ABORT, parse_end_txn_marker
 
 if TYPE_CHECKING:
     from headwater.client.broker import Broker
@@ -99,6 +112,7 @@ _IGNORED = {
     "statistics.interval.ms", "api.version.request", "socket.timeout.ms", "fetch.min.bytes",
     "allow.auto.create.topics", "session.timeout.ms.min",
 }
+_ISOLATION = {"read_committed": READ_COMMITTED, "read_uncommitted": READ_UNCOMMITTED}
 _RESET = {"earliest": "earliest", "smallest": "earliest", "beginning": "earliest", "latest": "latest", "largest": "latest", "end": "latest", "error": "error"}
 
 
@@ -140,7 +154,10 @@ class Consumer:
                 raise ConfigError(f"unknown consumer config {name!r}")
         if str(cfg["auto.offset.reset"]) not in _RESET:
             raise ConfigError(f"auto.offset.reset must be one of {sorted(_RESET)}")
+        if str(cfg["isolation.level"]) not in _ISOLATION:
+            raise ConfigError(f"isolation.level must be one of {sorted(_ISOLATION)}")
         self.config = cfg
+        self._isolation = _ISOLATION[str(cfg["isolation.level"])]
         self._broker = broker
         self._lock = threading.RLock()
         self._group = cfg["group.id"]
@@ -415,7 +432,7 @@ class Consumer:
         if tp.offset == OFFSET_BEGINNING:
             return self._broker.get_log(tp.topic, tp.partition).log_start_offset
         if tp.offset == OFFSET_END:
-            return self._broker.get_log(tp.topic, tp.partition).log_end_offset
+            return self._end_offset(self._broker.get_log(tp.topic, tp.partition))
         if tp.offset >= 0:
             return tp.offset
         return None  # OFFSET_STORED / OFFSET_INVALID: committed, else auto.offset.reset
@@ -434,8 +451,13 @@ class Consumer:
         if self._reset == "earliest":
             return plog.log_start_offset
         if self._reset == "latest":
-            return plog.log_end_offset
+            return self._end_offset(plog)
         raise OffsetOutOfRangeError(f"no committed offset for {key[0]}-{key[1]} and auto.offset.reset=error")
+
+    def _end_offset(self, plog: Any) -> int:
+        """Where "latest" is: the last stable offset under read_committed (Kafka's ListOffsets
+        -1 with that isolation level), else the log end offset."""
+        return plog.last_stable_offset if self._isolation == READ_COMMITTED else plog.log_end_offset
 
     # ------------------------------------------------------------------ fetch
 
@@ -456,8 +478,10 @@ class Consumer:
                 self._check_open()
                 self._drive_group()
                 self._maybe_auto_commit()
-                if not self._buffer:
-                    self._fill()
+                # A read may hold only batches that are not delivered (markers, aborted
+                # transactions): read on while positions advance, without waiting.
+                while not self._buffer and self._fill():
+                    pass
                 buf = self._buffer
                 want = num_messages - len(out)
                 taken = buf[:want]
@@ -471,7 +495,9 @@ class Consumer:
                 return out
             self._broker._wait_for_data(0.05 if remaining is None else min(remaining, 0.05), seen)
 
-    def _fill(self) -> None:
+    def _fill(self) -> bool:
+        """Read every assigned partition once into the buffer; True if a position advanced."""
+        advanced = False
         for key, pos in list(self._positions.items()):
             if key in self._paused:
                 continue
@@ -479,7 +505,7 @@ class Consumer:
                 pos = self._positions[key] = self._resolve_position(key)
             plog = self._broker.get_log(*key)
             try:
-                result = plog.read(pos, self._max_partition_bytes, verify_crc=self._check_crcs)
+                result = plog.read(pos, self._max_partition_bytes, verify_crc=self._check_crcs, isolation_level=self._isolation)
             except OffsetOutOfRangeError:
                 self._positions[key] = self._reset_position(key)
                 continue
@@ -487,7 +513,15 @@ class Consumer:
                 topic, partition = key
                 last = pos - 1
                 if result.view is not None:
-                    msgs = decode_messages(result.view, pos, topic, partition, _decompress_section)
+                    if result.aborted_transactions:
+                        msgs = []
+                        view = result.view
+                        for a, b in committed_runs(view, result.aborted_transactions):
+                            sub = view[a:b]
+                            msgs += decode_messages(sub, pos, topic, partition, _decompress_section)
+                            sub.release()
+                    else:
+                        msgs = decode_messages(result.view, pos, topic, partition, _decompress_section)
                     if msgs:
                         last = msgs[-1].offset()
                         self._buffer.extend(msgs)
@@ -499,9 +533,11 @@ class Consumer:
                         view.release()
                     self._positions[key] = last + 1
                     self._eof_sent.discard(key)
+                    advanced = True
                 elif self._eof and key not in self._eof_sent:
                     self._eof_sent.add(key)
                     self._buffer.append(Message(topic, partition, pos, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "end of partition")))
+        return advanced
 
     def consume_batch(self, max_records: int = 1_000_000, timeout: float = 0) -> list[ColumnBatch]:
         """Columnar reads of every assigned partition (up to max.partition.fetch.bytes each):
@@ -509,6 +545,7 @@ class Consumer:
         deadline = time.monotonic() + max(timeout, 0)
         while True:
             out: list[ColumnBatch] = []
+            advanced = False
             seen = self._broker._data_seq
             with self._lock:
                 self._check_open()
@@ -521,22 +558,42 @@ class Consumer:
                     if pos is None:
                         pos = self._positions[key] = self._resolve_position(key)
                     try:
-                        result = self._broker.get_log(*key).read(pos, self._max_partition_bytes, verify_crc=self._check_crcs)
+                        result = self._broker.get_log(*key).read(
+                            pos, self._max_partition_bytes, verify_crc=self._check_crcs, isolation_level=self._isolation
+                        )
                     except OffsetOutOfRangeError:
                         self._positions[key] = self._reset_position(key)
                         continue
                     if not result.nbytes:
                         result.release()
                         continue
-                    cols = result.columns()
                     last = pos - 1
                     for header, view in result.batches():
                         last = max(last, header.last_offset)
                         view.release()
                     self._positions[key] = last + 1
+                    advanced = True
+                    if result.aborted_transactions:
+                        # One ColumnBatch per run of delivered batches, each over its own
+                        # slice of the view (the slices keep the mapping alive).
+                        for a, b in committed_runs(result.view, result.aborted_transactions):
+                            sub = result.view[a:b]
+                            cols = decode_columns(sub, pos, _decompress_section)
+                            if len(cols):
+                                budget -= len(cols)
+                                out.append(ColumnBatch(key[0], key[1], cols, sub))
+                            else:
+                                sub.release()
+                        result.release()
+                        continue
+                    cols = result.columns()
                     budget -= len(cols)
                     out.append(ColumnBatch(key[0], key[1], cols, result))
-            if out or time.monotonic() >= deadline:
+            if out:
+                return out
+            if advanced:
+                continue  # only markers or aborted batches were read: read on at once
+            if time.monotonic() >= deadline:
                 return out
             self._broker._wait_for_data(min(0.05, max(0.0, deadline - time.monotonic())), seen)
 
@@ -704,4 +761,55 @@ class Consumer:
         self.close()
 
 
-__all__ = ["Consumer", "ColumnBatch", "TIMESTAMP_LOG_APPEND_TIME"]
+def committed_runs(view: Any, aborted: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """Position ranges [start, end) of `view` (whole batches of one read) holding the batches
+    a read_committed consumer delivers: every batch but the transactional data batches of
+    aborted transactions. Control batches stay inside the ranges (the decoders skip them).
+
+    Kafka's consumer algorithm (kafka-spec.md d.4): `aborted` lists (producer id, first offset)
+    of the aborted transactions overlapping the read; before each batch with a producer id,
+    every entry with first offset <= the batch's last offset is taken and its producer marked
+    aborted; a transactional batch of a marked producer is skipped; that producer's ABORT
+    marker unmarks it.
+    """
+    pending = sorted(aborted, key=lambda a: a[1])
+    k = 0
+    marked: set[int] = set()
+    runs: list[tuple[int, int]] = []
+    run_start = -1
+    pos = 0
+    n = view.nbytes
+    while pos < n:
+        h = parse_batch_header(view, pos)
+        size = h.size
+        skip = False
+        pid = h.producer_id
+        if pid >= 0:
+            last = h.base_offset + h.last_offset_delta
+            while k < len(pending) and pending[k][1] <= last:
+                marked.add(pending[k][0])
+                k += 1
+            if h.is_control:
+                if pid in marked and h.records_count > 0:
+                    sub = view[pos : pos + size]
+                    try:
+                        marker = parse_end_txn_marker(sub, h)
+                    finally:
+                        sub.release()
+                    if marker is not None and marker[0] == CONTROL_ABORT:
+                        marked.discard(pid)
+            elif h.is_transactional and pid in marked:
+                skip = True
+        if skip:
+            if run_start >= 0:
+                runs.append((run_start, pos))
+                run_start = -1
+        elif run_start < 0:
+            run_start = pos
+        pos += size
+    if run_start >= 0:
+        runs.append((run_start, n))
+    return runs
+
+
+__all__ = ["Consumer", "ColumnBatch", "TIMESTAMP_LOG_APPEND_TIME", "committed_runs"]

@@ -71,6 +71,7 @@ from headwater.config import LogConfig
 from headwater.errors import InvalidRecordError, KafkaStorageError
 from headwater.log import checkpoint
 from headwater.log.segment import CLEANER_CHECKPOINT_FILE, INT32_MAX, LogSegment, file_stem
+from headwater.log.txn_index import AbortedTxn, write_index_file
 
 if TYPE_CHECKING:
     from headwater.log.partition_log import PartitionLog
@@ -482,7 +483,8 @@ def _write_cleaned(
                     out_batches.append(_empty_batch(h))
         if len(group) > 1:
             changed = True
-        written = _write_segment_files(stem, base, out_batches, cfg)
+        txn_entries = [e for seg in group for e in seg.txn_index.entries]
+        written = _write_segment_files(stem, base, out_batches, cfg, txn_entries)
     except OSError as exc:
         _remove_cleaned(plog.path, base)
         raise KafkaStorageError(f"writing the cleaned segment {stem}.log.cleaned failed: {exc}") from exc
@@ -500,8 +502,11 @@ def _fsync_file(path: str) -> None:
         os.close(fd)
 
 
-def _write_segment_files(stem: str, base: int, batches: list[Any], cfg: LogConfig) -> int:
-    """`<stem>.log.cleaned` holding `batches`, and its two indexes built by one CRC scan."""
+def _write_segment_files(
+    stem: str, base: int, batches: list[Any], cfg: LogConfig, txn_entries: list[AbortedTxn] | None = None
+) -> int:
+    """`<stem>.log.cleaned` holding `batches`, its two indexes built by one CRC scan, and its
+    `.txnindex.cleaned`: the aborted-transaction entries of the segments it replaces."""
     _remove_cleaned(os.path.dirname(stem), base)
     total = sum(len(b) if isinstance(b, bytes) else b.nbytes for b in batches)
     seg = Segment(stem + ".log.cleaned", max(total, 4096), True)
@@ -526,6 +531,7 @@ def _write_segment_files(stem: str, base: int, batches: list[Any], cfg: LogConfi
             ti.close(trim=True)
     finally:
         seg.close(trim=True)
+    write_index_file(stem + ".txnindex.cleaned", list(txn_entries or ()))
     for suffix in (".log.cleaned", ".index.cleaned", ".timeindex.cleaned"):
         _fsync_file(stem + suffix)
     return size
@@ -533,7 +539,7 @@ def _write_segment_files(stem: str, base: int, batches: list[Any], cfg: LogConfi
 
 def _remove_cleaned(path: str, base: int) -> None:
     stem = os.path.join(path, file_stem(base))
-    for suffix in (".log.cleaned", ".index.cleaned", ".timeindex.cleaned"):
+    for suffix in (".log.cleaned", ".index.cleaned", ".timeindex.cleaned", ".txnindex.cleaned"):
         try:
             os.unlink(stem + suffix)
         except FileNotFoundError:
@@ -549,12 +555,12 @@ def _swap(plog: PartitionLog, group: list[LogSegment]) -> None:
     base = group[0].base_offset
     stem = os.path.join(plog.path, file_stem(base))
     try:
-        for suffix in (".index", ".timeindex", ".log"):
+        for suffix in (".index", ".timeindex", ".txnindex", ".log"):
             os.replace(stem + suffix + ".cleaned", stem + suffix + ".swap")
             _stage(f"renamed{suffix}.swap")
         checkpoint.fsync_dir(plog.path)
     except OSError as exc:
-        for suffix in (".index", ".timeindex", ".log"):
+        for suffix in (".index", ".timeindex", ".txnindex", ".log"):
             for s2 in (".cleaned", ".swap"):
                 try:
                     os.unlink(stem + suffix + s2)
@@ -568,7 +574,7 @@ def _swap(plog: PartitionLog, group: list[LogSegment]) -> None:
             seg.close(trim=False)
             seg.delete_files()
             _stage(f"deleted {seg.base_offset}")
-        for suffix in (".index", ".timeindex", ".log"):
+        for suffix in (".index", ".timeindex", ".txnindex", ".log"):
             os.replace(stem + suffix + ".swap", stem + suffix)
             _stage(f"renamed{suffix}")
         checkpoint.fsync_dir(plog.path)

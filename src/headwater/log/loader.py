@@ -109,14 +109,14 @@ def _complete_swaps(path: str, result: RecoveryResult) -> None:
         for old in logs:
             if base <= old < end:
                 old_stem = os.path.join(path, f"{old:020d}")
-                suffixes = (".log",) if old == base else (".log", ".index", ".timeindex")
+                suffixes = (".log",) if old == base else (".log", ".index", ".timeindex", ".txnindex")
                 for suffix in suffixes:
                     try:
                         os.unlink(old_stem + suffix)
                         result.removed_files.append(f"{old:020d}{suffix}")
                     except FileNotFoundError:
                         pass
-        for suffix in (".index", ".timeindex"):
+        for suffix in (".index", ".timeindex", ".txnindex"):
             if os.path.exists(stem + suffix + ".swap"):
                 os.replace(stem + suffix + ".swap", stem + suffix)
         os.replace(stem + ".log.swap", stem + ".log")
@@ -135,7 +135,7 @@ def _remove_leftovers(path: str, result: RecoveryResult) -> list[int]:
         if name.endswith(LEFTOVER_SUFFIXES):
             os.unlink(full)
             result.removed_files.append(name)
-        elif name.endswith((".index", ".timeindex")) and name.split(".")[0] not in logs:
+        elif name.endswith((".index", ".timeindex", ".txnindex")) and name.split(".")[0] not in logs:
             os.unlink(full)
             result.removed_files.append(name)
         elif m := SEGMENT_RE.match(name):

@@ -51,8 +51,15 @@ from headwater.errors import (
 from headwater.log import checkpoint
 from headwater.log.cleaner import is_compacted, require_batch_keys, require_keys
 from headwater.log.loader import RecoveryResult, load_segments
-from headwater.log.producer_state import CompletedTxn, ProducerStateManager, parse_end_txn_marker
+from headwater.log.producer_state import (
+    CONTROL_ABORT,
+    CONTROL_COMMIT,
+    CompletedTxn,
+    ProducerStateManager,
+    parse_end_txn_marker,
+)
 from headwater.log.segment import LogSegment
+from headwater.log.txn_index import AbortedTxn
 
 log = logging.getLogger("headwater.log")
 
@@ -66,6 +73,9 @@ LOG_START_OFFSET_FILE = "log-start-offset"
 RECORD_BOUND = 36
 # Segments keep at most this much of their written data mapped in our page tables (RSS).
 RESIDENT_BYTES = 64 << 20
+# Fetch IsolationLevel values (kafka-spec.md d.4).
+READ_UNCOMMITTED = 0
+READ_COMMITTED = 1
 
 
 def _decompress_section(header: Any, view: memoryview) -> Any:
@@ -83,15 +93,31 @@ class ReadResult:
     batches; `batches()` yields (BatchHeader, memoryview) for every batch, control ones too.
     Use it as a context manager (or call release()) to drop the view promptly: a segment cannot
     be truncated, deleted or unmapped while views of it are alive.
+
+    `last_stable_offset` is the partition's LSO at the read (Fetch v4+ returns it at either
+    isolation level). `aborted_transactions` is None for a read_uncommitted read (Fetch must
+    answer null, kafka-spec.md d.4) and, for read_committed, the (producer id, first offset) of
+    every aborted transaction overlapping the offsets read: iterating, records() and columns()
+    do NOT filter them (the wire returns whole batches); consumers skip them as Kafka's do.
     """
 
-    __slots__ = ("view", "start_offset", "high_watermark", "log_start_offset")
+    __slots__ = ("view", "start_offset", "high_watermark", "log_start_offset", "last_stable_offset", "aborted_transactions")
 
-    def __init__(self, view: memoryview | None, start_offset: int, high_watermark: int, log_start_offset: int) -> None:
+    def __init__(
+        self,
+        view: memoryview | None,
+        start_offset: int,
+        high_watermark: int,
+        log_start_offset: int,
+        last_stable_offset: int = -1,
+        aborted_transactions: list[tuple[int, int]] | None = None,
+    ) -> None:
         self.view = view
         self.start_offset = start_offset
         self.high_watermark = high_watermark
         self.log_start_offset = log_start_offset
+        self.last_stable_offset = last_stable_offset
+        self.aborted_transactions = aborted_transactions
 
     @property
     def nbytes(self) -> int:
@@ -571,9 +597,62 @@ class PartitionLog:
             )
         self._producers.update(info)
         self._producers.update_map_end_offset(self.log_end_offset)
+        if completed is not None and completed.is_aborted:
+            self._index_aborted_txn_locked(completed)
         return AppendResult(
             base, base + header.last_offset_delta, False, append_time, self._log_start_offset, completed
         )
+
+    def _index_aborted_txn_locked(self, completed: CompletedTxn) -> None:
+        """Add the `.txnindex` entry of an ABORT marker just appended (and applied to the
+        producer state): in the segment holding the marker, with the LSO the partition has now
+        (Kafka's ProducerStateManager.lastStableOffset: the first offset of the earliest other
+        open transaction, else the marker's offset + 1)."""
+        seg = self._segments[-1]
+        first_unstable = self._producers.first_unstable_offset
+        lso = completed.last_offset + 1 if first_unstable is None else first_unstable
+        entry = AbortedTxn(completed.producer_id, completed.first_offset, completed.last_offset, lso)
+        try:
+            seg.txn_index.append(entry)
+            if self.config.flush_policy == "batch":
+                seg.txn_index.flush()
+        except OSError as exc:
+            # The marker is in the log but read_committed readers would miss the abort: refuse
+            # all work until reopened (recovery rebuilds the entry from the marker).
+            self._go_offline(exc, f"writing the transaction index {seg.txn_index_path}")
+
+    def write_txn_marker(
+        self,
+        producer_id: int,
+        producer_epoch: int,
+        commit: bool,
+        coordinator_epoch: int,
+        timestamp: int | None = None,
+    ) -> AppendResult:
+        """Append a COMMIT (commit=True) or ABORT transaction marker for `producer_id`
+        (kafka-spec.md a.5, d.3 WriteTxnMarkers): one control batch, attributes 0x30, base
+        sequence -1, stamped `timestamp` (default now).
+
+        The producer's open transaction on this partition ends: the last stable offset moves
+        on, and an ABORT of a non-empty transaction adds a `.txnindex` entry. A marker for a
+        producer without an open transaction here is written all the same (the coordinator
+        writes markers to every partition of the transaction); completed_txn is then None.
+
+        Raises:
+            InvalidProducerEpochError: `producer_epoch` is older than the producer's (47).
+            TransactionCoordinatorFencedError: `coordinator_epoch` is older than the one of the
+                producer's last marker (52).
+            KafkaStorageError, LogOfflineError: as append().
+        """
+        ts = _now_ms() if timestamp is None else int(timestamp)
+        raw = record.build_control_batch(
+            CONTROL_COMMIT if commit else CONTROL_ABORT,
+            producer_id=producer_id,
+            producer_epoch=producer_epoch,
+            coordinator_epoch=coordinator_epoch,
+            timestamp=ts,
+        )
+        return self.append_batch_ex(raw, control=True)
 
     def _append_raw_locked(self, raw: Any, header: Any, count: int, append_time: int | None = None) -> int:
         size = header.size
@@ -714,13 +793,30 @@ class PartitionLog:
 
     # ------------------------------------------------------------------ read
 
-    def read(self, offset: int, max_bytes: int = 1048576, *, verify_crc: bool = True) -> ReadResult:
+    def read(
+        self,
+        offset: int,
+        max_bytes: int = 1048576,
+        *,
+        verify_crc: bool = True,
+        isolation_level: int = READ_UNCOMMITTED,
+        max_offset: int | None = None,
+    ) -> ReadResult:
         """Whole batches starting with the one holding `offset`, as a zero-copy view.
 
         At least one batch is returned even if larger than max_bytes (KIP-74). Reading at the
         log end offset returns an empty result; outside [log_start_offset, log_end_offset]
         raises OffsetOutOfRangeError. A batch failing its CRC raises CorruptRecordError.
+
+        Args:
+            isolation_level: READ_UNCOMMITTED (0) reads up to the high watermark;
+                READ_COMMITTED (1) only batches below the last stable offset, and fills
+                result.aborted_transactions for the offsets returned (kafka-spec.md d.4).
+            max_offset: return only batches wholly below this offset (at a batch boundary the
+                bound is exact; inside a batch that batch is left out).
         """
+        if isolation_level != READ_UNCOMMITTED or max_offset is not None:
+            return self._read_bounded(offset, max_bytes, verify_crc, isolation_level, max_offset)
         with self._lock:
             if self._closed:
                 raise ValueError(f"log {self.path} is closed")
@@ -732,8 +828,10 @@ class PartitionLog:
                     f"offset {offset} outside [{self._log_start_offset}, {leo}] of {self.path}"
                 )
             hw = leo
+            fu = self._producers.first_unstable_offset
+            lso = hw if fu is None else min(hw, fu)
             if offset == leo:
-                return ReadResult(None, offset, hw, self._log_start_offset)
+                return ReadResult(None, offset, hw, self._log_start_offset, lso)
             i = bisect.bisect_right(self._bases, offset) - 1
             while i < len(self._segments):
                 seg = self._segments[max(i, 0)]
@@ -749,9 +847,95 @@ class PartitionLog:
                             f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
                             f"offset {offset} cannot be read"
                         )
-                    return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset)
+                    return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso)
                 i += 1
-            return ReadResult(None, offset, hw, self._log_start_offset)
+            return ReadResult(None, offset, hw, self._log_start_offset, lso)
+
+    def _read_bounded(
+        self, offset: int, max_bytes: int, verify_crc: bool, isolation_level: int, max_offset: int | None
+    ) -> ReadResult:
+        """read() below a bound: the LSO for read_committed, and/or `max_offset`."""
+        if isolation_level not in (READ_UNCOMMITTED, READ_COMMITTED):
+            raise ValueError(f"isolation_level must be 0 (read_uncommitted) or 1 (read_committed), not {isolation_level}")
+        committed = isolation_level == READ_COMMITTED
+        with self._lock:
+            if self._closed:
+                raise ValueError(f"log {self.path} is closed")
+            if self._offline is not None:
+                raise LogOfflineError(f"log {self.path} is offline: {self._offline}")
+            leo = self.log_end_offset
+            if offset < self._log_start_offset or offset > leo:
+                raise OffsetOutOfRangeError(
+                    f"offset {offset} outside [{self._log_start_offset}, {leo}] of {self.path}"
+                )
+            hw = leo
+            fu = self._producers.first_unstable_offset
+            lso = hw if fu is None else min(hw, fu)
+            limit = lso if committed else hw
+            if max_offset is not None:
+                limit = min(limit, max_offset)
+            aborted: list[tuple[int, int]] | None = [] if committed else None
+            if offset >= limit:
+                return ReadResult(None, offset, hw, self._log_start_offset, lso, aborted)
+            i = max(bisect.bisect_right(self._bases, offset) - 1, 0)
+            while i < len(self._segments):
+                seg = self._segments[i]
+                start = seg.position_of(offset)
+                stop = seg.size if limit >= seg.next_offset else seg.position_of(limit)
+                if start < stop:
+                    end, status = seg.log.extent(start, min(max_bytes, stop - start), verify_crc)
+                    if status == HW_ERR_IO and end == start:
+                        raise KafkaStorageError(
+                            f"I/O error reading {seg.log_path} at position {start} (offset {offset})"
+                        )
+                    if end == start:
+                        raise CorruptRecordError(
+                            f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
+                            f"offset {offset} cannot be read"
+                        )
+                    if aborted is not None:
+                        upper = limit
+                        if end < seg.size:
+                            try:
+                                upper = min(limit, seg.log.header_at(end).base_offset)
+                            except CorruptRecordError:
+                                pass  # the bound stays correct, if wider than needed
+                        else:
+                            upper = min(limit, seg.next_offset)
+                        aborted = [(e.producer_id, e.first_offset) for e in self._collect_aborted_locked(offset, upper, i)]
+                    return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso, aborted)
+                if stop < seg.size:
+                    break  # the bound lies in this segment: nothing below it from `offset` on
+                i += 1
+            return ReadResult(None, offset, hw, self._log_start_offset, lso, aborted)
+
+    # ------------------------------------------------------------------ transactions
+
+    def aborted_transactions(self, start_offset: int, upper_bound_offset: int) -> list[tuple[int, int]]:
+        """(producer id, first offset) of every aborted transaction overlapping
+        [start_offset, upper_bound_offset), from the `.txnindex` files, in marker order: what a
+        read_committed Fetch returns as AbortedTransactions (Kafka's collectAbortedTransactions:
+        the segments are walked from the one holding start_offset until an entry's stored LSO
+        reaches the upper bound)."""
+        with self._lock:
+            i = max(bisect.bisect_right(self._bases, start_offset) - 1, 0)
+            return [(e.producer_id, e.first_offset) for e in self._collect_aborted_locked(start_offset, upper_bound_offset, i)]
+
+    def aborted_txn_entries(self, start_offset: int, upper_bound_offset: int) -> list[AbortedTxn]:
+        """aborted_transactions() with every field of the index entries (last offset = the
+        ABORT marker, and the LSO stored with it)."""
+        with self._lock:
+            i = max(bisect.bisect_right(self._bases, start_offset) - 1, 0)
+            return self._collect_aborted_locked(start_offset, upper_bound_offset, i)
+
+    def _collect_aborted_locked(self, start: int, upper: int, i: int) -> list[AbortedTxn]:
+        out: list[AbortedTxn] = []
+        segments = self._segments
+        for j in range(i, len(segments)):
+            idx = segments[j].txn_index
+            if idx.entries and idx.collect(start, upper, out):
+                break
+        return out
 
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record with timestamp >= `timestamp`, or None."""
@@ -913,10 +1097,34 @@ class PartitionLog:
         too new or too old ones are deleted), then the batches after it replayed without
         validation (kafka-spec.md b.4 step 5)."""
         leo = self.log_end_offset
-        start = self._producers.truncate_and_reload(self._log_start_offset, leo, force=force)
+        rebuild_from = self._check_txn_indexes_locked()
+        start = self._producers.truncate_and_reload(
+            self._log_start_offset, leo, force=force or rebuild_from is not None, max_snapshot_offset=rebuild_from
+        )
         if start < leo:
             self._replay_producer_state_locked(start)
         self._producers.update_map_end_offset(leo)
+
+    def _check_txn_indexes_locked(self) -> int | None:
+        """Make every `.txnindex` fit its segment before producer state is replayed: entries
+        whose marker lies past the segment's data go (a truncated tail); an index failing its
+        structural check (torn, out of order) is emptied, to be rebuilt by the replay. Returns
+        the lowest base offset of an emptied index: the replay must start at or below it."""
+        rebuild_from = None
+        for seg in self._segments:
+            idx = seg.txn_index
+            if idx.problem is None and not idx.entries:
+                continue
+            if idx.problem is None and idx.last_offset >= seg.next_offset:
+                idx.truncate_to(seg.next_offset)
+            if not idx.check(seg.next_offset):
+                log.warning("rebuilding the transaction index %s: %s", seg.txn_index_path, idx.problem)
+                idx.reset()
+                if seg.base_offset not in self.recovery.rebuilt_indexes:
+                    self.recovery.rebuilt_indexes.append(seg.base_offset)
+                if rebuild_from is None:
+                    rebuild_from = seg.base_offset
+        return rebuild_from
 
     def _replay_producer_state_locked(self, start: int) -> None:
         """Apply every producer batch with an offset >= `start`, walking batch headers (no CRC:
@@ -944,7 +1152,15 @@ class PartitionLog:
                 if header.producer_id >= 0 and header.last_offset >= start:
                     view = seg.log.view(pos, header.size) if header.is_control else None
                     try:
-                        self._producers.replay_batch(header, view)
+                        completed = self._producers.replay_batch(header, view)
+                        if completed is not None and completed.is_aborted and completed.last_offset > seg.txn_index.last_offset:
+                            # A marker whose index entry is missing (an index rebuilt, or a
+                            # crash between the marker's write and its entry's).
+                            fu = self._producers.first_unstable_offset
+                            lso = completed.last_offset + 1 if fu is None else fu
+                            seg.txn_index.append(
+                                AbortedTxn(completed.producer_id, completed.first_offset, completed.last_offset, lso)
+                            )
                     except (CorruptRecordError, InvalidRecordError) as exc:
                         log.warning("producer state replay skips the batch at %s:%d: %s", seg.log_path, pos, exc)
                     finally:

@@ -127,7 +127,7 @@ class BatchMetadata(NamedTuple):
 class CompletedTxn:
     """A transaction ended by a marker: offsets [first_offset, last_offset] (the marker's offset).
 
-    For the transaction index of a later issue; only non-empty transactions produce one."""
+    Only non-empty transactions produce one; aborted ones become `.txnindex` entries."""
 
     producer_id: int
     first_offset: int
@@ -643,13 +643,21 @@ class ProducerStateManager:
             return decode_snapshot(f.read())
 
     def truncate_and_reload(
-        self, log_start_offset: int, log_end_offset: int, *, force: bool = False
+        self,
+        log_start_offset: int,
+        log_end_offset: int,
+        *,
+        force: bool = False,
+        max_snapshot_offset: int | None = None,
     ) -> int:
         """Make the state match a log holding [log_start_offset, log_end_offset) from the
         snapshots alone (kafka-spec.md b.4 step 5). Snapshots > log end or <= log start are
         deleted; if the state is not already at the log end (or `force`: the log was truncated)
         it is replaced by the newest valid snapshot (failing ones are deleted), or emptied at log
         start if none is left.
+
+        `max_snapshot_offset`: use no snapshot above it (the caller must replay from there,
+        e.g. to rebuild a transaction index); newer snapshots are kept.
 
         Returns map_end_offset: the caller replays the log's batches from there to the end,
         then calls update_map_end_offset(log_end_offset).
@@ -661,6 +669,8 @@ class ProducerStateManager:
             return self.map_end_offset
         self.clear()
         for o in reversed(self.snapshot_offsets()):
+            if max_snapshot_offset is not None and o > max_snapshot_offset:
+                continue
             try:
                 entries = self.read_snapshot(o)
             except (CorruptSnapshotError, OSError) as exc:

@@ -1,10 +1,12 @@
-"""LogSegment: one `.log` file with its `.index` and `.timeindex`, named by base offset.
+"""LogSegment: one `.log` file with its `.index`, `.timeindex` and `.txnindex`, named by base offset.
 
 Files (kafka-spec.md b.1, b.2):
 
     <base:020d>.log        RecordBatch v2 batches exactly as on the wire, no file header
     <base:020d>.index      8-byte entries: int32 offset - base | int32 position in .log
     <base:020d>.timeindex  12-byte entries: int64 max timestamp so far | int32 offset - base
+    <base:020d>.txnindex   34-byte entries: the transactions aborted by markers in this segment
+                           (txn_index.py); only present once there is one
 
 Invariants: batches are back to back from position 0 with strictly increasing offsets; every
 index entry points at a batch boundary; time-index timestamps strictly increase. An index entry
@@ -24,6 +26,7 @@ from dataclasses import dataclass
 
 from headwater._native._native import HW_OK, OffsetIndex, Segment, TimeIndex
 from headwater.errors import CorruptIndexError, CorruptRecordError
+from headwater.log.txn_index import TXN_INDEX_SUFFIX, TxnIndex
 
 OFFSET_ENTRY_BYTES = 8
 TIME_ENTRY_BYTES = 12
@@ -76,6 +79,7 @@ class LogSegment:
         self.log_path = stem + ".log"
         self.index_path = stem + ".index"
         self.time_index_path = stem + ".timeindex"
+        self.txn_index_path = stem + TXN_INDEX_SUFFIX
         self.log = Segment(self.log_path, max_bytes if active else 0, create)
         try:
             # Sealed segments map their indexes exactly; the active one maps index_bytes.
@@ -85,6 +89,9 @@ class LogSegment:
         except BaseException:
             self.log.close(trim=False)
             raise
+        # Aborted transactions whose markers are in this segment (derived data, like the
+        # other indexes, but rebuilt from markers and producer state: PartitionLog does it).
+        self.txn_index = TxnIndex(self.txn_index_path, base_offset)
         self.active = active
         self.bytes_since_index = 0
         self.max_timestamp = -1
@@ -302,10 +309,12 @@ class LogSegment:
 
     def flush(self) -> None:
         self.log.flush()
+        self.txn_index.flush()
 
     def truncate_to_position(self, position: int, next_offset: int) -> None:
         """Drop data from `position` (a batch boundary) and index entries past it."""
         self.log.truncate(position)
+        self.txn_index.truncate_to(next_offset)
         self.offset_index.truncate_entries(self.offset_index.entry_index(next_offset))
         self.time_index.truncate_entries(self.time_index.entry_index(next_offset))
         self.corrupt_ranges = [r for r in self.corrupt_ranges if r.position < position]
@@ -332,6 +341,7 @@ class LogSegment:
         """Make this segment read-only: final index entry, flush, trim files."""
         self.seal_indexes()
         self.log.flush()
+        self.txn_index.flush()
         self.close(trim=True)
         # Reopen mapped exactly to their (trimmed) sizes.
         self.log = Segment(self.log_path, 0, False)
@@ -345,7 +355,7 @@ class LogSegment:
         self.time_index.close(trim=trim)
 
     def delete_files(self) -> None:
-        for path in (self.log_path, self.index_path, self.time_index_path):
+        for path in (self.log_path, self.index_path, self.time_index_path, self.txn_index_path):
             try:
                 os.unlink(path)
             except FileNotFoundError:
