@@ -15,10 +15,17 @@ What a pass keeps (of the non-active segments; the active segment is never touch
   6 (0x40, "delete horizon set") and baseTimestamp = that pass's now + delete.retention.ms;
   record timestamp deltas are rebased on it, so every record keeps its timestamp. A later pass
   at or after the horizon drops the tombstones of that batch.
-- transactional data batches and control batches, copied verbatim and kept out of the key map:
-  transactions are a later issue. Without knowing which transactions aborted, a transactional
-  record must neither be removed (it may be the committed latest value) nor remove an older
-  value (it may have been aborted); so compaction leaves them alone. Markers are never removed.
+- transactions (Kafka's cleaner, kafka-spec.md b.3): only segments wholly below the last stable
+  offset are cleaned, so every transaction in them has ended. The data batches of aborted
+  transactions (found in the `.txnindex` entries: producer id and [first offset, marker]) are
+  removed (kept as an empty batch when the producer-state rule below needs the header).
+  Batches of committed transactions are still copied verbatim and kept out of the key map
+  (Kafka compacts them like other records; here they neither go nor shadow older values, which
+  never loses a committed value). Control batches (COMMIT/ABORT markers) are copied verbatim and never
+  removed: Kafka drops a marker once its transaction has no data left and delete.retention.ms
+  has passed; keeping it costs one small batch per transaction and keeps the producer state and
+  the `.txnindex` rebuildable from the log. The `.txnindex` entries of the replaced segments
+  are carried into the cleaned one unchanged.
 - producer fields: a rebuilt batch keeps producer id, epoch, base sequence, partition leader
   epoch, timestamp type and, as Kafka's overrideLastOffset, its base offset and last offset
   delta: the batch still spans its original offsets, so the producer's last sequence maps to
@@ -127,6 +134,25 @@ class CleanResult:
     tombstones_removed: int = 0
     keys: int = 0
     next_delete_horizon_ms: int | None = None
+    aborted_records_removed: int = 0
+
+
+class _AbortedRanges:
+    """Membership of a transactional batch in an aborted transaction, from `.txnindex` entries:
+    the batch of producer P at base offset b is aborted iff an entry of P has
+    first offset <= b <= marker offset."""
+
+    def __init__(self, entries: list[AbortedTxn]) -> None:
+        self.by_pid: dict[int, list[tuple[int, int]]] = {}
+        for e in entries:
+            self.by_pid.setdefault(e.producer_id, []).append((e.first_offset, e.last_offset))
+
+    def contains(self, header: Any) -> bool:
+        ranges = self.by_pid.get(header.producer_id)
+        if not ranges:
+            return False
+        b = header.base_offset
+        return any(first <= b <= last for first, last in ranges)
 
 
 # ------------------------------------------------------------------ batch encoding
@@ -288,12 +314,15 @@ def _write_state(path: str, name: str, value: int | None) -> None:
 
 
 def _cleanable(plog: PartitionLog, now_ms: int) -> list[LogSegment]:
-    """Non-active segments below the first one holding a record younger than the lag, and
-    below any segment with a corrupt range (its records cannot all be read)."""
+    """Non-active segments below the first one holding a record younger than the lag, below
+    any segment with a corrupt range (its records cannot all be read), and wholly below the
+    last stable offset (an open transaction's outcome is unknown: Kafka's first unstable
+    offset bound)."""
     lag = plog.config.min_compaction_lag_ms
+    lso = plog.last_stable_offset
     out = []
     for seg in plog._segments[:-1]:
-        if seg.corrupt_ranges or (lag > 0 and seg.max_timestamp > now_ms - lag):
+        if seg.corrupt_ranges or (lag > 0 and seg.max_timestamp > now_ms - lag) or seg.next_offset > lso:
             break
         out.append(seg)
     return out
@@ -356,6 +385,7 @@ def clean(plog: PartitionLog, now_ms: int) -> CleanResult:
                 seg.contiguous = False
 
         # 1. key -> offset of its last record (transactional and control batches stay out).
+        aborted = _AbortedRanges(plog.aborted_txn_entries(segs[0].base_offset, segs[-1].next_offset))
         last: dict[bytes, int] = {}
         for seg in segs:
             for pos, h in _batches(seg):
@@ -399,7 +429,7 @@ def clean(plog: PartitionLog, now_ms: int) -> CleanResult:
 
         horizon_pending: int | None = None
         for group in groups:
-            written, changed, pending = _write_cleaned(plog, group, last, producer_last, now_ms, result)
+            written, changed, pending = _write_cleaned(plog, group, last, producer_last, aborted, now_ms, result)
             if pending is not None:
                 horizon_pending = pending if horizon_pending is None else min(horizon_pending, pending)
             if not changed and len(group) == 1:
@@ -429,6 +459,7 @@ def _write_cleaned(
     group: list[LogSegment],
     last: dict[bytes, int],
     producer_last: dict[int, int],
+    aborted: _AbortedRanges,
     now_ms: int,
     result: CleanResult,
 ) -> tuple[int, bool, int | None]:
@@ -447,12 +478,25 @@ def _write_cleaned(
             for bi, (pos, h) in enumerate(batches):
                 group_last = gi == len(group) - 1 and bi == len(batches) - 1
                 keep_empty = group_last or (h.producer_id >= 0 and producer_last.get(h.producer_id) == h.last_offset)
-                if h.is_control or h.is_transactional or (h.records_count <= 0 and keep_empty):
+                if h.is_control or (h.records_count <= 0 and keep_empty):
                     v = seg.log.view(pos, h.size)
                     views.append(v)
                     out_batches.append(v)
                     continue
                 recs = _records(seg, pos, h) if h.records_count > 0 else []
+                if h.is_transactional:
+                    if recs and aborted.contains(h):
+                        # Every record of an aborted transaction goes.
+                        result.records_removed += len(recs)
+                        result.aborted_records_removed += len(recs)
+                        changed = True
+                        if keep_empty:
+                            out_batches.append(_empty_batch(h))
+                        continue
+                    v = seg.log.view(pos, h.size)  # committed: verbatim
+                    views.append(v)
+                    out_batches.append(v)
+                    continue
                 horizon = h.base_timestamp if h.attributes & DELETE_HORIZON_FLAG else None
                 kept = []
                 has_tombstone = False

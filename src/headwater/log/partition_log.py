@@ -829,7 +829,7 @@ class PartitionLog:
                 )
             hw = leo
             fu = self._producers.first_unstable_offset
-            lso = hw if fu is None else min(hw, fu)
+            lso = hw if fu is None else max(min(hw, fu), self._log_start_offset)
             if offset == leo:
                 return ReadResult(None, offset, hw, self._log_start_offset, lso)
             i = bisect.bisect_right(self._bases, offset) - 1
@@ -870,7 +870,7 @@ class PartitionLog:
                 )
             hw = leo
             fu = self._producers.first_unstable_offset
-            lso = hw if fu is None else min(hw, fu)
+            lso = hw if fu is None else max(min(hw, fu), self._log_start_offset)
             limit = lso if committed else hw
             if max_offset is not None:
                 limit = min(limit, max_offset)
@@ -1079,11 +1079,13 @@ class PartitionLog:
 
     @property
     def last_stable_offset(self) -> int:
-        """min(high watermark, first offset of the earliest open transaction) (kafka-spec.md b.5)."""
+        """min(high watermark, first offset of the earliest open transaction) (kafka-spec.md b.5),
+        never below the log start offset (an open transaction whose first batches were deleted
+        by retention or DeleteRecords still holds the LSO at the log start)."""
         with self._lock:
             first_unstable = self._producers.first_unstable_offset
             hw = self.high_watermark
-            return hw if first_unstable is None else min(hw, first_unstable)
+            return hw if first_unstable is None else max(min(hw, first_unstable), self._log_start_offset)
 
     def expire_producers(self, now_ms: int | None = None) -> list[int]:
         """Drop producers idle longer than producer.id.expiration.ms (none with an open

@@ -68,7 +68,7 @@ def consumer_at(broker, isolation, offset=0, topic="t", **extra):
 def drain_poll(c, limit=100_000):
     out = []
     while len(out) < limit:
-        got = c.consume(1000, 0.05)
+        got = c.consume(1000, 0)
         if not got:
             break
         out += [(m.offset(), m.value()) for m in got if m.error() is None]

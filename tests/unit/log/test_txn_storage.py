@@ -28,7 +28,7 @@ import pytest
 from headwater import record
 from headwater.errors import InvalidProducerEpochError, TransactionCoordinatorFencedError
 from headwater.log import PartitionLog
-from headwater.log.cleaner import clean
+from headwater.log.cleaner import _batches, clean
 from headwater.log.partition_log import READ_COMMITTED
 
 TS = 1_700_000_000_000
@@ -419,3 +419,80 @@ def test_kill9_mid_transaction_then_torn_tail(pdir) -> None:
         assert log.last_stable_offset == log.log_end_offset
     finally:
         log.close()
+
+
+def all_data(log: PartitionLog) -> list[tuple[int, bytes, int]]:
+    """(offset, value, producer id if transactional else -1) of every data record."""
+    out = []
+    pos = log.log_start_offset
+    while pos < log.log_end_offset:
+        with log.read(pos) as r:
+            for h, v in r.batches():
+                if not h.is_control and h.records_count:
+                    pid = h.producer_id if h.is_transactional else -1
+                    out += [(rec.offset, rec.value, pid) for rec in record.batch_records(bytes(v))]
+                pos = h.last_offset + 1
+                v.release()
+    return out
+
+
+def test_compaction_removes_aborted_transactions_only_below_lso(open_log) -> None:
+    cfg = {"segment.bytes": 300, "cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.0}
+    log = open_log(**cfg)
+    w = Writer(log)
+    w.plain(1)
+    a = w.txn(1, 2)          # aborted
+    c = w.txn(2, 2)          # committed
+    w.end(1, False)
+    w.end(2, True)
+    for _ in range(4):
+        w.txn(3, 2)          # aborted, over several segments
+        w.plain(1)
+    w.end(3, False)
+    o = w.txn(4, 2)          # still open: everything from here is above the LSO
+    for _ in range(4):
+        w.plain(1)
+    log.roll()
+    markers_before = [h.base_offset for s in log.segments for _, h in _batches(s) if h.is_control]
+    index_before = [e for s in log.segments for e in s.txn_index.entries]
+    lso = log.last_stable_offset
+    assert lso == o
+    before = all_data(log)
+    res = clean(log, TS + 1000)
+    after = all_data(log)
+    aborted = {(e.producer_id, e.first_offset, e.last_offset) for e in index_before}
+    assert {(1, a)} <= {(p, f) for p, f, _ in aborted}
+
+    def is_aborted(x: tuple[int, bytes, int]) -> bool:
+        return any(p == x[2] and first <= x[0] <= last and x[0] < lso for p, first, last in aborted)
+
+    # Aborted records below the LSO are gone, committed transactional ones stay; nothing at or
+    # above the LSO changed (plain records share the key "pk", so compaction thins those).
+    assert [x for x in after if x[0] >= lso] == [x for x in before if x[0] >= lso]
+    assert not [x for x in after if is_aborted(x)]
+    assert [x for x in after if x[2] >= 0 and x[0] < lso] == [x for x in before if x[2] >= 0 and x[0] < lso and not is_aborted(x)]
+    assert (c, b"v0", 2) in after and (c + 1, b"v1", 2) in after
+    assert res.aborted_records_removed == 2 + 4 * 2
+    # Markers and the index survive; the LSO did not move.
+    assert [h.base_offset for s in log.segments for _, h in _batches(s) if h.is_control] == markers_before
+    assert [e for s in log.segments for e in s.txn_index.entries] == index_before
+    assert log.last_stable_offset == lso
+    # Reopening (clean, then after a crash that forces the rebuild) keeps it all.
+    log.close()
+    log = open_log(**cfg)
+    assert all_data(log) == after and log.last_stable_offset == lso
+    assert [e for s in log.segments for e in s.txn_index.entries] == index_before
+
+
+def test_lso_never_below_log_start(open_log) -> None:
+    log = open_log()
+    w = Writer(log)
+    first = w.txn(1, 3)  # 0-2, open
+    w.plain(3)           # 3-5
+    assert log.last_stable_offset == first == 0
+    log.delete_records_before(2)
+    assert log.last_stable_offset == 2  # the open transaction still holds it, at the log start
+    with log.read(2, isolation_level=READ_COMMITTED) as r:
+        assert r.nbytes == 0 and r.last_stable_offset == 2
+    w.end(1, True)
+    assert log.last_stable_offset == log.log_end_offset == 7
