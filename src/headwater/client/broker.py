@@ -39,6 +39,8 @@ from headwater.broker.metadata import MetadataStore, TopicMetadata
 from headwater.config import LogConfig
 from headwater.coordinator.group import GroupCoordinator, GroupCoordinatorConfig
 from headwater.coordinator.group.records import offsets_partition_for
+from headwater.coordinator.txn import TransactionCoordinator, TransactionCoordinatorConfig
+from headwater.coordinator.txn.metadata import MarkerWork
 from headwater.errors import (
     ConfigError,
     InvalidProducerEpochError,
@@ -47,6 +49,7 @@ from headwater.errors import (
 from headwater.log import checkpoint
 from headwater.log.manager import LogManager
 from headwater.log.partition_log import AppendResult, PartitionLog
+from headwater.record import batch_records
 
 log = logging.getLogger("headwater.broker")
 
@@ -69,7 +72,14 @@ BROKER_DEFAULTS: dict[str, Any] = {
     "node.id": 1,
     "socket.request.max.bytes": 104857600,
     "queued.max.requests": 500,
+    # Transaction coordinator (coordinator/txn); one __transaction_state partition, as for
+    # __consumer_offsets (Kafka uses 50).
+    "transaction.state.log.num.partitions": 1,
+    "transaction.state.log.segment.bytes": 104857600,
+    "transaction.max.timeout.ms": 900000,
+    "transactional.id.expiration.ms": 604800000,
 }
+TXN_STATE_TOPIC = "__transaction_state"
 CLUSTER_ID_FILE = "meta.properties"
 _COORDINATOR_NAMES = {f.replace("_", ".") for f in GroupCoordinatorConfig.__dataclass_fields__}
 _LOG_NAMES = {f.replace("_", ".") for f in LogConfig.__dataclass_fields__}
@@ -143,6 +153,18 @@ class Broker:
             )
             self._load_offsets()
             self._next_producer_id, self._producer_id_limit = self._reserve_producer_ids()
+            self._ensure_txn_state_topic()
+            self.txn_coordinator = TransactionCoordinator(
+                TransactionCoordinatorConfig(
+                    transaction_max_timeout_ms=int(settings["transaction.max.timeout.ms"]),
+                    transactional_id_expiration_ms=int(settings["transactional.id.expiration.ms"]),
+                    transaction_state_log_num_partitions=int(settings["transaction.state.log.num.partitions"]),
+                    offsets_topic_num_partitions=self._store.describe_topic(OFFSETS_TOPIC).partitions,
+                ),
+                self._allocate_producer_id_locked,
+                partition_count=self._partition_count_or_none,
+            )
+            self._load_txn_state()
             self.cluster_id = self._load_cluster_id()
         except BaseException:
             self._store.close()
@@ -359,11 +381,126 @@ class Broker:
         """A fresh producer id (epoch 0) for an idempotent producer (InitProducerId)."""
         with self._lock:
             self._check_open()
+            return self._allocate_producer_id_locked(), 0
+
+    def _allocate_producer_id_locked(self) -> int:
+        """A producer id never handed out before (idempotent and transactional producers)."""
+        if self._next_producer_id >= self._producer_id_limit:
+            self._next_producer_id, self._producer_id_limit = self._reserve_producer_ids()
+        pid = self._next_producer_id
+        self._next_producer_id += 1
+        return pid
+
+    # ------------------------------------------------------------------ transactions
+
+    def _ensure_txn_state_topic(self) -> None:
+        if self._store.get(TXN_STATE_TOPIC) is None:
+            meta = self._store.create_topic(
+                TXN_STATE_TOPIC,
+                int(self.config["transaction.state.log.num.partitions"]),
+                1,
+                # flush.policy=batch: a PrepareCommit record is durable before EndTxn is
+                # answered and before any marker is written (kafka-spec d.3).
+                {"cleanup.policy": "compact", "segment.bytes": int(self.config["transaction.state.log.segment.bytes"]), "flush.policy": "batch"},
+                internal=True,
+            )
+            self._logs.set_topic_config(TXN_STATE_TOPIC, meta.config)
+            for p in range(meta.partitions):
+                self._logs.create_log(TXN_STATE_TOPIC, p, meta.topic_id)
+
+    def _load_txn_state(self) -> None:
+        """Replay __transaction_state; finish the transactions that were preparing."""
+        records = self._read_internal_records(TXN_STATE_TOPIC)
+        work = self.txn_coordinator.load(records, _now_ms())
+        if self.txn_coordinator.highest_producer_id >= self._next_producer_id:
+            # ids handed out by a block this broker lost track of: start past them
+            self._next_producer_id = self.txn_coordinator.highest_producer_id + 1
             if self._next_producer_id >= self._producer_id_limit:
                 self._next_producer_id, self._producer_id_limit = self._reserve_producer_ids()
-            pid = self._next_producer_id
-            self._next_producer_id += 1
-            return pid, 0
+        with self._lock:
+            for w in work:
+                self._write_markers_locked(w)
+
+    def _read_internal_records(self, topic: str) -> list[tuple[bytes, bytes | None]]:
+        """The keyed records of an internal topic, in log order (control batches skipped)."""
+        return [(e[1], e[2]) for e in self._scan_internal(topic) if e[0] == "record"]
+
+    def _scan_internal(self, topic: str) -> list[tuple[Any, ...]]:
+        """Every partition of an internal topic in log order, as replay entries:
+        ("record", key, value) for a non-transactional record, ("txn_record", producer_id,
+        key, value) for a record of a transactional batch, ("marker", producer_id, commit)
+        for a COMMIT/ABORT control record."""
+        entries: list[tuple[Any, ...]] = []
+        meta = self._store.describe_topic(topic)
+        for p in range(meta.partitions):
+            plog = self._logs.get_log(topic, p)
+            offset = plog.log_start_offset
+            while offset < plog.log_end_offset:
+                with plog.read(offset, 8 << 20) as result:
+                    if not result.nbytes:
+                        break
+                    last = offset
+                    for header, view in result.batches():
+                        last = header.last_offset
+                        try:
+                            records = batch_records(view, header)
+                        finally:
+                            view.release()
+                        if header.is_control:
+                            for rec in records:
+                                # control record key: int16 version, int16 type (1 = COMMIT)
+                                if rec.key is not None and len(rec.key) >= 4:
+                                    entries.append(("marker", header.producer_id, int.from_bytes(rec.key[2:4], "big") == 1))
+                        elif header.is_transactional:
+                            entries.extend(("txn_record", header.producer_id, r.key, r.value) for r in records if r.key is not None)
+                        else:
+                            entries.extend(("record", r.key, r.value) for r in records if r.key is not None)
+                    # Compaction leaves offset gaps: continue after the last batch returned.
+                    offset = max(last + 1, offset + 1)
+        return entries
+
+    def _persist_txn_records_locked(self) -> None:
+        for p, recs in self.txn_coordinator.take_records_by_partition().items():
+            self._logs.get_log(TXN_STATE_TOPIC, p).append([v for _, v in recs], [k for k, _ in recs])
+
+    def _txn_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
+        """Run one transaction-coordinator call under the broker lock; persist its records
+        (durably: __transaction_state is flush.policy=batch) before returning, then write the
+        markers of any MarkerWork it returned."""
+        with self._lock:
+            self._check_open()
+            try:
+                result = fn(*args, **kwargs)
+            finally:
+                self._persist_txn_records_locked()
+            if isinstance(result, MarkerWork):
+                self._write_markers_locked(result)
+            markers = getattr(result, "markers", None)
+            if isinstance(markers, MarkerWork):
+                self._write_markers_locked(markers)
+            return result
+
+    def _write_markers_locked(self, work: MarkerWork) -> None:
+        """Write COMMIT/ABORT markers to every partition of a transaction, then complete it.
+
+        A partition whose topic was deleted meanwhile is skipped (Kafka does the same). A
+        failed write leaves the work pending; the timer retries `pending_markers()`.
+        """
+        now = _now_ms()
+        for topic, partition in work.partitions:
+            try:
+                plog = self._logs.get_log(topic, partition)
+            except (KeyError, UnknownTopicOrPartitionError):
+                continue
+            plog.write_txn_marker(work.producer_id, work.producer_epoch, work.commit, work.coordinator_epoch)
+            if topic == OFFSETS_TOPIC:
+                complete = getattr(self.group_coordinator, "complete_txn", None)
+                if complete is not None:
+                    complete(work.producer_id, work.commit, now)
+                    self._persist_group_records_locked()
+        self._notify_data()
+        self.txn_coordinator.markers_written(work.transactional_id, now)
+        self._persist_txn_records_locked()
 
     def _load_cluster_id(self) -> str:
         """The cluster id in `meta.properties` (Kafka's file and format), made on first open:
@@ -519,6 +656,7 @@ class Broker:
                         return
                     self.group_coordinator.tick(now_ms)
                     self._persist_group_records_locked()
+                    self._tick_transactions_locked(now_ms)
                 self._logs.maybe_flush_all(now_ms)
                 if now_ms - self._last_retention_ms >= int(self.config["log.retention.check.interval.ms"]):
                     self._last_retention_ms = now_ms
@@ -528,6 +666,18 @@ class Broker:
                     self._logs.run_cleaner(now_ms)
             except Exception:  # the timer must survive one bad tick; the error is logged
                 log.exception("headwater timer tick failed")
+
+    def _tick_transactions_locked(self, now_ms: int) -> None:
+        """Abort timed-out transactions; retry markers whose writing failed before."""
+        work = self.txn_coordinator.tick(now_ms)
+        self._persist_txn_records_locked()
+        seen = {w.transactional_id for w in work}
+        work.extend(w for w in self.txn_coordinator.pending_markers() if w.transactional_id not in seen)
+        for w in work:
+            try:
+                self._write_markers_locked(w)
+            except Exception:  # storage trouble: the work stays pending, retried next tick
+                log.exception("writing markers of transactional id %r failed", w.transactional_id)
 
     def __repr__(self) -> str:
         return f"Broker({self.data_dir!r})"
