@@ -106,15 +106,15 @@ class _MockAddress(logging.Handler):
 
 
 def produce(conf: dict[str, Any], n: int, keep: list[Any] | None = None) -> float:
-    """Seconds to produce n records and flush them; raises if any delivery failed. With
-    `keep`, the producer is appended to it (a mock cluster lives as long as its producer)."""
+    """Seconds to produce n records and flush them. With `keep`, the producer is appended to it
+    (a mock cluster lives as long as its producer).
+
+    No per-record delivery callback: calling Python once per record costs the client ~20% of
+    its rate (measured against the mock), for both sides alike. Client-level errors are
+    collected by error_cb; that every record arrived is checked by reading them back
+    (run_server compares the stored count with n)."""
     failures: list[Any] = []
-
-    def on_delivery(err: Any, msg: Any) -> None:
-        if err is not None:
-            failures.append(err)
-
-    producer = Producer({**PRODUCER_CONF, **conf, "on_delivery": on_delivery})
+    producer = Producer({**PRODUCER_CONF, **conf, "error_cb": failures.append})
     if keep is not None:
         keep.append(producer)
     # Warm-up: connection, metadata, InitProducerId and topic creation are not the rate.
@@ -126,9 +126,14 @@ def produce(conf: dict[str, Any], n: int, keep: list[Any] | None = None) -> floa
     for i in range(n - 1):
         try:
             send(TOPIC, VALUE)
-        except BufferError:
-            poll(0.005)
-            send(TOPIC, VALUE)
+        except BufferError:  # queue.buffering.max.messages in flight: wait for the broker
+            while True:
+                poll(0.005)
+                try:
+                    send(TOPIC, VALUE)
+                    break
+                except BufferError:
+                    continue
         if not i & 0x3FFF:
             poll(0)
     left = producer.flush(120)
