@@ -828,8 +828,8 @@ class PartitionLog:
                     f"offset {offset} outside [{self._log_start_offset}, {leo}] of {self.path}"
                 )
             hw = leo
-            fu = self._producers.first_unstable_offset
-            lso = hw if fu is None else max(min(hw, fu), self._log_start_offset)
+            # The LSO (one dict test while no transaction is open: the hot path stays flat).
+            lso = self.last_stable_offset if self._producers._ongoing else hw
             if offset == leo:
                 return ReadResult(None, offset, hw, self._log_start_offset, lso)
             i = bisect.bisect_right(self._bases, offset) - 1
@@ -1007,6 +1007,7 @@ class PartitionLog:
         )
         new.log.size = seg.size
         new.load_clean()
+        new.txn_index = seg.txn_index  # same file; keeps its unflushed state
         self._segments[i] = new
 
     def delete_records_before(self, offset: int) -> int:

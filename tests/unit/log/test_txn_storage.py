@@ -496,3 +496,107 @@ def test_lso_never_below_log_start(open_log) -> None:
         assert r.nbytes == 0 and r.last_stable_offset == 2
     w.end(1, True)
     assert log.last_stable_offset == log.log_end_offset == 7
+
+
+# ------------------------------------------------------------------ randomized model check
+
+
+class Model:
+    """An oracle independent of producer_state: the batches of the log, in order, and the
+    transaction rules of kafka-spec.md d.3/b.5 applied by a scan."""
+
+    def __init__(self) -> None:
+        self.batches: list[tuple[int, int, str, int, int]] = []  # (base, last, kind, pid, records)
+
+    def add(self, base: int, last: int, kind: str, pid: int = -1, records: int = 1) -> None:
+        self.batches.append((base, last, kind, pid, records))
+
+    def truncate(self, offset: int) -> None:
+        self.batches = [b for b in self.batches if b[1] < offset]
+
+    @property
+    def end(self) -> int:
+        return self.batches[-1][1] + 1 if self.batches else 0
+
+    def scan(self) -> tuple[int, list[tuple[int, int, int, int]], dict[int, int]]:
+        """(LSO, aborted index entries, open transactions)."""
+        open_: dict[int, int] = {}
+        entries = []
+        for base, _last, kind, pid, _ in self.batches:
+            if kind == "txn":
+                open_.setdefault(pid, base)
+            elif kind in ("commit", "abort") and pid in open_:
+                first = open_.pop(pid)
+                if kind == "abort":
+                    entries.append((pid, first, base, min(open_.values(), default=base + 1)))
+        return min([*open_.values(), self.end]), entries, open_
+
+    def seqs(self) -> dict[int, int]:
+        out: dict[int, int] = {}
+        for _, _, kind, pid, n in self.batches:
+            if kind == "txn":
+                out[pid] = out.get(pid, 0) + n
+        return out
+
+
+def _entries(log: PartitionLog) -> list[tuple[int, int, int, int]]:
+    return [tuple(e) for s in log.segments for e in s.txn_index.entries]
+
+
+def _crash_reopen(log: PartitionLog, open_log, cfg: dict, *, drop_indexes: bool) -> PartitionLog:
+    """Close, then make the directory look like a SIGKILL left it: no clean-shutdown marker and
+    no snapshot newer than the last roll; optionally no .txnindex files at all."""
+    path = log.path
+    bases = [s.base_offset for s in log.segments]
+    log.close()
+    os.unlink(os.path.join(path, ".clean-shutdown"))
+    for name in os.listdir(path):
+        newer = name.endswith(".snapshot") and int(name.split(".")[0]) > bases[-1]
+        if newer or (drop_indexes and name.endswith((".txnindex", ".snapshot"))):
+            os.unlink(os.path.join(path, name))
+    return open_log(**cfg)
+
+
+@pytest.mark.parametrize("seed", [1, 2, 3])
+def test_random_transactions_against_a_model(open_log, seed) -> None:
+    import random
+
+    rnd = random.Random(seed)
+    cfg = {"segment.bytes": 500, "flush.policy": "none"}
+    log = open_log(**cfg)
+    w = Writer(log)
+    model = Model()
+    for step in range(250):
+        op = rnd.random()
+        pid = rnd.choice([1, 2, 3])
+        if op < 0.45:
+            n = rnd.randint(1, 3)
+            base = w.txn(pid, n)
+            model.add(base, base + n - 1, "txn", pid, n)
+        elif op < 0.6:
+            base = w.plain(1)
+            model.add(base, base, "plain")
+        elif op < 0.9:
+            r = w.end(pid, rnd.random() < 0.5)
+            model.add(r.base_offset, r.base_offset, "commit" if r.completed_txn is None or not r.completed_txn.is_aborted else "abort", pid)
+            # (a marker for a producer without an open transaction ends nothing)
+        elif op < 0.95 and log.log_end_offset > 0:
+            cut = rnd.randrange(0, log.log_end_offset)
+            log.truncate_to(cut)
+            model.truncate(cut)
+            w.seq = model.seqs()
+        else:
+            log = _crash_reopen(log, open_log, cfg, drop_indexes=rnd.random() < 0.3)
+            w.log = log
+        lso, entries, open_ = model.scan()
+        assert log.log_end_offset == model.end, step
+        assert log.last_stable_offset == lso, step
+        assert log.producer_state.ongoing_transactions == open_, step
+        assert _entries(log) == entries, step
+    end = log.log_end_offset
+    lso, entries, _ = model.scan()
+    for start in range(0, end, 7):
+        for upper in range(start + 1, end + 1, 5):
+            assert log.aborted_transactions(start, upper) == brute([(p, f, last) for p, f, last, _ in entries], start, upper)
+    log = _crash_reopen(log, open_log, cfg, drop_indexes=True)
+    assert _entries(log) == entries and log.last_stable_offset == lso
