@@ -322,7 +322,11 @@ def test_add_known_partitions_again_writes_nothing_new_ones_keep_start(
     r = ongoing(coord, now_ms=5)
     assert coord.add_partitions("t", PID, r.producer_epoch, [TP0], 9) == {TP0: None}
     assert coord.take_records() == []
-    assert coord.add_partitions("t", PID, r.producer_epoch, [("pay", 3)], 10) == {("pay", 3): None}
+    # Partly known: the new one is added.
+    assert coord.add_partitions("t", PID, r.producer_epoch, [TP1, ("pay", 3)], 10) == {
+        TP1: None,
+        ("pay", 3): None,
+    }
     ((_, value),) = coord.take_records()
     assert value is not None
     v = rec.decode_value(value)
@@ -689,3 +693,16 @@ def test_init_pending_type_is_a_pending(coord: TransactionCoordinator) -> None:
     assert isinstance(p, InitPending)
     with pytest.raises(RuntimeError):
         p.result()
+
+
+def test_kip360_init_while_ongoing_fences_then_answers_producer_fenced(
+    coord: TransactionCoordinator,
+) -> None:
+    # Kafka: the fence bumps the epoch with no last epoch, so the retry of an InitProducerId
+    # that carried the old epoch is PRODUCER_FENCED.
+    ongoing(coord)
+    p = pending(coord, "t", 1, producer_id=PID, producer_epoch=0)
+    assert p.markers is not None and p.markers.producer_epoch == 1
+    coord.markers_written("t", 2)
+    assert isinstance(p.exception(), ProducerFencedError)
+    assert describe(coord).producer_epoch == 1
