@@ -600,3 +600,43 @@ def test_random_transactions_against_a_model(open_log, seed) -> None:
             assert log.aborted_transactions(start, upper) == brute([(p, f, last) for p, f, last, _ in entries], start, upper)
     log = _crash_reopen(log, open_log, cfg, drop_indexes=True)
     assert _entries(log) == entries and log.last_stable_offset == lso
+
+
+@pytest.mark.parametrize("stage", ["renamed.txnindex.swap", "committed", "deleted 0", "renamed.index", "renamed.txnindex"])
+def test_txnindex_survives_a_crash_during_the_compaction_swap(open_log, pdir, stage) -> None:
+    cfg = {"segment.bytes": 300, "cleanup.policy": "compact", "min.cleanable.dirty.ratio": 0.0}
+    log = open_log(**cfg)
+    w = Writer(log)
+    w.plain(2)
+    w.txn(5, 2)
+    w.end(5, False)
+    w.txn(6, 1)
+    w.plain(2)
+    w.end(6, False)
+    for _ in range(6):
+        w.plain(2)
+    want = _entries(log)
+    assert len(want) == 2
+    log.close()
+    src = os.path.dirname(os.path.dirname(os.path.abspath(record.__file__)))
+    code = textwrap.dedent(
+        f"""
+        import os, sys
+        sys.path.insert(0, {src!r})
+        from headwater.log import PartitionLog, cleaner
+        log = PartitionLog.open({pdir!r}, **{cfg!r})
+        def hook(name):
+            if name == {stage!r}:
+                os._exit(0)
+        cleaner._stage = hook
+        cleaner.clean(log, {TS + 1000})
+        os._exit(3)
+        """
+    )
+    p = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
+    assert p.returncode == 0, p.stderr
+    log = open_log(**cfg)
+    assert _entries(log) == want
+    assert not [n for n in os.listdir(pdir) if n.endswith((".swap", ".cleaned"))]
+    clean(log, TS + 1000)
+    assert _entries(log) == want
