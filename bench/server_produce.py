@@ -20,8 +20,9 @@ runs twice, with librdkafka's defaults and with fetch.queue.backoff.ms=10 (see C
 librdkafka's mock cluster keeps only the last ~5 MB of each partition, so its consumer reads
 that tail (the record count is printed): a small sample, and the mock answers each fetch with
 little data, so it is a weak baseline for reads.
-Server CPU seconds (utime+stime from /proc) during each span tell whether the server or the
-client is the limit; run `py-spy dump --pid` / `py-spy record --pid` on the server for detail.
+Server CPU seconds (utime+stime from /proc) and the client process's CPU seconds during each
+span tell whether the server or the client is the limit (client CPU close to the span's wall
+time: the client's loop is the limit; both well below it: waiting or descheduled); run `py-spy dump --pid` / `py-spy record --pid` on the server for detail.
 
 Caveats: the VM has 2 vCPUs and the client's Python loop needs one of them; the server and
 librdkafka's threads share the other. Best repetition reported, all in the JSON line printed
@@ -35,6 +36,7 @@ import json
 import logging
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -105,6 +107,13 @@ class _MockAddress(logging.Handler):
             self.bootstrap = m.group(1)
 
 
+def self_cpu_seconds() -> float:
+    """This (client) process's user+system CPU seconds, all threads: librdkafka's, and for the
+    mock its in-process broker too."""
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
 def produce(conf: dict[str, Any], n: int, keep: list[Any] | None = None) -> float:
     """Seconds to produce n records and flush them. With `keep`, the producer is appended to it
     (a mock cluster lives as long as its producer).
@@ -122,6 +131,7 @@ def produce(conf: dict[str, Any], n: int, keep: list[Any] | None = None) -> floa
     if producer.flush(30) != 0:
         raise RuntimeError("warm-up record not delivered")
     send, poll = producer.produce, producer.poll
+    cpu0 = self_cpu_seconds()
     t0 = time.perf_counter()
     for i in range(n - 1):
         try:
@@ -138,9 +148,13 @@ def produce(conf: dict[str, Any], n: int, keep: list[Any] | None = None) -> floa
             poll(0)
     left = producer.flush(120)
     elapsed = time.perf_counter() - t0
+    CLIENT_CPU.append(self_cpu_seconds() - cpu0)
     if left or failures:
         raise RuntimeError(f"{left} undelivered, {len(failures)} failed: {failures[:3]}")
     return elapsed
+
+
+CLIENT_CPU: list[float] = []  # client CPU seconds of each produce() span, in call order
 
 
 # Consumer variants: librdkafka's defaults, and the same with fetch.queue.backoff.ms=10. With
@@ -191,9 +205,10 @@ def run_mock(n: int) -> dict[str, float]:
     keep: list[Any] = []
     try:
         produce_s = produce({"test.mock.num.brokers": 1, "logger": logger}, n, keep)
+        produce_client_cpu_s = CLIENT_CPU[-1]
         if catcher.bootstrap is None:
             raise RuntimeError("mock cluster address not logged")
-        out = {"produce_s": produce_s}
+        out = {"produce_s": produce_s, "produce_client_cpu_s": produce_client_cpu_s}
         for name, conf in CONSUMERS.items():
             read, consume_s = consume(catcher.bootstrap, conf)
             out[f"consume_{name}_s"] = consume_s
@@ -209,7 +224,8 @@ def run_server(policy: str, n: int) -> dict[str, float]:
     try:
         cpu0 = cpu_seconds(server.proc.pid)
         produce_s = produce({"bootstrap.servers": server.bootstrap}, n)
-        out = {"produce_s": produce_s, "produce_server_cpu_s": cpu_seconds(server.proc.pid) - cpu0}
+        out = {"produce_s": produce_s, "produce_server_cpu_s": cpu_seconds(server.proc.pid) - cpu0,
+               "produce_client_cpu_s": CLIENT_CPU[-1]}
         for name, conf in CONSUMERS.items():
             cpu1 = cpu_seconds(server.proc.pid)
             read, consume_s = consume(server.bootstrap, conf)
@@ -242,7 +258,7 @@ def main() -> None:
     mock_rate = n / best("mock", "produce_s")["produce_s"] if "mock" in runs else None
     print(f"confluent-kafka {ck_version()[0]}, {n:,} x 100 B records, linger.ms=5, acks=all, idempotence, "
           f"best of {args.repeat}")
-    print(f"{'scenario':<44} {'seconds':>8} {'records/s':>12} {'vs mock':>8} {'server CPU s':>13}")
+    print(f"{'scenario':<44} {'seconds':>8} {'records/s':>12} {'vs mock':>8} {'server CPU s':>13} {'client CPU s':>13}")
     rows = []
     for w in which:
         r = best(w, "produce_s")
@@ -250,7 +266,7 @@ def main() -> None:
         ratio = f"{rate / mock_rate:.2f}x" if mock_rate else "-"
         label = "produce, librdkafka mock cluster" if w == "mock" else f"produce, headwater flush.policy={w}"
         cpu = f"{r['produce_server_cpu_s']:.2f}" if "produce_server_cpu_s" in r else "-"
-        print(f"{label:<44} {r['produce_s']:>8.2f} {rate:>12,.0f} {ratio:>8} {cpu:>13}")
+        print(f"{label:<44} {r['produce_s']:>8.2f} {rate:>12,.0f} {ratio:>8} {cpu:>13} {r['produce_client_cpu_s']:>13.2f}")
         rows.append({"scenario": w, "op": "produce", "records_per_s": rate})
     for name in CONSUMERS:
         def read_rate(r: dict[str, float], name: str = name) -> float:
