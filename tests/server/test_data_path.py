@@ -397,6 +397,30 @@ def test_fetch_partition_max_bytes_keeps_whole_batches(broker: Any, server: Any)
     assert len(part["records"]) == 2 * len(one)
 
 
+def test_fetch_reads_one_segment_at_a_time(tmp_path: Any) -> None:
+    """As Kafka: a fetch stops at the end of the segment holding the fetch offset; the next
+    fetch, from where it stopped, continues in the next segment."""
+    from headwater.client.broker import Broker
+
+    one = batch([b"s" * 400])
+    with Broker(str(tmp_path / "d"), {"segment.bytes": len(one) * 3}) as b:
+        srv = b.serve(port=0)
+        try:
+            b.create_topic("t", 1)
+            for _ in range(7):
+                produce_one(srv, "t", one)
+            assert len(b.get_log("t", 0).segments) >= 3
+            offset, seen, fetches = 0, 0, 0
+            while offset < 7 and fetches < 10:
+                (part,) = fetch_parts(srv, "t", {0: offset})
+                got = len(values_of(part["records"]))
+                assert 1 <= got <= 3
+                seen, offset, fetches = seen + got, offset + got, fetches + 1
+            assert (seen, fetches) == (7, 3)
+        finally:
+            srv.close()
+
+
 def test_fetch_long_poll_answers_on_concurrent_append(broker: Any, server: Any) -> None:
     broker.create_topic("t", 1)
     producer = broker.producer({"linger.ms": 0})

@@ -240,3 +240,42 @@ def test_confluent_admin_delete_records_and_list_offsets(broker: Any, bootstrap:
         got[name] = f.result(10).offset
     assert got == {"earliest": 6, "latest": 10, "max": 9}
     assert broker.get_log("t", 0).log_start_offset == 6
+
+
+def test_consumers_cross_segment_boundaries(tmp_path: Any) -> None:
+    """Small segments: every fetch stops at a segment end; both clients carry on from there."""
+    from confluent_kafka import Producer
+    from kafka import KafkaConsumer, TopicPartition
+
+    from headwater.client.broker import Broker
+
+    with Broker(str(tmp_path / "d"), {"segment.bytes": 8_000}) as broker:
+        server = broker.serve(port=0)
+        try:
+            bootstrap = server.bootstrap_servers
+            broker.create_topic("t", PARTITIONS)
+            n = 3000
+            producer = Producer({"bootstrap.servers": bootstrap, "enable.idempotence": True, "linger.ms": 2,
+                                 "batch.num.messages": 100})
+            for i in range(n):
+                producer.produce("t", value=b"value-%06d" % i, partition=i % PARTITIONS)
+            assert producer.flush(DEADLINE_S) == 0
+            assert min(len(broker.get_log("t", p).segments) for p in range(PARTITIONS)) >= 3
+            want = expected(n)
+            got = confluent_consume(bootstrap, "t", n)
+            assert {p: [v for _, v in got[p]] for p in got} == want
+            consumer = KafkaConsumer(bootstrap_servers=bootstrap, group_id=None, enable_auto_commit=False,
+                                     fetch_max_wait_ms=100)
+            seen: dict[int, list[bytes]] = {p: [] for p in range(PARTITIONS)}
+            try:
+                consumer.assign([TopicPartition("t", p) for p in range(PARTITIONS)])
+                consumer.seek_to_beginning()
+                deadline = time.monotonic() + DEADLINE_S
+                while sum(map(len, seen.values())) < n and time.monotonic() < deadline:
+                    for tp, msgs in consumer.poll(timeout_ms=500).items():
+                        seen[tp.partition] += [m.value for m in msgs]
+            finally:
+                consumer.close()
+            assert seen == want
+        finally:
+            server.close()
