@@ -64,7 +64,6 @@ log = logging.getLogger("headwater.server")
 # server/errors.py: to be moved there).
 FETCH_SESSION_ID_NOT_FOUND = 70
 TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
-INVALID_PRODUCER_EPOCH = 47
 
 PRODUCE = 0
 FETCH = 1
