@@ -154,6 +154,50 @@ class UnknownProducerIdError(KafkaApiError):
     code = 59
 
 
+class InvalidProducerIdMappingError(KafkaApiError):
+    """INVALID_PRODUCER_ID_MAPPING (49): the transactional id is unknown to the coordinator, or
+    the request's producer id is not the one the transactional id maps to."""
+
+    code = 49
+
+
+class InvalidTransactionTimeoutError(KafkaApiError):
+    """INVALID_TRANSACTION_TIMEOUT (50): ``transaction.timeout.ms`` is not in
+    (0, ``transaction.max.timeout.ms``]."""
+
+    code = 50
+
+
+class ConcurrentTransactionsError(KafkaApiError):
+    """CONCURRENT_TRANSACTIONS (51): the coordinator is still completing the previous
+    transaction of this transactional id (markers being written); retry after a backoff."""
+
+    code = 51
+    retriable = True
+
+
+class OperationNotAttemptedError(KafkaApiError):
+    """OPERATION_NOT_ATTEMPTED (55): another partition of the same AddPartitionsToTxn request
+    failed, so this one was not added."""
+
+    code = 55
+
+
+class ProducerFencedError(KafkaApiError):
+    """PRODUCER_FENCED (90): a newer producer instance (a higher epoch) owns the transactional
+    id. Servers answer INVALID_PRODUCER_EPOCH (47) instead for InitProducerId < v4 and
+    EndTxn/AddPartitionsToTxn/AddOffsetsToTxn < v2, as Kafka's KafkaApis does."""
+
+    code = 90
+
+
+class TransactionalIdNotFoundError(KafkaApiError):
+    """TRANSACTIONAL_ID_NOT_FOUND (105): DescribeTransactions for an id the coordinator does
+    not know (never initialised, or expired)."""
+
+    code = 105
+
+
 class CorruptSnapshotError(StorageError):
     """A producer-state snapshot failed its CRC or layout check: delete it and rebuild."""
 
