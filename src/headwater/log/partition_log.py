@@ -393,13 +393,16 @@ class PartitionLog:
         producer_id: int = -1,
         producer_epoch: int = -1,
         base_sequence: int = -1,
+        is_transactional: bool = False,
     ) -> int:
         """Append records as one batch; return the first offset assigned.
 
         With producer_id >= 0 the batch is an idempotent producer's (producer_epoch,
         base_sequence): it is validated against the partition's producer state first (c.3), and
         a retry of one of the producer's last 5 batches returns the original first offset
-        without writing anything.
+        without writing anything. `is_transactional` sets the batch's transactional bit (0x10):
+        the producer's transaction on this partition opens (or continues) with it, until
+        write_txn_marker() ends it.
 
         Args:
             values: a sequence of bytes-like objects (None = null value), a numpy array of
@@ -424,7 +427,9 @@ class PartitionLog:
             raise ValueError("append needs at least one record")
         if is_compacted(self.config):
             require_keys(keys, count)  # InvalidRecordError: compacted topics need keys
-        if kind != "list" and (keys is not None or headers is not None or timestamps is not None or codec):
+        if is_transactional and producer_id < 0:
+            raise InvalidRecordError("a transactional batch needs a producer id")
+        if kind != "list" and (keys is not None or headers is not None or timestamps is not None or codec or is_transactional):
             values = _to_list(kind, values, count)
             kind = "list"
         if timestamps is not None:
@@ -443,6 +448,7 @@ class PartitionLog:
             raw = record.build_batch(
                 values, keys, headers, timestamps, timestamp=ts,
                 producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+                attributes=0x10 if is_transactional else 0,
             )
             if codec:
                 raw = record.compress_batch(raw, codec)
@@ -462,7 +468,7 @@ class PartitionLog:
                 if base_sequence < 0:
                     raise InvalidRecordError("idempotent batch without a base sequence")
                 info = self._producers.prepare(producer_id)
-                dup = info.validate_data_batch(producer_epoch, base_sequence, count - 1, False)
+                dup = info.validate_data_batch(producer_epoch, base_sequence, count - 1, is_transactional)
                 if dup is not None:
                     return int(dup.first_offset)
             seg = self._segment_for_append_locked(bound, ts if timestamps is None else max(timestamps), count)
@@ -473,7 +479,7 @@ class PartitionLog:
                 if kind == "list":
                     pos, size = seg.log.append_records(
                         values, keys, ts, base, self.partition_leader_epoch,
-                        producer_id, producer_epoch, base_sequence,
+                        producer_id, producer_epoch, base_sequence, 0x10 if is_transactional else 0,
                         timestamps=timestamps, max_batch_bytes=limit,
                     )
                 elif kind == "fixed":
@@ -494,7 +500,7 @@ class PartitionLog:
             max_ts = ts if timestamps is None else max(timestamps)
             seg.after_append(pos, size, base + count - 1, max_ts)
             if info is not None:
-                info.append_data_batch(producer_epoch, base_sequence, base, base + count - 1, max_ts, False)
+                info.append_data_batch(producer_epoch, base_sequence, base, base + count - 1, max_ts, is_transactional)
                 self._producers.update(info)
                 self._producers.update_map_end_offset(self.log_end_offset)
             self._after_append_locked(seg, count)

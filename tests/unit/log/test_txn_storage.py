@@ -26,7 +26,12 @@ import textwrap
 import pytest
 
 from headwater import record
-from headwater.errors import InvalidProducerEpochError, TransactionCoordinatorFencedError
+from headwater.errors import (
+    InvalidProducerEpochError,
+    InvalidRecordError,
+    InvalidTxnStateError,
+    TransactionCoordinatorFencedError,
+)
 from headwater.log import PartitionLog
 from headwater.log.cleaner import _batches, clean
 from headwater.log.partition_log import READ_COMMITTED
@@ -640,3 +645,29 @@ def test_txnindex_survives_a_crash_during_the_compaction_swap(open_log, pdir, st
     assert not [n for n in os.listdir(pdir) if n.endswith((".swap", ".cleaned"))]
     clean(log, TS + 1000)
     assert _entries(log) == want
+
+
+@pytest.mark.parametrize("form", ["list", "headers", "numpy"])
+def test_append_transactional_records(open_log, form) -> None:
+    np = pytest.importorskip("numpy")
+    log = open_log()
+    kw = {"producer_id": 9, "producer_epoch": 0, "is_transactional": True, "timestamp": TS}
+    if form == "list":
+        first = log.append([b"a", b"b"], keys=[b"k", b"k"], base_sequence=0, **kw)
+    elif form == "headers":
+        first = log.append([b"a", b"b"], headers=[[("h", b"1")], []], base_sequence=0, **kw)
+    else:
+        first = log.append(np.array([b"a", b"b"], dtype="S1"), base_sequence=0, **kw)
+    assert log.producer_state.ongoing_transactions == {9: first}
+    assert log.last_stable_offset == first
+    with log.read(first) as r:
+        [h] = [h for h, _ in r.batches()]
+    assert h.is_transactional and not h.is_control and (h.producer_id, h.base_sequence) == (9, 0)
+    # A retry is a duplicate, a plain batch of the producer is refused while it is open.
+    assert log.append([b"a", b"b"], keys=[b"k", b"k"], base_sequence=0, **kw) == first
+    with pytest.raises(InvalidTxnStateError):
+        log.append([b"c"], producer_id=9, producer_epoch=0, base_sequence=2, timestamp=TS)
+    log.write_txn_marker(9, 0, False, 0, TS)
+    assert log.aborted_transactions(0, log.log_end_offset) == [(9, first)]
+    with pytest.raises(InvalidRecordError):
+        log.append([b"x"], is_transactional=True)
