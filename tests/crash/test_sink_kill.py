@@ -1,21 +1,27 @@
 """Process crash: SIGKILL an ExactlyOnceSink applying a stream to SQLite, restart, repeat.
 
 Goal: ExactlyOnceSink's promise (client/sink.py) under kill -9 at any instant: the final
-database equals applying every record exactly once, however often the applier died, inside
-a transaction, between transactions, during startup or during a rebalance-free resume.
+database equals applying every record exactly once, however often the applier died: inside a
+transaction, between transactions, during startup (imports, broker recovery, group join).
 
-Method: the parent produces N records over 3 partitions of an embedded broker, each record
-adding `amount` to its key's total; about 8% of them are produced a second time at a later
-offset with the same `headwater.dedup.key` header (an upstream retry), and must not count
-twice. It closes the broker (its data directory admits one process at a time), then runs
-this file as a child, one at a time: the child opens the broker, a consumer and a sink over
-one SQLite file (WAL, synchronous=FULL) and applies batches of a random size, each doing two
-effects per record (UPDATE totals += amount, INSERT a row). The parent SIGKILLs it 0-250 ms
-after it starts, and starts another, until a child reports DONE (stored offsets reached the
-log end). Rounds alternate a subscribed consumer (a static group member, so a restart
-need not wait for the dead one's session to expire) and an assigned one. Check: per key,
-the total equals the sum of the distinct records' amounts and the row count equals their
-number; every record id appears once. The seed is printed; HEADWATER_CRASH_SEED replays it.
+Method: the parent produces N records over 3 partitions of an embedded broker, each adding
+`amount` to its key's total. About 8% carry a `headwater.dedup.key` header and are produced a
+second time at a later offset (an upstream retry); they must count once. The others carry no
+key, so only the stored offsets protect them (the seen-store would otherwise hide an offsets
+bug). The parent closes the broker (its data directory admits one process at a time), then
+runs this file as a child, one at a time: the child opens the broker, a consumer and a sink
+over one SQLite file (WAL, synchronous=FULL) and applies batches of a random size (1-64), two
+effects per record (UPDATE totals += amount; INSERT a row). The parent SIGKILLs it 0-120 ms
+after it reports READY (assigned and positioned: a full run takes ~0.2 s), or, in 15% of the
+starts, 0-400 ms after starting it. After 10 kills in a round a child may finish; a round ends
+when a child reports DONE (stored offsets at the log end). Rounds alternate a subscribed
+consumer (a static group member, so a restart need not wait for the dead one's session to
+expire) and an assigned one; a third round runs if time allows (bounded total, ~15 s).
+
+Check: per key, the total equals the sum of the distinct records' amounts and the row count
+their number; every record id appears once; the stored offsets are the log ends. A mutant
+that stores offsets in a second transaction fails this test. The seed is printed;
+HEADWATER_CRASH_SEED replays the kill schedule (timings still vary).
 """
 
 from __future__ import annotations
@@ -155,7 +161,7 @@ def run_round(tmp: Path, mode: str, n: int, rng: random.Random, max_kills: int =
     return {"kills": kills, "partial_kills": partial_kills}
 
 
-def test_sink_sigkill_exactly_once(tmp_path: Path) -> None:
+def test_sink_sigkill_exactly_once(tmp_path: Path, figures: Any) -> None:
     s = seed()
     rng = random.Random(s)
     started = time.monotonic()
@@ -168,7 +174,7 @@ def test_sink_sigkill_exactly_once(tmp_path: Path) -> None:
         kills += got["kills"]
         partial += got["partial_kills"]
         rounds += 1
-    print(f"sink kill9: rounds={rounds} kills={kills} mid-stream kills={partial} seed={s} {time.monotonic() - started:.1f}s")
+    figures("sink_kill9", rounds=rounds, kills=kills, mid_stream_kills=partial, seconds=round(time.monotonic() - started, 1), seed=s)
     assert kills >= 2 * rounds, f"seed {s}: only {kills} kills; the schedule never hit the applier"
     assert partial >= 2, f"seed {s}: only {partial} kills with part of the stream applied"
 

@@ -349,10 +349,17 @@ class SQLiteStore(TransactionalStore):
                     raise SinkOffsetsError(f"{group_id}: {topic}-{partition} no longer holds offset {before}")
 
     def mark_seen(self, keys: Sequence[bytes], now_ms: int) -> list[bool]:
+        # Look up, then insert only new keys: an ignored INSERT would still use up an
+        # AUTOINCREMENT seq, and prune_seen() counts on seqs without gaps.
         out = []
-        q = f"INSERT OR IGNORE INTO {self._seen} (dedup_key, seen_ms) VALUES (?, ?)"
+        find = f"SELECT 1 FROM {self._seen} WHERE dedup_key = ?"
+        add = f"INSERT INTO {self._seen} (dedup_key, seen_ms) VALUES (?, ?)"
         for key in keys:
-            out.append(self._conn.execute(q, (key, now_ms)).rowcount == 1)
+            if self._conn.execute(find, (key,)).fetchone() is not None:
+                out.append(False)
+            else:
+                self._conn.execute(add, (key, now_ms))
+                out.append(True)
         return out
 
     def prune_seen(self, now_ms: int) -> int:
@@ -360,7 +367,8 @@ class SQLiteStore(TransactionalStore):
         if self.seen_retention_ms is not None:
             dropped += self._conn.execute(f"DELETE FROM {self._seen} WHERE seen_ms < ?", (now_ms - self.seen_retention_ms,)).rowcount
         if self.seen_max_keys is not None:
-            # seq is AUTOINCREMENT: never reused, so "the newest N" is seq > max(seq) - N.
+            # seq is AUTOINCREMENT (never reused; a rolled-back insert gives its seq back)
+            # and mark_seen() never wastes one, so the newest N keys are seq > max(seq) - N.
             dropped += self._conn.execute(
                 f"DELETE FROM {self._seen} WHERE seq <= (SELECT MAX(seq) FROM {self._seen}) - ?", (self.seen_max_keys,),
             ).rowcount
@@ -385,10 +393,16 @@ def _topic_partition_type(consumer: Any) -> Any:
     """The TopicPartition class of the consumer's library (seek() of confluent-kafka accepts
     only its own type): found next to the consumer's class, else headwater's."""
     for cls in type(consumer).__mro__:
-        module = sys.modules.get(cls.__module__)
-        tp = getattr(module, "TopicPartition", None) if module is not None else None
-        if isinstance(tp, type):
-            return tp
+        if cls.__module__ == "builtins":
+            continue
+        # An extension type may name a module only by its last part: confluent-kafka's
+        # Consumer says "cimpl", the module is confluent_kafka.cimpl.
+        suffix = "." + cls.__module__
+        for name, module in list(sys.modules.items()):
+            if module is not None and (name == cls.__module__ or name.endswith(suffix)):
+                tp = getattr(module, "TopicPartition", None)
+                if isinstance(tp, type):
+                    return tp
     return HeadwaterTopicPartition
 
 
@@ -504,6 +518,8 @@ class ExactlyOnceSink:
         return self._initial_offset if stored is None else stored
 
     def _on_assign(self, consumer: Any, partitions: list[Any]) -> None:
+        if partitions:
+            self._tp_type = type(partitions[0])  # the client's own class, whatever it is
         keys = [(tp.topic, tp.partition) for tp in partitions]
         stored = self.store.load_offsets(self.group_id, keys)
         for tp, key in zip(partitions, keys, strict=True):
@@ -556,7 +572,7 @@ class ExactlyOnceSink:
             try:
                 self.consumer.seek(self._tp(key, self._start_offset(key)))
             except Exception as exc:  # noqa: BLE001 - e.g. librdkafka _STATE before fetch starts; retry next poll
-                log.debug("exactly-once sink: seek %s-%d failed (%s); retrying", key[0], key[1], exc)
+                log.warning("exactly-once sink: seek %s-%d failed (%s); its records wait until a seek works", key[0], key[1], exc)
                 continue
             self._unsynced.discard(key)
 
@@ -624,12 +640,13 @@ class ExactlyOnceSink:
             duplicates = 0
             if self._dedup_header is not None and batch:
                 now_ms = self._clock_ms()
+                store.prune_seen(now_ms)  # forget expired keys before checking (age bound)
                 keyed = [(m, dedup_key(m, self._dedup_header)) for m in batch]
                 with_key = [k for _, k in keyed if k is not None]
                 fresh = iter(store.mark_seen(with_key, now_ms)) if with_key else iter(())
                 todo = [m for m, k in keyed if k is None or next(fresh)]
                 duplicates = len(batch) - len(todo)
-                store.prune_seen(now_ms)
+                store.prune_seen(now_ms)  # and trim what this batch added (count bound)
             if todo:
                 store.apply(self._apply, todo)
             if new_offsets:
