@@ -248,6 +248,8 @@ class SQLiteStore(TransactionalStore):
         seen_max_keys: keep at most this many dedup keys (None: no count bound).
         seen_retention_ms: drop keys seen longer ago than this (None: no age bound).
         busy_timeout_ms: how long BEGIN IMMEDIATE waits for another writer.
+        check_same_thread: sqlite3's check; pass False to open the store in one thread and
+            run the sink in another (one thread at a time still).
     """
 
     def __init__(
@@ -257,6 +259,7 @@ class SQLiteStore(TransactionalStore):
         seen_max_keys: int | None = DEFAULT_SEEN_MAX_KEYS,
         seen_retention_ms: int | None = DEFAULT_SEEN_RETENTION_MS,
         busy_timeout_ms: int = 30_000,
+        check_same_thread: bool = True,
         offsets_table: str = DEFAULT_OFFSETS_TABLE,
         seen_table: str = DEFAULT_SEEN_TABLE,
     ) -> None:
@@ -272,7 +275,7 @@ class SQLiteStore(TransactionalStore):
         self.seen_retention_ms = seen_retention_ms
         self._offsets = offsets_table
         self._seen = seen_table
-        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_ms / 1000.0)
+        self._conn = sqlite3.connect(self.path, isolation_level=None, timeout=busy_timeout_ms / 1000.0, check_same_thread=check_same_thread)
         self._conn.execute(f"PRAGMA busy_timeout = {int(busy_timeout_ms)}")
         mode = self._conn.execute("PRAGMA journal_mode = WAL").fetchone()[0]
         if mode.lower() not in ("wal", "memory"):
@@ -480,6 +483,8 @@ class ExactlyOnceSink:
         # Owned partitions whose consumer position is not known to match _owned: their
         # records are dropped until a seek() to the stored offset succeeds.
         self._unsynced: set[TopicPartitionKey] = set()
+        # Assigned partitions whose stored offsets on_assign could not read.
+        self._unloaded: set[TopicPartitionKey] = set()
         self._started = False
         self._assign_call = "assign"
         #: Records handed to apply.
@@ -521,7 +526,16 @@ class ExactlyOnceSink:
         if partitions:
             self._tp_type = type(partitions[0])  # the client's own class, whatever it is
         keys = [(tp.topic, tp.partition) for tp in partitions]
-        stored = self.store.load_offsets(self.group_id, keys)
+        try:
+            stored = self.store.load_offsets(self.group_id, keys)
+        except Exception as exc:  # noqa: BLE001 - raising out of a librdkafka callback helps no one
+            # The partitions stay unowned (their records are dropped) until poll() reads the
+            # offsets and seeks; if the database still fails there, poll() raises.
+            log.error("exactly-once sink: reading stored offsets in on_assign failed (%s); poll() retries", exc)
+            self._unloaded.update(keys)
+            if self._user_on_assign is not None:
+                self._user_on_assign(consumer, partitions)
+            return
         for tp, key in zip(partitions, keys, strict=True):
             self._owned[key] = stored.get(key)
             tp.offset = self._start_offset(key)
@@ -561,10 +575,18 @@ class ExactlyOnceSink:
             key = (tp.topic, tp.partition)
             self._owned.pop(key, None)
             self._unsynced.discard(key)
+            self._unloaded.discard(key)
         if self._user_on_revoke is not None:
             self._user_on_revoke(consumer, partitions)
 
     def _resync(self) -> None:
+        if self._unloaded:
+            keys = sorted(self._unloaded)
+            stored = self.store.load_offsets(self.group_id, keys)
+            self._unloaded.clear()
+            for key in keys:
+                self._owned[key] = stored.get(key)
+                self._unsynced.add(key)
         for key in sorted(self._unsynced):
             if key not in self._owned:
                 self._unsynced.discard(key)

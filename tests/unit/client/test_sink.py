@@ -466,3 +466,37 @@ def test_sink_never_applies_records_of_partitions_it_does_not_own(broker: Broker
         assert sink.run(max_records=5, timeout=5) == 5
     assert {p for _, p, _ in applied_offsets(store)} == {0}
     assert store.all_offsets("g") == {("pay", 0): 5}
+
+
+class FlakyLoadStore(SQLiteStore):
+    """A store whose offset reads fail `failures` times (a locked or unreachable database)."""
+
+    failures = 0
+
+    def load_offsets(self, group_id: str, partitions: Any) -> dict[tuple[str, int], int]:
+        if self.failures:
+            self.failures -= 1
+            raise sqlite3.OperationalError("database is locked")
+        return super().load_offsets(group_id, partitions)
+
+
+def test_sink_on_assign_database_failure_is_retried_from_poll(broker: Broker, tmp_path: Path) -> None:
+    """on_assign cannot read the offsets: the partitions are not applied from wherever the
+    consumer starts (here a group offset far ahead) but from the database, once poll() can."""
+    broker.create_topic("pay", 2)
+    records = produce(broker, "pay", 2, 20)
+    make_store(tmp_path / "s.db").close()
+    store = FlakyLoadStore(tmp_path / "s.db")
+    with store.transaction():
+        store.save_offsets("g", {("pay", 0): 5}, {})
+    with broker.consumer({**CONSUMER, "group.id": "g"}) as c:
+        c.commit(offsets=[TopicPartition("pay", 0, 15), TopicPartition("pay", 1, 15)], asynchronous=False)
+    store.failures = 1  # on_assign's read fails; poll()'s succeeds
+    with broker.consumer({**CONSUMER, "group.id": "g"}) as c:
+        sink = ExactlyOnceSink(c, store, apply_records, topics=["pay"], batch_size=6)
+        assert sink.run(max_records=35, timeout=10) == 35
+    assert store.failures == 0
+    assert store.all_offsets("g") == {("pay", 0): 20, ("pay", 1): 20}
+    applied = applied_offsets(store)
+    assert len(applied) == len(set(applied)) == 35
+    assert totals(store) == expected(records[5:])  # partition 0 from 5 (stored), 1 from 0
