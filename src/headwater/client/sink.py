@@ -79,7 +79,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
-from headwater.client.message import OFFSET_BEGINNING
+from headwater.client.message import OFFSET_BEGINNING, KafkaError
 from headwater.client.message import TopicPartition as HeadwaterTopicPartition
 from headwater.errors import HeadwaterError
 
@@ -621,7 +621,7 @@ class ExactlyOnceSink:
         for m in messages:
             err = m.error()
             if err is not None:
-                if err.code() != -191:  # _PARTITION_EOF is informational
+                if err.code() != KafkaError._PARTITION_EOF:  # informational (same code in librdkafka)
                     log.warning("exactly-once sink: consumer error %s", err)
                 continue
             key = (m.topic(), m.partition())
