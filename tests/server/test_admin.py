@@ -343,7 +343,7 @@ def test_delete_topics(broker: Broker, bootstrap: str) -> None:
     assert set(broker.list_topics()) == {"kept"}
     assert "__consumer_offsets" in broker.list_topics(include_internal=True)
     assert not os.path.exists(doomed_dir)
-    assert set(kcat_topics(bootstrap)) == {"kept", "__consumer_offsets"}
+    assert set(kcat_topics(bootstrap)) == {"kept", "__consumer_offsets", "__transaction_state"}
     # The name is free again, with a new topic id.
     assert create(client, NewTopic("doomed", 1, 1)) == {"doomed": NONE}
 
@@ -542,5 +542,5 @@ def test_internal_topic_is_listed_but_protected(broker: Broker, bootstrap: str) 
     futures = client.delete_topics(["__consumer_offsets"], operation_timeout=5, request_timeout=TIMEOUT_S)
     assert error_of(futures["__consumer_offsets"]) == INVALID_TOPIC_EXCEPTION
     assert broker.describe_topic("__consumer_offsets").partitions == int(broker.config["offsets.topic.num.partitions"])
-    # The other internal names cannot be created by hand either.
-    assert create(client, NewTopic("__transaction_state", 1, 1)) == {"__transaction_state": INVALID_TOPIC_EXCEPTION}
+    # __transaction_state exists from the start too (the transaction coordinator's log).
+    assert create(client, NewTopic("__transaction_state", 1, 1)) == {"__transaction_state": TOPIC_ALREADY_EXISTS}

@@ -231,9 +231,9 @@ def test_metadata_all_topics_and_internal_flag(bootstrap: str, broker: Broker) -
         all_v0 = c.call(METADATA, 0, {"topics": []})
         all_v9 = c.call(METADATA, 9, {"topics": None})
         none_v9 = c.call(METADATA, 9, {"topics": []})
-    assert {t["name"] for t in all_v0["topics"]} == {"a", "__consumer_offsets"}
+    assert {t["name"] for t in all_v0["topics"]} == {"a", "__consumer_offsets", "__transaction_state"}
     flags = {t["name"]: t["is_internal"] for t in all_v9["topics"]}
-    assert flags == {"a": False, "__consumer_offsets": True}
+    assert flags == {"a": False, "__consumer_offsets": True, "__transaction_state": True}
     assert none_v9["topics"] == []
 
 
