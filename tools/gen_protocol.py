@@ -57,6 +57,9 @@ APIS = [
     ("DeleteGroups", 0, 2),
     ("IncrementalAlterConfigs", 0, 1),
     ("DescribeCluster", 0, 1),
+    ("DescribeProducers", 0, 0),
+    ("DescribeTransactions", 0, 0),
+    ("ListTransactions", 0, 1),
 ]
 
 PRIMITIVES = {
