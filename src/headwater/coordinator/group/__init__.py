@@ -1,7 +1,8 @@
 """Classic consumer groups and committed offsets (kafka-spec.md e.1-e.4).
 
 - ``coordinator``: ``GroupCoordinator``, the broker-side state machine (join/sync/heartbeat/
-  leave, sessions, static membership, OffsetCommit/OffsetFetch, list/describe/delete).
+  leave, sessions, static membership, OffsetCommit/OffsetFetch, TxnOffsetCommit and the
+  transaction markers that settle it, list/describe/delete).
 - ``pending``: ``Pending``, how JoinGroup/SyncGroup wait without threads.
 - ``records``: ``__consumer_offsets`` keys and values, byte-exact with Kafka.
 - ``protocol``: consumer-protocol Subscription/Assignment codecs (client side).
@@ -29,6 +30,7 @@ from headwater.coordinator.group.errors import (
     RebalanceInProgressError,
     UnknownMemberIdError,
     UnknownTopicOrPartitionError,
+    UnstableOffsetCommitError,
 )
 from headwater.coordinator.group.metadata import (
     CommitOffset,
@@ -41,6 +43,7 @@ from headwater.coordinator.group.metadata import (
     LeaveMember,
     ListedGroup,
     OffsetAndMetadata,
+    OffsetsBatch,
     PartitionLag,
     SyncGroupResult,
 )
@@ -60,6 +63,7 @@ __all__ = [
     "LeaveMember",
     "CommitOffset",
     "OffsetAndMetadata",
+    "OffsetsBatch",
     "ListedGroup",
     "DescribedGroup",
     "DescribedGroupMember",
@@ -83,4 +87,5 @@ __all__ = [
     "RebalanceInProgressError",
     "UnknownMemberIdError",
     "UnknownTopicOrPartitionError",
+    "UnstableOffsetCommitError",
 ]

@@ -16,10 +16,21 @@ e.2, e.4). It never touches a socket, a clock, a file or a thread:
   (LeaveGroup) errors are returned as values (an error instance or None).
 - Persistence: state changes that Kafka writes to ``__consumer_offsets`` are queued as
   ``(key, value)`` records (value None = tombstone, formats in ``records.py``);
-  ``take_records()`` drains them in order. The caller appends them to the compacted partition
-  that owns the group (``offsets_partition_for``) and, on open, rebuilds the coordinator with
-  ``load(records, now_ms)``. State is applied before the records are persisted; if the append
+  ``take_batches_by_group()`` drains them in order (``take_records()`` too, while no
+  transactional offsets are queued). The caller appends them to the compacted partition that
+  owns the group (``offsets_partition_for``) and, on open, rebuilds the coordinator with
+  ``load_entries(entries, now_ms)`` once per partition (``load(records, now_ms)`` for logs
+  without transactions). State is applied before the records are persisted; if the append
   fails the caller must drop and reload the coordinator.
+- Transactional offsets (TxnOffsetCommit, kafka-spec.md d.3): ``txn_offset_commit`` validates
+  like OffsetCommit and holds the offsets as pending for the producer id; they are queued as a
+  transactional batch of that producer (same record formats) and stay invisible to
+  ``fetch_offsets`` (which answers UNSTABLE_OFFSET_COMMIT for them with ``require_stable``)
+  until ``complete_txn`` reports the producer's marker in the group's offsets partition:
+  COMMIT makes them committed unless a commit written later to the log already replaced them
+  (Kafka's record-offset rule), ABORT drops them. The order of the log is tracked as a
+  coordinator-wide sequence: every queued record takes the next number, and replay numbers the
+  entries in log order, so the caller must append the records in the order they are drained.
 
 State table (spec e.2), the request each state accepts:
 
@@ -48,7 +59,7 @@ from __future__ import annotations
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, fields, replace
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar, overload
 
 from headwater.coordinator.group import records as rec
 from headwater.coordinator.group.errors import (
@@ -67,6 +78,7 @@ from headwater.coordinator.group.errors import (
     RebalanceInProgressError,
     UnknownMemberIdError,
     UnknownTopicOrPartitionError,
+    UnstableOffsetCommitError,
 )
 from headwater.coordinator.group.metadata import (
     NO_OFFSET,
@@ -82,16 +94,24 @@ from headwater.coordinator.group.metadata import (
     ListedGroup,
     Member,
     OffsetAndMetadata,
+    OffsetsBatch,
     PartitionLag,
     SyncGroupResult,
 )
 from headwater.coordinator.group.pending import Pending
 from headwater.coordinator.group.protocol import TopicPartition, decode_assignment
-from headwater.errors import ConfigError, KafkaApiError
+from headwater.errors import ConfigError, InvalidRequestError, KafkaApiError
 
 T = TypeVar("T")
 
 Record = tuple[bytes, bytes | None]
+# A replay entry, in the log order of one __consumer_offsets partition:
+#   ("record", key, value)                  a record of a non-transactional batch
+#   ("txn_record", producer_id, key, value) a record of a transactional batch
+#   ("marker", producer_id, commit)         a COMMIT (True) / ABORT (False) control record
+ReplayEntry = tuple[Any, ...]
+# A queued record: (group id, producer id or -1, producer epoch or -1, key, value).
+_Queued = tuple[str, int, int, bytes, bytes | None]
 
 EMPTY = GroupState.EMPTY
 PREPARING = GroupState.PREPARING_REBALANCE
@@ -168,7 +188,13 @@ class GroupCoordinator:
         self._new_member_id = member_id_factory or _default_member_id
         self._partition_count = partition_count
         self._groups: dict[str, ClassicGroup] = {}
-        self._records: list[Record] = []
+        self._records: list[_Queued] = []
+        # Log-order sequence of every record queued or replayed (see the module docstring).
+        self._seq = 0
+        # producer id -> groups holding pending offsets of that producer's open transaction.
+        self._txn_groups: dict[int, set[str]] = {}
+        # What the last txn_offset_commit changed, to revert it if its append fails.
+        self._txn_undo: _TxnUndo | None = None
         self._events: list[GroupEvent] = []
         self._deliveries: list[tuple[Pending[Any], Any, KafkaApiError | None]] = []
 
@@ -189,18 +215,66 @@ class GroupCoordinator:
             else:
                 pending.set_result(result)
 
+    def _queue(self, group_id: str, key: bytes, value: bytes | None) -> int:
+        """Queue a non-transactional record; return its log-order sequence."""
+        self._seq += 1
+        self._records.append((group_id, -1, -1, key, value))
+        return self._seq
+
+    def _check_no_txn_queued(self) -> None:
+        if any(q[1] >= 0 for q in self._records):
+            raise RuntimeError(
+                "transactional offset records are queued: drain with take_batches_by_group(), "
+                "which keeps them apart from the others and in log order"
+            )
+
     def take_records(self) -> list[Record]:
-        """Drain the ``__consumer_offsets`` records to append, oldest first."""
+        """Drain the ``__consumer_offsets`` records to append, oldest first.
+
+        Raises:
+            RuntimeError: transactional records are queued (``txn_offset_commit``); they must
+                be appended as transactional batches: use ``take_batches_by_group``.
+        """
+        self._check_no_txn_queued()
         out, self._records = self._records, []
-        return out
+        return [(key, value) for _, _, _, key, value in out]
 
     def take_records_by_group(self) -> dict[str, list[Record]]:
-        """Like ``take_records`` but split by group id (to route to offsets partitions)."""
+        """Like ``take_records`` but split by group id (to route to offsets partitions).
+
+        Raises:
+            RuntimeError: as ``take_records``.
+        """
+        self._check_no_txn_queued()
         out: dict[str, list[Record]] = {}
-        for key, value in self.take_records():
-            k = rec.decode_key(key)
-            assert not isinstance(k, rec.UnknownKey)
-            out.setdefault(k.group, []).append((key, value))
+        for group_id, _, _, key, value in self._records:
+            out.setdefault(group_id, []).append((key, value))
+        self._records = []
+        return out
+
+    def take_batches_by_group(self) -> dict[str, list[OffsetsBatch]]:
+        """Drain every queued record as batches to append, per group id, in log order.
+
+        Consecutive records of one group with the same producer make one batch. A batch with
+        ``producer_id == -1`` is ordinary; any other is a transactional batch of
+        (``producer_id``, ``producer_epoch``) (TxnOffsetCommit). The caller appends each
+        group's batches, in list order, to the partition ``offsets_partition_for(group)``;
+        batches of different groups may be merged or reordered freely (they never touch the
+        same keys), but one group's batches must keep their order: transactional offsets are
+        ordered against ordinary commits by their position in the log.
+        """
+        out: dict[str, list[OffsetsBatch]] = {}
+        for group_id, producer_id, producer_epoch, key, value in self._records:
+            batches = out.setdefault(group_id, [])
+            last = batches[-1] if batches else None
+            if last is None or (last.producer_id, last.producer_epoch) != (
+                producer_id,
+                producer_epoch,
+            ):
+                last = OffsetsBatch([], producer_id, producer_epoch)
+                batches.append(last)
+            last.records.append((key, value))
+        self._records = []
         return out
 
     # ------------------------------------------------------------------------------------------
@@ -891,37 +965,60 @@ class GroupCoordinator:
         out: dict[TopicPartition, KafkaApiError | None] = {}
         for tp, commit in offsets.items():
             tp = TopicPartition(*tp)
+            error = self._check_partition_commit(tp, commit)
+            if error is not None:
+                out[tp] = error
+                continue
             metadata = commit.metadata or ""
-            count = self._partition_count(tp.topic) if self._partition_count else None
-            if self._partition_count is not None and (
-                count is None or not 0 <= tp.partition < count
-            ):
-                out[tp] = UnknownTopicOrPartitionError(f"{tp.topic}-{tp.partition}")
-                continue
-            if len(metadata) > self.config.offset_metadata_max_bytes:
-                out[tp] = OffsetMetadataTooLargeError(
-                    f"{len(metadata)} > offset.metadata.max.bytes "
-                    f"{self.config.offset_metadata_max_bytes}"
-                )
-                continue
             stored = OffsetAndMetadata(commit.offset, commit.leader_epoch, metadata, now_ms, expire)
+            seq = self._queue(group_id, *self._offset_record(group_id, tp, stored))
             group.offsets[tp] = stored
-            self._records.append(
-                (
-                    rec.encode_offset_commit_key(group_id, tp.topic, tp.partition),
-                    rec.encode_offset_commit_value(
-                        rec.OffsetCommitValue(
-                            stored.offset, metadata, now_ms, stored.leader_epoch, expire
-                        )
-                    ),
-                )
-            )
+            group.offset_seq[tp] = seq
             out[tp] = None
         return out
 
+    def _check_partition_commit(
+        self, tp: TopicPartition, commit: CommitOffset
+    ) -> KafkaApiError | None:
+        """The per-partition error of an (Txn)OffsetCommit, or None."""
+        count = self._partition_count(tp.topic) if self._partition_count else None
+        if self._partition_count is not None and (count is None or not 0 <= tp.partition < count):
+            return UnknownTopicOrPartitionError(f"{tp.topic}-{tp.partition}")
+        metadata = commit.metadata or ""
+        if len(metadata) > self.config.offset_metadata_max_bytes:
+            return OffsetMetadataTooLargeError(
+                f"{len(metadata)} > offset.metadata.max.bytes "
+                f"{self.config.offset_metadata_max_bytes}"
+            )
+        return None
+
+    @staticmethod
+    def _offset_record(group_id: str, tp: TopicPartition, om: OffsetAndMetadata) -> Record:
+        return (
+            rec.encode_offset_commit_key(group_id, tp.topic, tp.partition),
+            rec.encode_offset_commit_value(
+                rec.OffsetCommitValue(
+                    om.offset,
+                    om.metadata,
+                    om.commit_timestamp_ms,
+                    om.leader_epoch,
+                    om.expire_timestamp_ms,
+                )
+            ),
+        )
+
     def _validate_offset_commit(
-        self, group: ClassicGroup, generation_id: int, member_id: str, instance_id: str | None
+        self,
+        group: ClassicGroup,
+        generation_id: int,
+        member_id: str,
+        instance_id: str | None,
+        *,
+        transactional: bool = False,
     ) -> None:
+        """Kafka's ClassicGroup.validateOffsetCommit. A transactional commit (TxnOffsetCommit
+        v0-2 carry no member) may come without a member into a non-empty group, and is not
+        refused while the group completes a rebalance."""
         if group.state is DEAD:
             raise CoordinatorNotAvailableError(f"group {group.group_id!r} is dead")
         if generation_id < 0 and group.state is EMPTY:
@@ -933,27 +1030,242 @@ class GroupCoordinator:
                     f"generation {generation_id}, group {group.group_id!r} is at "
                     f"{group.generation_id}"
                 )
-        elif group.state is not EMPTY:
+        elif not transactional and group.state is not EMPTY:
             raise UnknownMemberIdError(
                 f"group {group.group_id!r} has members: commits need a member and generation"
             )
-        if group.state is COMPLETING:
+        if not transactional and group.state is COMPLETING:
             raise RebalanceInProgressError(f"group {group.group_id!r} is completing a rebalance")
 
+    # ------------------------------------------------------------------------------------------
+    # Transactional offsets: TxnOffsetCommit and the markers that end a transaction.
+
+    def txn_offset_commit(
+        self,
+        group_id: str,
+        offsets: Mapping[TopicPartition, CommitOffset | tuple[int, int, str | None]],
+        *,
+        producer_id: int,
+        producer_epoch: int,
+        generation_id: int = -1,
+        member_id: str = "",
+        group_instance_id: str | None = None,
+        now_ms: int,
+    ) -> dict[TopicPartition, KafkaApiError | None]:
+        """TxnOffsetCommit (kafka-spec.md d.3): hold offsets for an open transaction.
+
+        Validation is OffsetCommit's with Kafka's transactional relaxations (see
+        ``_validate_offset_commit``); generation -1 with no member is accepted on an Empty
+        group and creates it if needed, as Kafka's "simple" commits. Accepted offsets become
+        pending for ``producer_id`` (a later TxnOffsetCommit of the same producer replaces
+        them) and are queued as a transactional batch of (``producer_id``,
+        ``producer_epoch``) in the same record formats as OffsetCommit. They stay invisible to
+        ``fetch_offsets`` until ``complete_txn(producer_id, commit=True)``. The producer's
+        epoch is not checked here: the log's producer state fences a stale epoch when the
+        batch is appended, and the transaction coordinator owns the transaction.
+
+        Args:
+            offsets: {partition: CommitOffset or (offset, leader_epoch, metadata)}.
+
+        Returns:
+            {partition: None (pending) | UnknownTopicOrPartitionError |
+            OffsetMetadataTooLargeError}.
+
+        Raises:
+            InvalidGroupIdError: empty group id.
+            InvalidRequestError: ``producer_id`` < 0 (not a transactional producer).
+            IllegalGenerationError: no such group and ``generation_id >= 0``, or another
+                generation.
+            UnknownMemberIdError, FencedInstanceIdError, CoordinatorNotAvailableError (Dead).
+        """
+        if not group_id:
+            raise InvalidGroupIdError("group id must not be empty")
+        if producer_id < 0:
+            raise InvalidRequestError(f"TxnOffsetCommit needs a producer id, got {producer_id}")
+        self._txn_undo = None
+        group = self._groups.get(group_id)
+        created = group is None
+        if group is None:
+            if generation_id >= 0:
+                raise IllegalGenerationError(f"group {group_id!r} does not exist")
+            group = ClassicGroup(group_id, state_timestamp_ms=now_ms)
+            self._groups[group_id] = group
+        self._validate_offset_commit(
+            group, generation_id, member_id, group_instance_id, transactional=True
+        )
+        held = group.pending_txn.get(producer_id)
+        self._txn_undo = _TxnUndo(
+            group_id, producer_id, created, None if held is None else dict(held)
+        )
+        out: dict[TopicPartition, KafkaApiError | None] = {}
+        for tp, value in offsets.items():
+            tp = TopicPartition(*tp)
+            commit = value if isinstance(value, CommitOffset) else CommitOffset(*value)
+            error = self._check_partition_commit(tp, commit)
+            if error is not None:
+                out[tp] = error
+                continue
+            stored = OffsetAndMetadata(
+                commit.offset, commit.leader_epoch, commit.metadata or "", now_ms
+            )
+            key, record_value = self._offset_record(group_id, tp, stored)
+            self._seq += 1
+            self._records.append((group_id, producer_id, producer_epoch, key, record_value))
+            group.pending_txn.setdefault(producer_id, {})[tp] = (stored, self._seq)
+            self._txn_groups.setdefault(producer_id, set()).add(group_id)
+            out[tp] = None
+        return out
+
+    def revert_last_txn_offset_commit(self) -> None:
+        """Undo the last ``txn_offset_commit``: its transactional batch was not appended.
+
+        Kafka holds TxnOffsetCommit offsets only once their batch is in the log; a failed
+        append (the log fences a stale producer epoch: INVALID_PRODUCER_EPOCH /
+        PRODUCER_FENCED, or an I/O error) leaves nothing behind. Call this right after that
+        failure, before any other coordinator call: it restores the producer's pending
+        offsets of that group as they were, forgets a group the call created, and drops the
+        producer's records of that group if they are still queued. No-op when there is nothing to
+        revert (also after ``complete_txn`` or ``delete_groups``, which settle the state).
+        """
+        undo, self._txn_undo = self._txn_undo, None
+        if undo is None:
+            return
+        self._records = [
+            q for q in self._records if (q[0], q[1]) != (undo.group_id, undo.producer_id)
+        ]
+        group = self._groups.get(undo.group_id)
+        if group is None:
+            return
+        if undo.previous is None:
+            group.pending_txn.pop(undo.producer_id, None)
+            self._forget_txn_group(undo.producer_id, undo.group_id)
+        else:
+            group.pending_txn[undo.producer_id] = undo.previous
+        if (
+            undo.created
+            and not group.offsets
+            and not group.pending_txn
+            and not group.members
+            and group.state is EMPTY
+        ):
+            del self._groups[undo.group_id]
+
+    def complete_txn(
+        self,
+        producer_id: int,
+        commit: bool,
+        now_ms: int,
+        *,
+        offsets_partition: int | None = None,
+        num_partitions: int | None = None,
+    ) -> int:
+        """A COMMIT (``commit=True``) or ABORT marker of ``producer_id`` was written.
+
+        Call it after writing the marker to a ``__consumer_offsets`` partition, with that
+        partition (``offsets_partition`` of ``num_partitions``): only the groups it owns are
+        completed, as in Kafka, where each offsets partition replays its own markers. Without
+        a partition every group is completed (a broker that writes the marker to every offsets
+        partition of the transaction at once, under one lock).
+
+        COMMIT: each pending offset of the producer becomes the committed offset of its
+        partition, unless the committed one was written to the log after it (a later
+        OffsetCommit wins over an earlier transactional one; Kafka compares record offsets).
+        ABORT: they are dropped. A producer with nothing pending is a no-op. Nothing is queued:
+        the marker is the record. ``now_ms`` is accepted for symmetry with the other calls;
+        completion reads no clock (the offsets keep their TxnOffsetCommit timestamp).
+
+        Returns:
+            How many pending offsets were resolved (committed, superseded or dropped).
+        """
+        del now_ms
+        self._txn_undo = None
+        if (offsets_partition is None) != (num_partitions is None):
+            raise ValueError("give both offsets_partition and num_partitions, or neither")
+        group_ids = self._txn_groups.get(producer_id)
+        if not group_ids:
+            return 0
+        resolved = 0
+        for group_id in sorted(group_ids):
+            if num_partitions is not None and (
+                rec.offsets_partition_for(group_id, num_partitions) != offsets_partition
+            ):
+                continue
+            group_ids.discard(group_id)
+            group = self._groups[group_id]
+            pending = group.pending_txn.pop(producer_id, {})
+            resolved += len(pending)
+            if commit:
+                _apply_committed_txn(group.offsets, group.offset_seq, pending)
+        if not group_ids:
+            del self._txn_groups[producer_id]
+        return resolved
+
+    def pending_txn_offsets(
+        self, group_id: str
+    ) -> dict[int, dict[TopicPartition, OffsetAndMetadata]]:
+        """The offsets open transactions hold for a group: {producer id: {partition: offset}}."""
+        group = self._groups.get(group_id)
+        if group is None:
+            return {}
+        return {
+            pid: {tp: om for tp, (om, _) in sorted(offsets.items())}
+            for pid, offsets in sorted(group.pending_txn.items())
+        }
+
+    def txn_producers(self) -> list[int]:
+        """Producer ids whose open transactions hold offsets (their markers are awaited)."""
+        return sorted(self._txn_groups)
+
+    @overload
     def fetch_offsets(
-        self, group_id: str, partitions: Iterable[TopicPartition] | None = None
-    ) -> dict[TopicPartition, OffsetAndMetadata]:
+        self,
+        group_id: str,
+        partitions: Iterable[TopicPartition] | None = None,
+        *,
+        require_stable: Literal[False] = False,
+    ) -> dict[TopicPartition, OffsetAndMetadata]: ...
+
+    @overload
+    def fetch_offsets(
+        self,
+        group_id: str,
+        partitions: Iterable[TopicPartition] | None = None,
+        *,
+        require_stable: bool,
+    ) -> dict[TopicPartition, OffsetAndMetadata | UnstableOffsetCommitError]: ...
+
+    def fetch_offsets(
+        self,
+        group_id: str,
+        partitions: Iterable[TopicPartition] | None = None,
+        *,
+        require_stable: bool = False,
+    ) -> dict[TopicPartition, OffsetAndMetadata | UnstableOffsetCommitError]:
         """OffsetFetch: committed offsets; ``partitions=None`` returns every committed one.
 
-        A partition with no commit (or an unknown group) maps to ``offset == -1``.
+        A partition with no commit (or an unknown group) maps to ``offset == -1``. Offsets of
+        open transactions are never returned. With ``require_stable`` (OffsetFetch v7+
+        RequireStable) a partition that an open transaction holds an offset for maps to an
+        ``UnstableOffsetCommitError`` instead (UNSTABLE_OFFSET_COMMIT, 88; the wire answer
+        carries offset -1, leader epoch -1, metadata ""); with ``partitions=None`` only
+        committed partitions are listed, as in Kafka.
         """
         group = self._groups.get(group_id)
         committed = group.offsets if group is not None else {}
         if partitions is None:
-            return dict(sorted(committed.items()))
-        return {
-            TopicPartition(*tp): committed.get(TopicPartition(*tp), NO_OFFSET) for tp in partitions
-        }
+            wanted = sorted(committed)
+        else:
+            wanted = [TopicPartition(*tp) for tp in partitions]
+        out: dict[TopicPartition, OffsetAndMetadata | UnstableOffsetCommitError] = {}
+        for tp in wanted:
+            if require_stable and group is not None and group.has_pending_txn(tp):
+                out[tp] = UnstableOffsetCommitError(
+                    f"group {group_id!r} has a pending transactional offset for "
+                    f"{tp.topic}-{tp.partition}"
+                )
+            else:
+                out[tp] = committed.get(tp, NO_OFFSET)
+        return out
 
     def expire_offsets(self, now_ms: int) -> int:
         """Drop offsets past ``offsets.retention.minutes``; returns how many expired.
@@ -962,6 +1274,8 @@ class GroupCoordinator:
         the group is Empty, counted from when it became Empty; a group without a protocol type
         (simple commits only) counts from each commit; an explicit expire timestamp (v1
         records) wins. An Empty group left with no offsets becomes Dead and is removed.
+        As in Kafka, an offset does not expire while an open transaction holds one for the
+        same partition, and a group with pending transactional offsets is kept.
         The caller schedules this (Kafka: every offsets.retention.check.interval.ms, 600000).
         """
         retention = self.config.offsets_retention_ms
@@ -976,14 +1290,22 @@ class GroupCoordinator:
                     due = group.state_timestamp_ms + retention
                 else:
                     due = om.commit_timestamp_ms + retention
-                if now_ms >= due:
+                if now_ms >= due and not group.has_pending_txn(tp):
                     del group.offsets[tp]
-                    self._records.append(
-                        (rec.encode_offset_commit_key(group.group_id, tp.topic, tp.partition), None)
+                    group.offset_seq.pop(tp, None)
+                    self._queue(
+                        group.group_id,
+                        rec.encode_offset_commit_key(group.group_id, tp.topic, tp.partition),
+                        None,
                     )
                     count += 1
-            if group.state is EMPTY and not group.offsets and not group.members:
-                self._records.append((rec.encode_group_metadata_key(group.group_id), None))
+            if (
+                group.state is EMPTY
+                and not group.offsets
+                and not group.members
+                and not group.pending_txn
+            ):
+                self._queue(group.group_id, rec.encode_group_metadata_key(group.group_id), None)
                 group.state = DEAD
                 del self._groups[group.group_id]
                 self._events.append(GroupEvent("offsets_expired", group.group_id))
@@ -1069,9 +1391,15 @@ class GroupCoordinator:
     def delete_groups(self, group_ids: Iterable[str]) -> dict[str, KafkaApiError | None]:
         """DeleteGroups: an Empty group and its offsets are tombstoned and forgotten.
 
+        Pending transactional offsets do not keep an Empty group alive (Kafka's
+        deleteAllOffsets): a partition held only by an open transaction gets a tombstone too,
+        and the pending offsets are dropped, so a later COMMIT marker restores nothing (replay
+        agrees: a tombstone clears the pending offsets of its partition).
+
         Returns:
             {group_id: None | GroupIdNotFoundError | NonEmptyGroupError}.
         """
+        self._txn_undo = None
         out: dict[str, KafkaApiError | None] = {}
         for group_id in group_ids:
             g = self._groups.get(group_id)
@@ -1081,11 +1409,15 @@ class GroupCoordinator:
             if g.state is not EMPTY or g.members:
                 out[group_id] = NonEmptyGroupError(f"group {group_id!r} is {g.state.value}")
                 continue
-            for tp in sorted(g.offsets):
-                self._records.append(
-                    (rec.encode_offset_commit_key(group_id, tp.topic, tp.partition), None)
+            pending_only = {tp for held in g.pending_txn.values() for tp in held} - set(g.offsets)
+            for tp in sorted(set(g.offsets) | pending_only):
+                self._queue(
+                    group_id, rec.encode_offset_commit_key(group_id, tp.topic, tp.partition), None
                 )
-            self._records.append((rec.encode_group_metadata_key(group_id), None))
+            self._queue(group_id, rec.encode_group_metadata_key(group_id), None)
+            for producer_id in g.pending_txn:
+                self._forget_txn_group(producer_id, group_id)
+            g.pending_txn.clear()
             g.state = DEAD
             del self._groups[group_id]
             self._events.append(GroupEvent("group_deleted", group_id))
@@ -1132,84 +1464,183 @@ class GroupCoordinator:
             current_state_timestamp=group.state_timestamp_ms,
             members=members,
         )
-        self._records.append(
-            (
-                rec.encode_group_metadata_key(group.group_id),
-                rec.encode_group_metadata_value(value),
-            )
+        self._queue(
+            group.group_id,
+            rec.encode_group_metadata_key(group.group_id),
+            rec.encode_group_metadata_value(value),
         )
 
+    def _forget_txn_group(self, producer_id: int, group_id: str) -> None:
+        group_ids = self._txn_groups.get(producer_id)
+        if group_ids is not None:
+            group_ids.discard(group_id)
+            if not group_ids:
+                del self._txn_groups[producer_id]
+
     def load(self, records: Iterable[Record], now_ms: int) -> int:
-        """Rebuild groups and offsets by replaying ``__consumer_offsets`` records in log order.
+        """Rebuild groups and offsets from ``(key, value)`` records of non-transactional batches.
+
+        ``load_entries`` with every record as ``("record", key, value)``; see there.
+        """
+        return self.load_entries((("record", key, value) for key, value in records), now_ms)
+
+    def load_entries(self, entries: Iterable[ReplayEntry], now_ms: int) -> int:
+        """Rebuild groups and offsets by replaying ONE ``__consumer_offsets`` partition.
+
+        ``entries`` are in log order (``ReplayEntry``): ``("record", key, value)`` for a
+        record of an ordinary batch, ``("txn_record", producer_id, key, value)`` for a record
+        of a transactional batch (the batch header's producer id), ``("marker", producer_id,
+        commit)`` for a COMMIT/ABORT control record. Transactional offsets are pending until
+        their producer's marker in this partition: COMMIT applies them unless a commit written
+        later in the log already replaced them, ABORT drops them; with no marker they stay
+        pending, and the transaction coordinator completes them after restart through
+        ``complete_txn``. A tombstone clears its partition's committed and pending offsets.
+        Call once per partition: a marker completes only the transactions of the entries
+        given with it (markers of one producer in different partitions may belong to
+        different transactions when a crash interrupted the marker writes).
 
         A group with members comes back Stable with its generation, leader, protocol and
         assignments; every member gets a fresh session (``now_ms`` + its session timeout) and
-        must heartbeat as usual. A group with offsets only comes back Empty. Keys of other
-        record types (KIP-848, share groups) are skipped. Groups already in memory must not
-        appear in ``records`` (each offsets partition owns disjoint groups).
+        must heartbeat as usual. A group with offsets only (committed or pending) comes back
+        Empty. Keys of other record types (KIP-848, share groups) are skipped. Groups already
+        in memory must not appear in ``entries`` (each offsets partition owns disjoint groups).
 
         Returns:
             How many groups were loaded.
 
         Raises:
             MalformedPayloadError: a key or value does not decode.
+            ValueError: an entry of an unknown kind.
         """
-        offsets: dict[str, dict[TopicPartition, OffsetAndMetadata]] = {}
+        offsets: dict[str, dict[TopicPartition, tuple[OffsetAndMetadata, int]]] = {}
+        pending: dict[str, dict[int, dict[TopicPartition, tuple[OffsetAndMetadata, int]]]] = {}
+        by_producer: dict[int, set[str]] = {}
         metadata: dict[str, rec.GroupMetadataValue | None] = {}
-        for key, value in records:
+        for entry in entries:
+            kind = entry[0]
+            if kind == "marker":
+                _, producer_id, commit = entry
+                for name in by_producer.pop(producer_id, ()):
+                    held = pending[name].pop(producer_id, {})
+                    if not pending[name]:
+                        del pending[name]
+                    if commit:
+                        group_offsets = offsets.setdefault(name, {})
+                        for tp, (om, seq) in held.items():
+                            current = group_offsets.get(tp)
+                            if current is None or seq > current[1]:
+                                group_offsets[tp] = (om, seq)
+                continue
+            if kind == "record":
+                _, key, value = entry
+                producer_id = -1
+            elif kind == "txn_record":
+                _, producer_id, key, value = entry
+            else:
+                raise ValueError(f"unknown replay entry kind {kind!r}")
+            self._seq += 1
             k = rec.decode_key(key)
             if isinstance(k, rec.OffsetCommitKey):
                 tp = TopicPartition(k.topic, k.partition)
-                group_offsets = offsets.setdefault(k.group, {})
                 if value is None:
-                    group_offsets.pop(tp, None)
+                    offsets.get(k.group, {}).pop(tp, None)
+                    group_pending = pending.get(k.group, {})
+                    for pid in list(group_pending):
+                        group_pending[pid].pop(tp, None)
+                        if not group_pending[pid]:
+                            del group_pending[pid]
+                            by_producer[pid].discard(k.group)
+                    if not group_pending:
+                        pending.pop(k.group, None)
+                    continue
+                v = rec.decode_offset_commit_value(value)
+                om = OffsetAndMetadata(
+                    v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp
+                )
+                if producer_id < 0:
+                    offsets.setdefault(k.group, {})[tp] = (om, self._seq)
                 else:
-                    v = rec.decode_offset_commit_value(value)
-                    group_offsets[tp] = OffsetAndMetadata(
-                        v.offset, v.leader_epoch, v.metadata, v.commit_timestamp, v.expire_timestamp
+                    pending.setdefault(k.group, {}).setdefault(producer_id, {})[tp] = (
+                        om,
+                        self._seq,
                     )
+                    by_producer.setdefault(producer_id, set()).add(k.group)
             elif isinstance(k, rec.GroupMetadataKey):
                 metadata[k.group] = (
                     None if value is None else rec.decode_group_metadata_value(value)
                 )
-        names = {g for g, o in offsets.items() if o} | {g for g, m in metadata.items() if m}
+        names = (
+            {g for g, o in offsets.items() if o}
+            | {g for g, m in metadata.items() if m}
+            | set(pending)
+        )
         for name in sorted(names):
             assert name not in self._groups, f"group {name!r} loaded twice"
             group = ClassicGroup(name, state_timestamp_ms=now_ms)
-            group.offsets = offsets.get(name, {})
+            for tp, (om, seq) in offsets.get(name, {}).items():
+                group.offsets[tp] = om
+                group.offset_seq[tp] = seq
+            group.pending_txn = pending.get(name, {})
+            for producer_id in group.pending_txn:
+                self._txn_groups.setdefault(producer_id, set()).add(name)
             md = metadata.get(name)
             if md is not None:
-                group.protocol_type = md.protocol_type or None
-                group.generation_id = md.generation
-                group.protocol_name = md.protocol
-                if md.current_state_timestamp >= 0:
-                    group.state_timestamp_ms = md.current_state_timestamp
-                for m in md.members:
-                    protocols = ((md.protocol, m.subscription),) if md.protocol else ()
-                    rebalance = (
-                        m.rebalance_timeout if m.rebalance_timeout >= 0 else m.session_timeout
-                    )
-                    group.members[m.member_id] = Member(
-                        member_id=m.member_id,
-                        group_instance_id=m.group_instance_id,
-                        client_id=m.client_id,
-                        client_host=m.client_host,
-                        rebalance_timeout_ms=rebalance,
-                        session_timeout_ms=m.session_timeout,
-                        protocol_type=md.protocol_type,
-                        protocols=protocols,
-                        session_deadline_ms=now_ms + m.session_timeout,
-                        assignment=m.assignment,
-                    )
-                    if m.group_instance_id is not None:
-                        group.static_members[m.group_instance_id] = m.member_id
-                if group.members:
-                    group.state = STABLE
-                    group.leader_id = (
-                        md.leader if md.leader in group.members else next(iter(group.members))
-                    )
+                self._restore_membership(group, md, now_ms)
             self._groups[name] = group
         return len(names)
+
+    def _restore_membership(
+        self, group: ClassicGroup, md: rec.GroupMetadataValue, now_ms: int
+    ) -> None:
+        group.protocol_type = md.protocol_type or None
+        group.generation_id = md.generation
+        group.protocol_name = md.protocol
+        if md.current_state_timestamp >= 0:
+            group.state_timestamp_ms = md.current_state_timestamp
+        for m in md.members:
+            protocols = ((md.protocol, m.subscription),) if md.protocol else ()
+            rebalance = m.rebalance_timeout if m.rebalance_timeout >= 0 else m.session_timeout
+            group.members[m.member_id] = Member(
+                member_id=m.member_id,
+                group_instance_id=m.group_instance_id,
+                client_id=m.client_id,
+                client_host=m.client_host,
+                rebalance_timeout_ms=rebalance,
+                session_timeout_ms=m.session_timeout,
+                protocol_type=md.protocol_type,
+                protocols=protocols,
+                session_deadline_ms=now_ms + m.session_timeout,
+                assignment=m.assignment,
+            )
+            if m.group_instance_id is not None:
+                group.static_members[m.group_instance_id] = m.member_id
+        if group.members:
+            group.state = STABLE
+            group.leader_id = md.leader if md.leader in group.members else next(iter(group.members))
+
+
+def _apply_committed_txn(
+    offsets: dict[TopicPartition, OffsetAndMetadata],
+    offset_seq: dict[TopicPartition, int],
+    committed: Mapping[TopicPartition, tuple[OffsetAndMetadata, int]],
+) -> None:
+    """Make a committed transaction's offsets the group's, each unless the group's committed
+    offset was written later in the log (Kafka: ``recordOffset`` comparison)."""
+    for tp, (om, seq) in committed.items():
+        if tp not in offsets or seq > offset_seq.get(tp, -1):
+            offsets[tp] = om
+            offset_seq[tp] = seq
+
+
+@dataclass(frozen=True)
+class _TxnUndo:
+    """How to revert one txn_offset_commit: the producer's pending offsets of the group
+    before it (None: none), and whether it created the group."""
+
+    group_id: str
+    producer_id: int
+    created: bool
+    previous: dict[TopicPartition, tuple[OffsetAndMetadata, int]] | None
 
 
 @dataclass(frozen=True)

@@ -72,6 +72,24 @@ class OffsetAndMetadata:
 NO_OFFSET = OffsetAndMetadata(-1)
 
 
+@dataclass
+class OffsetsBatch:
+    """Records to append to one group's ``__consumer_offsets`` partition as one batch.
+
+    ``producer_id == -1``: an ordinary (non-transactional) batch. Otherwise a transactional
+    batch of that producer id and epoch (TxnOffsetCommit): its offsets stay pending until the
+    producer's COMMIT or ABORT marker is written to the same partition.
+    """
+
+    records: list[tuple[bytes, bytes | None]]
+    producer_id: int = -1
+    producer_epoch: int = -1
+
+    @property
+    def is_transactional(self) -> bool:
+        return self.producer_id >= 0
+
+
 @dataclass(frozen=True)
 class CommitOffset:
     """One partition of an OffsetCommit request."""
@@ -189,6 +207,19 @@ class ClassicGroup:
     initial_delay_remaining_ms: int = 0
     new_member_added: bool = False
     offsets: dict[TopicPartition, OffsetAndMetadata] = field(default_factory=dict)
+    # Where each committed offset sits in the group's offsets partition, as a coordinator-wide
+    # sequence that follows log order: a transaction's offsets replace a committed one only if
+    # they were written after it (Kafka compares record offsets the same way).
+    offset_seq: dict[TopicPartition, int] = field(default_factory=dict)
+    # Transactional offsets waiting for their producer's marker:
+    # producer id -> partition -> (offset, sequence of its record).
+    pending_txn: dict[int, dict[TopicPartition, tuple[OffsetAndMetadata, int]]] = field(
+        default_factory=dict
+    )
+
+    def has_pending_txn(self, tp: TopicPartition) -> bool:
+        """Whether some producer's open transaction holds an offset for ``tp``."""
+        return any(tp in offsets for offsets in self.pending_txn.values())
 
     def rebalance_timeout_ms(self) -> int:
         return max((m.rebalance_timeout_ms for m in self.members.values()), default=0)
