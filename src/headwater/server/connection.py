@@ -15,12 +15,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 from collections import deque
 from typing import Any
 
 from headwater.server.dispatch import CloseConnection, dispatch
 
 log = logging.getLogger("headwater.server")
+
+# Frames of LARGE_FRAME..LARGE_FRAME_MAX bytes (a producer's batches: ~1 MB by default) are
+# received into a buffer of their own (see data_received). Bigger ones grow with what arrives,
+# so a size field alone never makes the server allocate much.
+LARGE_FRAME = 65536
+LARGE_FRAME_MAX = 4 << 20
 
 
 class KafkaConnection(asyncio.Protocol):
@@ -31,13 +38,16 @@ class KafkaConnection(asyncio.Protocol):
         self.transport: asyncio.Transport | None = None
         self.peer: Any = None
         self._buf = bytearray()
-        self._queue: deque[bytes] = deque()
+        self._pending: bytearray | None = None  # a large frame being received
+        self._pending_fill = 0
+        self._queue: deque[bytearray] = deque()
         self._queued_bytes = 0
         self._worker: asyncio.Task[None] | None = None
         self._reading_paused = False
         self._writing_paused = False
         self._drained: asyncio.Event | None = None
         self.closed = False
+        self._fd = -1
         self._max_request = int(server.max_request_bytes)
         self._max_queued = int(server.queued_max_requests)
 
@@ -46,6 +56,11 @@ class KafkaConnection(asyncio.Protocol):
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         self.transport = transport  # type: ignore[assignment]
         self.peer = transport.get_extra_info("peername")
+        sock = transport.get_extra_info("socket")
+        try:
+            self._fd = sock.fileno() if sock is not None else -1
+        except Exception:  # pragma: no cover - a transport without a real socket
+            self._fd = -1
         self.server._connection_opened(self)
 
     def connection_lost(self, exc: Exception | None) -> None:
@@ -70,8 +85,30 @@ class KafkaConnection(asyncio.Protocol):
     def data_received(self, data: bytes) -> None:
         if self.closed:
             return
+        pending = self._pending
+        if pending is not None:
+            # The body of a large frame goes straight into its own buffer: one copy, and the
+            # buffer becomes the frame (no slicing out of a growing read buffer).
+            fill = self._pending_fill
+            k = min(len(pending) - fill, len(data))
+            view = memoryview(data)
+            pending[fill:fill + k] = view[:k]
+            fill += k
+            if fill < len(pending):
+                self._pending_fill = fill
+                return
+            self._pending = None
+            self._enqueue(pending)
+            if k == len(data):
+                self._parse()
+                return
+            data = view[k:]  # type: ignore[assignment]
         self._buf += data
         self._parse()
+
+    def _enqueue(self, frame: bytearray) -> None:
+        self._queue.append(frame)
+        self._queued_bytes += len(frame)
 
     def _parse(self) -> None:
         """Move complete frames from the read buffer to the queue, up to `queued.max.requests`;
@@ -89,8 +126,14 @@ class KafkaConnection(asyncio.Protocol):
                 self.abort()
                 return
             if n - pos - 4 < size:
+                if LARGE_FRAME <= size <= LARGE_FRAME_MAX:
+                    frame = bytearray(size)
+                    have = n - pos - 4
+                    frame[:have] = memoryview(buf)[pos + 4:n]
+                    self._pending, self._pending_fill = frame, have
+                    pos = n
                 break
-            queue.append(bytes(buf[pos + 4:pos + 4 + size]))
+            queue.append(buf[pos + 4:pos + 4 + size])
             self._queued_bytes += size
             pos += 4 + size
         if pos:
@@ -135,7 +178,7 @@ class KafkaConnection(asyncio.Protocol):
                     return
                 try:
                     if parts is not None and not self.closed and self.transport is not None:
-                        self.transport.write(parts[0] if len(parts) == 1 else b"".join(parts))
+                        self._write(parts)
                 finally:
                     if ctx is not None:
                         ctx.run_after()
@@ -147,6 +190,36 @@ class KafkaConnection(asyncio.Protocol):
             self._worker = None
             if queue and not self.closed:  # raced with data_received after the loop test
                 self._worker = asyncio.get_running_loop().create_task(self._serve())
+
+    def _write(self, parts: list[Any]) -> None:
+        """Send a response. A gather list (Fetch records still in the segment mappings) goes
+        out with one writev() straight from the mappings when the transport has nothing
+        buffered; only what the socket does not take at once is copied into the transport."""
+        transport = self.transport
+        assert transport is not None
+        if len(parts) == 1:
+            transport.write(parts[0])
+            return
+        if self._fd >= 0 and len(parts) <= 512 and transport.get_write_buffer_size() == 0:
+            try:
+                sent = os.writev(self._fd, parts)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError:
+                sent = 0  # the transport reports the broken connection itself
+            if sent:
+                rest: list[Any] = []
+                for part in parts:
+                    size = len(part)
+                    if sent >= size:
+                        sent -= size
+                        continue
+                    rest.append(part[sent:] if sent else part)
+                    sent = 0
+                if rest:
+                    transport.write(b"".join(rest))
+                return
+        transport.write(b"".join(parts))
 
     @property
     def busy(self) -> bool:
