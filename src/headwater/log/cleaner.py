@@ -384,12 +384,12 @@ def clean(plog: PartitionLog, now_ms: int) -> CleanResult:
             for seg in plog._segments:
                 seg.contiguous = False
 
-        # 1. key -> offset of its last record (transactional and control batches stay out).
+        # 1. key -> offset of its last record (control batches and aborted transactions stay out).
         aborted = _AbortedRanges(plog.aborted_txn_entries(segs[0].base_offset, segs[-1].next_offset))
         last: dict[bytes, int] = {}
         for seg in segs:
             for pos, h in _batches(seg):
-                if h.is_control or h.is_transactional or h.records_count <= 0:
+                if h.is_control or h.records_count <= 0 or (h.is_transactional and aborted.contains(h)):
                     continue
                 for r in _records(seg, pos, h):
                     result.records_read += 1
@@ -493,10 +493,8 @@ def _write_cleaned(
                         if keep_empty:
                             out_batches.append(_empty_batch(h))
                         continue
-                    v = seg.log.view(pos, h.size)  # committed: verbatim
-                    views.append(v)
-                    out_batches.append(v)
-                    continue
+                    # committed (only segments below the LSO are cleaned): compacted like any
+                    # other batch, header (producer, transactional flag) kept, as Kafka does
                 horizon = h.base_timestamp if h.attributes & DELETE_HORIZON_FLAG else None
                 kept = []
                 has_tombstone = False

@@ -34,7 +34,13 @@ from headwater import record
 from headwater.config import LogConfig
 from headwater.errors import ConfigError, InvalidRecordError
 from headwater.log import PartitionLog
-from headwater.log.cleaner import DELETE_HORIZON_FLAG, clean, dirty_ratio, encode_batch, needs_cleaning
+from headwater.log.cleaner import (
+    DELETE_HORIZON_FLAG,
+    clean,
+    dirty_ratio,
+    encode_batch,
+    needs_cleaning,
+)
 from headwater.log.manager import LogManager
 
 TS = 1_700_000_000_000
@@ -305,9 +311,9 @@ def test_transactional_and_control_batches_kept(open_log) -> None:
     log.roll()
     log.append([b"z"], keys=[b"z"], timestamp=TS + 3)
     clean(log, TS + 100)
-    # Without transaction outcomes the cleaner neither drops transactional data nor lets it
-    # shadow the older non-transactional value.
-    assert all_records(log) == [(0, b"t", b"old"), (1, b"t", b"t1"), (2, b"t", b"t2"), (4, b"z", b"z")]
+    # A committed transaction's records are compacted like any others: its last value of "t"
+    # shadows the older ones, and the marker stays.
+    assert all_records(log) == [(2, b"t", b"t2"), (4, b"z", b"z")]
     assert any(h.is_control and h.base_offset == 3 for h in all_headers(log))
 
 
