@@ -198,6 +198,17 @@ class TransactionalIdNotFoundError(KafkaApiError):
     code = 105
 
 
+class UnstableOffsetCommitError(KafkaApiError):
+    """UNSTABLE_OFFSET_COMMIT (88): OffsetFetch with RequireStable found a partition whose
+    offset is held by an open transaction (TxnOffsetCommit not yet committed or aborted).
+
+    Retriable: the client fetches again once the transaction's marker is written.
+    """
+
+    code = 88
+    retriable = True
+
+
 class CorruptSnapshotError(StorageError):
     """A producer-state snapshot failed its CRC or layout check: delete it and rebuild."""
 

@@ -14,6 +14,15 @@ from headwater.client.message import (
     TopicPartition,
 )
 from headwater.client.producer import Producer
+from headwater.client.sink import (
+    DEFAULT_DEDUP_HEADER,
+    ExactlyOnceSink,
+    SinkApplyError,
+    SinkOffsetsError,
+    SQLiteStore,
+    TransactionalStore,
+    dedup_key,
+)
 
 __all__ = [
     "AIOConsumer",
@@ -35,4 +44,11 @@ __all__ = [
     "OFFSET_STORED",
     "Producer",
     "TopicPartition",
+    "DEFAULT_DEDUP_HEADER",
+    "ExactlyOnceSink",
+    "SinkApplyError",
+    "SinkOffsetsError",
+    "SQLiteStore",
+    "TransactionalStore",
+    "dedup_key",
 ]

@@ -2,8 +2,7 @@
 
 They live in ``headwater.errors`` with every other wire-code class (one class per code, so an
 ``except`` catches the same error whichever layer raised it); this module re-exports them for
-the coordinator's callers. ``UnstableOffsetCommitError`` is defined here until it joins the
-others in ``headwater.errors``.
+the coordinator's callers.
 """
 
 from headwater.errors import (
@@ -15,7 +14,6 @@ from headwater.errors import (
     InconsistentGroupProtocolError,
     InvalidGroupIdError,
     InvalidSessionTimeoutError,
-    KafkaApiError,
     MalformedPayloadError,
     MemberIdRequiredError,
     NonEmptyGroupError,
@@ -23,19 +21,8 @@ from headwater.errors import (
     RebalanceInProgressError,
     UnknownMemberIdError,
     UnknownTopicOrPartitionError,
+    UnstableOffsetCommitError,
 )
-
-
-class UnstableOffsetCommitError(KafkaApiError):
-    """UNSTABLE_OFFSET_COMMIT (88): OffsetFetch with RequireStable found a partition whose
-    offset is held by an open transaction (TxnOffsetCommit not yet committed or aborted).
-
-    Retriable: the client fetches again once the transaction's marker is written.
-    """
-
-    code = 88
-    retriable = True
-
 
 __all__ = [
     "UnstableOffsetCommitError",
