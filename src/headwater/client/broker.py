@@ -433,30 +433,36 @@ class Broker:
         entries: list[tuple[Any, ...]] = []
         meta = self._store.describe_topic(topic)
         for p in range(meta.partitions):
-            plog = self._logs.get_log(topic, p)
-            offset = plog.log_start_offset
-            while offset < plog.log_end_offset:
-                with plog.read(offset, 8 << 20) as result:
-                    if not result.nbytes:
-                        break
-                    last = offset
-                    for header, view in result.batches():
-                        last = header.last_offset
-                        try:
-                            records = batch_records(view, header)
-                        finally:
-                            view.release()
-                        if header.is_control:
-                            for rec in records:
-                                # control record key: int16 version, int16 type (1 = COMMIT)
-                                if rec.key is not None and len(rec.key) >= 4:
-                                    entries.append(("marker", header.producer_id, int.from_bytes(rec.key[2:4], "big") == 1))
-                        elif header.is_transactional:
-                            entries.extend(("txn_record", header.producer_id, r.key, r.value) for r in records if r.key is not None)
-                        else:
-                            entries.extend(("record", r.key, r.value) for r in records if r.key is not None)
-                    # Compaction leaves offset gaps: continue after the last batch returned.
-                    offset = max(last + 1, offset + 1)
+            entries.extend(self._scan_partition(topic, p))
+        return entries
+
+    def _scan_partition(self, topic: str, partition: int) -> list[tuple[Any, ...]]:
+        """`_scan_internal` for one partition."""
+        entries: list[tuple[Any, ...]] = []
+        plog = self._logs.get_log(topic, partition)
+        offset = plog.log_start_offset
+        while offset < plog.log_end_offset:
+            with plog.read(offset, 8 << 20) as result:
+                if not result.nbytes:
+                    break
+                last = offset
+                for header, view in result.batches():
+                    last = header.last_offset
+                    try:
+                        records = batch_records(view, header)
+                    finally:
+                        view.release()
+                    if header.is_control:
+                        for rec in records:
+                            # control record key: int16 version, int16 type (1 = COMMIT)
+                            if rec.key is not None and len(rec.key) >= 4:
+                                entries.append(("marker", header.producer_id, int.from_bytes(rec.key[2:4], "big") == 1))
+                    elif header.is_transactional:
+                        entries.extend(("txn_record", header.producer_id, r.key, r.value) for r in records if r.key is not None)
+                    else:
+                        entries.extend(("record", r.key, r.value) for r in records if r.key is not None)
+                # Compaction leaves offset gaps: continue after the last batch returned.
+                offset = max(last + 1, offset + 1)
         return entries
 
     def _persist_txn_records_locked(self) -> None:
@@ -590,41 +596,78 @@ class Broker:
                 self._logs.create_log(OFFSETS_TOPIC, p, meta.topic_id)
 
     def _load_offsets(self) -> None:
-        """Replay __consumer_offsets into the group coordinator."""
+        """Replay __consumer_offsets into the group coordinator, one partition at a time
+        (transactional offsets settle on their producer's marker in the same partition)."""
+        load_entries = getattr(self.group_coordinator, "load_entries", None)
+        if load_entries is None:  # a coordinator without transactional offsets
+            self.group_coordinator.load(self._read_internal_records(OFFSETS_TOPIC), _now_ms())
+            return
         meta = self._store.describe_topic(OFFSETS_TOPIC)
-        records: list[tuple[bytes, bytes | None]] = []
         for p in range(meta.partitions):
-            plog = self._logs.get_log(OFFSETS_TOPIC, p)
-            offset = plog.log_start_offset
-            while offset < plog.log_end_offset:
-                with plog.read(offset, 8 << 20) as result:
-                    if not result.nbytes:
-                        break
-                    for rec in result:
-                        if rec.key is not None:
-                            records.append((rec.key, rec.value))
-                    # Compaction leaves offset gaps: continue after the last batch returned.
-                    last = offset
-                    for header, view in result.batches():
-                        last = header.last_offset
-                        view.release()
-                    offset = max(last + 1, offset + 1)
-        self.group_coordinator.load(records, _now_ms())
+            load_entries(self._scan_partition(OFFSETS_TOPIC, p), _now_ms())
 
     def _persist_group_records_locked(self) -> None:
-        """Append what the coordinator changed to __consumer_offsets (one batch per partition)."""
-        by_group = self.group_coordinator.take_records_by_group()
+        """Append what the group coordinator changed to __consumer_offsets.
+
+        Ordinary records go out as one batch per partition where they can; the transactional
+        offsets of a TxnOffsetCommit (kafka-spec d.3) as a transactional batch of their
+        producer (`_append_txn_offsets_locked`). One group's batches keep the coordinator's
+        order: transactional offsets are ordered against ordinary commits by log position.
+        """
+        take = getattr(self.group_coordinator, "take_batches_by_group", None)
+        if take is None:  # a coordinator without transactional offsets
+            by_group = {g: [_OrdinaryBatch(recs)] for g, recs in self.group_coordinator.take_records_by_group().items()}
+        else:
+            by_group = take()
         if not by_group:
             return
         n = self._store.describe_topic(OFFSETS_TOPIC).partitions
-        per_partition: dict[int, tuple[list[Any], list[Any]]] = {}
-        for group, recs in by_group.items():
-            keys, values = per_partition.setdefault(offsets_partition_for(group, n), ([], []))
-            for k, v in recs:
-                keys.append(k)
-                values.append(v)
-        for p, (keys, values) in per_partition.items():
-            self._logs.get_log(OFFSETS_TOPIC, p).append(values, keys)
+        per_partition: dict[int, list[Any]] = {}
+        for group, batches in by_group.items():
+            per_partition.setdefault(offsets_partition_for(group, n), []).extend(batches)
+        for p, batches in per_partition.items():
+            plog = self._logs.get_log(OFFSETS_TOPIC, p)
+            keys: list[Any] = []
+            values: list[Any] = []
+            for batch in batches:
+                if getattr(batch, "producer_id", -1) < 0:
+                    keys.extend(k for k, _ in batch.records)
+                    values.extend(v for _, v in batch.records)
+                    continue
+                if keys:
+                    plog.append(values, keys)
+                    keys, values = [], []
+                self._append_txn_offsets_locked(plog, batch)
+            if keys:
+                plog.append(values, keys)
+
+    def _append_txn_offsets_locked(self, plog: PartitionLog, batch: Any) -> None:
+        """Append a TxnOffsetCommit's records as a transactional batch of its producer.
+
+        Kafka's coordinator writes these with origin COORDINATOR (no sequence check, epoch
+        checked): here the batch takes the next sequence of the producer in this partition so
+        the log's producer-state rules pass, and a stale epoch is still refused
+        (InvalidProducerEpochError). On failure the coordinator forgets the offsets it held
+        (`revert_last_txn_offset_commit`) and the error propagates to the caller.
+        """
+        entry = plog.producer_state.last_entry(batch.producer_id)
+        seq = 0
+        if entry is not None and entry.producer_epoch == batch.producer_epoch and not entry.is_empty:
+            seq = (entry.last_seq + 1) & 0x7FFFFFFF
+        try:
+            plog.append(
+                [v for _, v in batch.records],
+                [k for k, _ in batch.records],
+                producer_id=batch.producer_id,
+                producer_epoch=batch.producer_epoch,
+                base_sequence=seq,
+                is_transactional=True,
+            )
+        except BaseException:
+            revert = getattr(self.group_coordinator, "revert_last_txn_offset_commit", None)
+            if revert is not None:
+                revert()
+            raise
 
     def _group_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one coordinator call under the broker lock and persist what it changed."""
@@ -681,6 +724,18 @@ class Broker:
 
     def __repr__(self) -> str:
         return f"Broker({self.data_dir!r})"
+
+
+
+class _OrdinaryBatch:
+    """Ordinary __consumer_offsets records of one group (a coordinator without
+    take_batches_by_group)."""
+
+    __slots__ = ("records",)
+    producer_id = -1
+
+    def __init__(self, records: list[tuple[bytes, bytes | None]]) -> None:
+        self.records = records
 
 
 __all__ = ["Broker", "InvalidProducerEpochError"]

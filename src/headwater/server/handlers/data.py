@@ -57,13 +57,13 @@ from headwater.errors import (
 )
 from headwater.server import errors as E
 from headwater.server.context import RequestContext
+from headwater.server.handlers.txn import init_producer_id_transactional
 
 log = logging.getLogger("headwater.server")
 
 # Error codes errors.py does not name yet (Kafka's Errors.java; see the module docstring of
 # server/errors.py: to be moved there).
 FETCH_SESSION_ID_NOT_FOUND = 70
-TRANSACTIONAL_ID_AUTHORIZATION_FAILED = 53
 
 PRODUCE = 0
 FETCH = 1
@@ -84,8 +84,6 @@ INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 # (codec = low 3 bits of its low byte, 22), base offset int64 at 0.
 _MAGIC_POS = 16
 _ATTRIBUTES_LOW_POS = 22
-_LENGTH_POS = 8
-_LOG_OVERHEAD = 12  # base offset + length: the bytes before `length` counts
 _MIN_BATCH = 61
 _ZSTD = 4
 
@@ -262,23 +260,9 @@ def _fetch_error(index: int, code: int) -> dict:
     }
 
 
-def _cut_at_offset(view: memoryview, limit: int) -> int:
-    """Length of the prefix of `view` (whole batches) whose batches start below `limit`."""
-    pos = 0
-    end = len(view)
-    while end - pos >= _MIN_BATCH:
-        base = int.from_bytes(view[pos : pos + 8], "big", signed=True)
-        if base >= limit:
-            break
-        length = int.from_bytes(view[pos + _LENGTH_POS : pos + _LENGTH_POS + 4], "big", signed=True)
-        pos += _LOG_OVERHEAD + length
-    return min(pos, end)
-
-
-def _aborted_transactions(plog: Any, fetch_offset: int, upper: int) -> list:
-    """Aborted transactions overlapping [fetch_offset, upper) for a read_committed fetch
-    (kafka-spec d.4). Empty until the transaction index lands (issue 5)."""
-    return []
+def _aborted_list(aborted: list[tuple[int, int]] | None) -> list:
+    """The read's aborted transactions as Fetch's AbortedTransactions entries."""
+    return [{"producer_id": pid, "first_offset": first} for pid, first in aborted or ()]
 
 
 def _topic_is_zstd(broker: Any, topic: str) -> bool:
@@ -327,9 +311,14 @@ def _fetch_pass(ctx: RequestContext, request: dict) -> _FetchPass:
                 continue
             try:
                 plog = broker.get_log(name, index)
-                lso = plog.last_stable_offset
                 limit = max(0, min(p["partition_max_bytes"], budget))
-                result = plog.read(p["fetch_offset"], limit, verify_crc=False)
+                if read_committed:
+                    # Whole batches below the LSO, with the aborted transactions overlapping
+                    # them (kafka-spec d.4); both from one look at the log under its lock.
+                    result = plog.read(p["fetch_offset"], limit, verify_crc=False, isolation_level=READ_COMMITTED)
+                else:
+                    result = plog.read(p["fetch_offset"], limit, verify_crc=False)
+                lso = result.last_stable_offset
             except Exception as exc:
                 parts.append(_fetch_error(index, _code(exc)))
                 out.error = True
@@ -339,8 +328,6 @@ def _fetch_pass(ctx: RequestContext, request: dict) -> _FetchPass:
             if view is not None:
                 out.views.append(result)
                 size = len(view)
-                if read_committed and lso < result.high_watermark:
-                    size = _cut_at_offset(view, lso)
                 if not first and size > limit:
                     size = limit  # Kafka cuts later partitions mid-batch (minOneMessage=false)
                 if size == len(view):
@@ -358,7 +345,7 @@ def _fetch_pass(ctx: RequestContext, request: dict) -> _FetchPass:
                 "high_watermark": result.high_watermark,
                 "last_stable_offset": lso,
                 "log_start_offset": result.log_start_offset,
-                "aborted_transactions": _aborted_transactions(plog, p["fetch_offset"], lso) if read_committed else None,
+                "aborted_transactions": _aborted_list(result.aborted_transactions) if read_committed else None,
                 "preferred_read_replica": -1,
                 "records": records,
             })
@@ -537,20 +524,15 @@ async def handle_delete_records(ctx: RequestContext, request: dict) -> dict:
 # ---------------------------------------------------------------------------- InitProducerId (22)
 
 
-def handle_init_producer_id(ctx: RequestContext, request: dict) -> dict:
-    """InitProducerId v0-4 for idempotent producers (transactional_id null).
+def handle_init_producer_id(ctx: RequestContext, request: dict) -> Any:
+    """InitProducerId v0-4.
 
-    As Kafka's TransactionCoordinator does for a null transactional id, every call gets a new
-    producer id with epoch 0, including the KIP-360 "bump" of v3+ that names the current
-    (producer_id, producer_epoch): a fresh id is the same as a bumped epoch to the producer
-    state (a new producer starts at any sequence) and never overflows the epoch.
-
-    A transactional id needs the transaction coordinator (issue 5). Until then the answer is
-    TRANSACTIONAL_ID_AUTHORIZATION_FAILED (53): it is the one code every client treats as fatal
-    for InitProducerId with a transactional id (librdkafka's idempotence check, Java's
-    TransactionalIdAuthorizationException, kafka-python and aiokafka raise it from
-    init_transactions()), so `init_transactions()` fails at once with a message naming the
-    transactional id, rather than retrying a retriable code until its timeout.
+    A null transactional id is an idempotent producer: as Kafka's TransactionCoordinator does
+    for it, every call gets a new producer id with epoch 0, including the KIP-360 "bump" of v3+
+    that names the current (producer_id, producer_epoch): a fresh id is the same as a bumped
+    epoch to the producer state (a new producer starts at any sequence) and never overflows the
+    epoch. A transactional id goes to the transaction coordinator (handlers/txn.py; the answer
+    is an awaitable, the coordinator call may fdatasync).
     """
     txn_id = request["transactional_id"]
     fail = {"throttle_time_ms": 0, "producer_id": -1, "producer_epoch": -1}
@@ -560,7 +542,7 @@ def handle_init_producer_id(ctx: RequestContext, request: dict) -> dict:
     if txn_id is not None:
         if txn_id == "":
             return {**fail, "error_code": E.INVALID_REQUEST}
-        return {**fail, "error_code": TRANSACTIONAL_ID_AUTHORIZATION_FAILED}
+        return init_producer_id_transactional(ctx, request)
     try:
         producer_id, producer_epoch = ctx.broker._init_producer_id()
     except Exception as exc:

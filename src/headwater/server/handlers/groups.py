@@ -33,7 +33,6 @@ from typing import Any
 
 from headwater.coordinator.group import (
     CommitOffset,
-    CoordinatorNotAvailableError,
     JoinGroupResult,
     LeaveMember,
     MemberIdRequiredError,
@@ -115,15 +114,10 @@ def _client_host(ctx: RequestContext) -> str:
 
 
 def find_coordinator(ctx: RequestContext, request: dict) -> dict:
-    """FindCoordinator v0-3: this node coordinates every group.
-
-    Transactions (key type 1) are issue 5: until the transaction coordinator is served, the
-    answer is COORDINATOR_NOT_AVAILABLE, which clients treat as retriable, so a transactional
-    producer waits and then fails with a clear timeout instead of talking to a coordinator
-    that cannot handle AddPartitionsToTxn/EndTxn.
-    """
+    """FindCoordinator v0-3: this node coordinates every group and every transactional id
+    (key type 1: the broker's transaction coordinator, served by handlers/txn.py)."""
     key_type = request["key_type"]
-    if key_type == KEY_TYPE_GROUP:
+    if key_type in (KEY_TYPE_GROUP, KEY_TYPE_TRANSACTION):
         server = ctx.server
         return {
             "error_code": NONE,
@@ -132,11 +126,7 @@ def find_coordinator(ctx: RequestContext, request: dict) -> dict:
             "host": server.advertised_host,
             "port": server.advertised_port,
         }
-    exc: KafkaApiError
-    if key_type == KEY_TYPE_TRANSACTION:
-        exc = CoordinatorNotAvailableError("transaction coordinator not available")
-    else:
-        exc = InvalidRequestError(f"unknown coordinator key type {key_type}")
+    exc = InvalidRequestError(f"unknown coordinator key type {key_type}")
     return {"error_code": error_code(exc), "error_message": error_message(exc), "node_id": -1, "host": "", "port": -1}
 
 
