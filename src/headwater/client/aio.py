@@ -8,6 +8,14 @@
     await consumer.start()
     async for msg in consumer: ...
 
+Transactions (aiokafka's surface over the sync Producer's, see client/producer.py):
+
+    producer = AIOProducer(broker, transactional_id="etl-0")
+    await producer.start()                   # init_transactions(): fences older instances
+    async with producer.transaction():       # commit on success, abort on an exception
+        await producer.send("out", b"v")
+        await producer.send_offsets_to_transaction({TopicPartition("in", 0): 42}, "group")
+
 Both run on the event loop itself: appends are in-process calls (no thread is parked per
 request); a consumer with nothing to read awaits an asyncio.Event that the broker sets from
 whichever thread appends (loop.call_soon_threadsafe), so an append wakes it within one loop
@@ -70,6 +78,7 @@ _PRODUCER_NAMES = {
     "acks": "acks",
     "enable_idempotence": "enable.idempotence",
     "transactional_id": "transactional.id",
+    "transaction_timeout_ms": "transaction.timeout.ms",
     "max_request_size": "message.max.bytes",
     "bootstrap_servers": "bootstrap.servers",
 }
@@ -101,11 +110,23 @@ class AIOProducer:
         self._flusher: asyncio.TimerHandle | None = None
 
     async def start(self) -> None:
-        self._producer = self._broker.producer(self._config)
+        """Create the producer; with ``transactional_id``, also init_transactions() (which
+        fences older instances with the same id, as aiokafka's start() does)."""
+        producer = self._broker.producer(self._config)
+        if self._config.get("transactional.id") is not None:
+            try:
+                producer.init_transactions()
+            except BaseException:
+                producer.close()
+                raise
+        self._producer = producer
 
     async def stop(self) -> None:
+        """Flush and close; an open transaction is aborted (see Producer.close)."""
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
         if self._producer is not None:
-            self._producer.flush()
             self._producer.close()
             self._producer = None
 
@@ -174,6 +195,71 @@ class AIOProducer:
 
     async def partitions_for(self, topic: str) -> set[int]:
         return set(range(self._broker._partition_count(topic, create=True)))
+
+    # ------------------------------------------------------------------ transactions
+    # aiokafka's transactional surface over Producer's (client/producer.py); errors are the
+    # Producer's KafkaException (KafkaError with fatal()/txn_requires_abort()).
+
+    def begin_transaction(self) -> None:
+        """Start a transaction; send() is refused outside one."""
+        self._require().begin_transaction()
+
+    async def commit_transaction(self) -> None:
+        """Send what is buffered (resolving the send() futures), then commit."""
+        self._cancel_flusher()
+        self._require().commit_transaction()
+
+    async def abort_transaction(self) -> None:
+        """Drop unsent records (their futures fail with _PURGE_QUEUE), then abort."""
+        self._cancel_flusher()
+        self._require().abort_transaction()
+
+    async def send_offsets_to_transaction(self, offsets: Mapping[Any, Any], group_id: str) -> None:
+        """Commit consumer offsets in the transaction (aiokafka's form).
+
+        Args:
+            offsets: {TopicPartition or (topic, partition): offset or OffsetAndMetadata}, the
+                next offsets to consume.
+            group_id: the consumer group (generation -1: no member check, as aiokafka's
+                TxnOffsetCommit v0-2).
+        """
+        tps = []
+        for tp, value in offsets.items():
+            topic, partition = (tp.topic, tp.partition) if hasattr(tp, "topic") else tp
+            offset = getattr(value, "offset", value)
+            metadata = getattr(value, "metadata", None)
+            tps.append(TopicPartition(topic, int(partition), int(offset), metadata or None))
+        self._require().send_offsets_to_transaction(tps, group_id)
+
+    def transaction(self) -> TransactionContext:
+        """``async with producer.transaction():`` begin; commit on success, abort on error."""
+        return TransactionContext(self)
+
+    def _cancel_flusher(self) -> None:
+        if self._flusher is not None:
+            self._flusher.cancel()
+            self._flusher = None
+
+
+class TransactionContext:
+    """aiokafka's TransactionContext: begins on enter; commits when the block ends normally,
+    aborts (and lets the exception propagate) when it raises."""
+
+    def __init__(self, producer: AIOProducer) -> None:
+        self._producer = producer
+
+    async def __aenter__(self) -> TransactionContext:
+        self._producer.begin_transaction()
+        return self
+
+    async def __aexit__(self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: object) -> None:
+        if exc_type is None:
+            await self._producer.commit_transaction()
+            return
+        err = exc.args[0] if exc is not None and exc.args else None
+        if getattr(err, "fatal", lambda: False)():
+            return  # a fenced producer cannot abort: the exception says so
+        await self._producer.abort_transaction()
 
 
 _CONSUMER_NAMES = {

@@ -16,8 +16,33 @@ the topic's `flush.policy` (on one node acks=all equals acks=1).
 `produce_batch(topic, values, keys=None, partition=-1)` appends lists or numpy arrays directly,
 one batch per partition, without per-record Python work when no keys are given.
 
+Transactions (kafka-spec.md d; confluent-kafka's API and librdkafka's errors):
+
+    p = broker.producer({"transactional.id": "etl-0"})
+    p.init_transactions()           # InitProducerId: fences older instances of "etl-0"
+    p.begin_transaction()
+    p.produce("out", b"v")
+    p.send_offsets_to_transaction(consumer.position(...), consumer.consumer_group_metadata())
+    p.commit_transaction()          # or abort_transaction()
+
+`transactional.id` implies idempotence; `transaction.timeout.ms` (default 60000) is how long
+the coordinator lets a transaction stay open before aborting it and fencing this producer.
+The coordinator calls run in-process through `Broker._txn_call` (which persists the
+`__transaction_state` records and writes the markers): AddPartitionsToTxn before the first
+batch of each partition, batches with the transactional attribute through the broker's
+Produce path (`Broker._append_batch`: the partition's producer state checks epoch and
+sequence), EndTxn on commit/abort. Producer states follow librdkafka: Init -> Ready ->
+InTransaction -> (BeginCommit | BeginAbort) -> Ready, plus AbortableError (a record of the
+transaction failed: only abort_transaction() is allowed, and it bumps the epoch, KIP-360) and
+FatalError (fenced: INVALID_PRODUCER_EPOCH / PRODUCER_FENCED become _FENCED; every later call
+raises it). Errors are `KafkaException(TxnKafkaError)` with fatal(), retriable() and
+txn_requires_abort(); a call in the wrong state raises _STATE and changes nothing. close()
+aborts an open transaction; a process that dies leaves it to the coordinator (timeout, or the
+next init_transactions() of the same id aborts it).
+
 Thread-safety: every method takes the producer's lock; one producer may be shared by threads.
-Delivery callbacks run in the thread calling poll()/flush(), never under the lock.
+Delivery callbacks run in the thread calling poll()/flush(), never under the lock. produce()
+racing commit_transaction() from another thread lands in this transaction or fails _STATE.
 """
 
 from __future__ import annotations
@@ -31,6 +56,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater import compression as _compression
+from headwater import record as _record
 from headwater._native._native import (
     FastRLock,
     PartitionBuffer,
@@ -39,10 +65,25 @@ from headwater._native._native import (
     payload_size,
 )
 from headwater.client.message import KafkaError, Message
+from headwater.coordinator.group import CommitOffset
+from headwater.coordinator.group import TopicPartition as GroupTP
+from headwater.coordinator.txn import (
+    ConcurrentTransactionsError,
+    InitPending,
+    InitResult,
+    InvalidProducerIdMappingError,
+    InvalidRequestError,
+    InvalidTxnStateError,
+    OperationNotAttemptedError,
+    ProducerFencedError,
+    TransactionState,
+)
 from headwater.errors import (
     ConfigError,
+    InvalidProducerEpochError,
     KafkaApiError,
     MessageTooLargeError,
+    StorageError,
     UnknownTopicOrPartitionError,
 )
 from headwater.partitioner import Partitioner, fnv1a, murmur2_unsigned
@@ -93,6 +134,143 @@ def _parse_config(config: Mapping[str, Any] | None, defaults: Mapping[str, Any])
     return out
 
 
+# ---------------------------------------------------------------------- transactional errors
+
+# librdkafka's local error codes (rdkafka.h RD_KAFKA_RESP_ERR__*) used by the transactional API.
+ERR__FENCED = -144
+ERR__NOT_CONFIGURED = -145
+ERR__FATAL = -150
+ERR__PURGE_QUEUE = -152
+ERR__NOT_IMPLEMENTED = -170
+ERR__STATE = -172
+ERR__TIMED_OUT = -185
+
+_TXN_NAMES = {
+    ERR__FENCED: "_FENCED",
+    ERR__NOT_CONFIGURED: "_NOT_CONFIGURED",
+    ERR__FATAL: "_FATAL",
+    ERR__PURGE_QUEUE: "_PURGE_QUEUE",
+    ERR__NOT_IMPLEMENTED: "_NOT_IMPLEMENTED",
+    ERR__STATE: "_STATE",
+    ERR__TIMED_OUT: "_TIMED_OUT",
+    49: "INVALID_PRODUCER_ID_MAPPING",
+    50: "INVALID_TRANSACTION_TIMEOUT",
+    51: "CONCURRENT_TRANSACTIONS",
+    55: "OPERATION_NOT_ATTEMPTED",
+    90: "PRODUCER_FENCED",
+}
+
+# Producer-side transaction states (librdkafka's names; the *NotAcked and WaitPID states of
+# a networked client collapse into the calls that would wait for them).
+_TXN_INIT = "Init"
+_TXN_READY = "Ready"
+_TXN_IN_TRANSACTION = "InTransaction"
+_TXN_BEGIN_COMMIT = "BeginCommit"
+_TXN_BEGIN_ABORT = "BeginAbort"
+_TXN_ABORTABLE = "AbortableError"
+_TXN_FATAL = "FatalError"
+
+PREPARE_COMMIT = TransactionState.PREPARE_COMMIT
+PREPARE_ABORT = TransactionState.PREPARE_ABORT
+COMPLETE_COMMIT = TransactionState.COMPLETE_COMMIT
+COMPLETE_ABORT = TransactionState.COMPLETE_ABORT
+
+_ATTR_TRANSACTIONAL = 0x10  # RecordBatch attributes bit 4
+_RETRY_BACKOFF_S = 0.01  # librdkafka retries CONCURRENT_TRANSACTIONS after ~20 ms
+# Errors the transaction coordinator itself answers (as opposed to storage trouble).
+_COORDINATOR_ERRORS = (
+    ConcurrentTransactionsError,
+    InvalidProducerIdMappingError,
+    InvalidRequestError,
+    InvalidTxnStateError,
+    ProducerFencedError,
+)
+# librdkafka's fatal transactional errors: fenced epochs (normalised to _FENCED), a producer
+# id the coordinator does not map to the transactional.id, transaction-state mismatches.
+_FENCED_CODES = (InvalidProducerEpochError.code, ProducerFencedError.code)
+_FATAL_CODES = (48, 49, 50, 53)
+
+
+class TxnKafkaError(KafkaError):
+    """confluent_kafka.KafkaError with the transactional flags: fatal() (the producer is
+    unusable: close it and make a new one), txn_requires_abort() (call abort_transaction(),
+    then start over), retriable() (call the same method again)."""
+
+    __slots__ = ("_fatal", "_txn_requires_abort")
+
+    def __init__(self, code: int, message: str = "", *, retriable: bool = False, fatal: bool = False, txn_requires_abort: bool = False) -> None:
+        super().__init__(code, message, retriable)
+        self._fatal = fatal
+        self._txn_requires_abort = txn_requires_abort
+
+    def fatal(self) -> bool:
+        return self._fatal
+
+    def txn_requires_abort(self) -> bool:
+        return self._txn_requires_abort
+
+    def name(self) -> str:
+        return _TXN_NAMES.get(self._code) or super().name()
+
+    def __repr__(self) -> str:
+        flags = "".join(f", {f}=True" for f in ("fatal", "txn_requires_abort", "retriable") if getattr(self, f)())
+        return f"KafkaError(code={self.name()}, {self._str!r}{flags})"
+
+
+class KafkaException(Exception):
+    """confluent_kafka.KafkaException: ``args[0]`` is the KafkaError."""
+
+    def __str__(self) -> str:
+        err = self.args[0] if self.args else None
+        if isinstance(err, KafkaError):
+            return f"KafkaError{{code={err.name()},val={err.code()},str=\"{err.str()}\"}}"
+        return super().__str__()
+
+
+def _txn_error_from(exc: KafkaApiError, *, fatal: bool | None = None) -> TxnKafkaError:
+    """The error librdkafka reports for `exc` inside a transaction (see _FATAL_CODES)."""
+    code = int(getattr(exc, "code", -1))
+    if code in _FENCED_CODES:
+        return TxnKafkaError(ERR__FENCED, f"Producer fenced by newer instance: {exc}", fatal=True)
+    retriable = bool(getattr(exc, "retriable", False))
+    is_fatal = code in _FATAL_CODES if fatal is None else fatal
+    return TxnKafkaError(code, str(exc), retriable=retriable and not is_fatal, fatal=is_fatal, txn_requires_abort=not is_fatal)
+
+
+def _group_fields(group_metadata: Any) -> tuple[str, int, str, str | None]:
+    """(group id, generation id, member id, group instance id) from a consumer's
+    consumer_group_metadata() or a bare group id."""
+    if isinstance(group_metadata, str):
+        return group_metadata, -1, "", None
+    group_id = getattr(group_metadata, "group_id", None)
+    if not isinstance(group_id, str) or not group_id:
+        raise KafkaException(KafkaError(-186, "group_metadata must come from consumer_group_metadata() (no group id)"))
+    return (
+        group_id,
+        int(getattr(group_metadata, "generation_id", -1)),
+        str(getattr(group_metadata, "member_id", "") or ""),
+        getattr(group_metadata, "group_instance_id", None),
+    )
+
+
+def _value_list(values: Any) -> Any:
+    """produce_batch()'s value forms as a list of bytes-like values for build_batch."""
+    if isinstance(values, tuple) and len(values) == 2:
+        data, offsets = values
+        offs = memoryview(offsets).cast("B").cast("q")
+        mv = memoryview(data).cast("B")
+        return [mv[offs[i] : offs[i + 1]] for i in range(len(offs) - 1)]
+    if hasattr(values, "dtype"):
+        width = values.dtype.itemsize
+        mv = memoryview(values).cast("B")
+        return [mv[i * width : (i + 1) * width] for i in range(len(values))]
+    return values
+
+
+def _now_ms() -> int:
+    return int(time.time() * 1000)
+
+
 # The per-partition buffers and per-topic state are C types so produce()'s common case runs
 # without a Python frame (see _native.ProducerCore).
 _PartitionBuffer = PartitionBuffer
@@ -111,6 +289,10 @@ class Producer(ProducerCore):
         self._broker = broker
         self._lock = FastRLock()
         self._topics: dict[str, _TopicState] = {}
+        # Every topic's state. produce()'s C fast path looks topics up in _topics; a
+        # transactional producer outside a transaction swaps in an empty dict there, so every
+        # produce() falls through to _produce_general, which refuses it (see _set_txn_state).
+        self._all_topics = self._topics
         self._queued = 0
         self._reports: deque[tuple[DeliveryCallback, KafkaError | None, Message]] = deque()
         self._closed = False
@@ -126,10 +308,26 @@ class Producer(ProducerCore):
         self._hash_cache: dict[bytes, int] = {}
         self._hash = _key_hash(name)
         self._rng = random.Random()
-        self._idempotent = bool(cfg["enable.idempotence"]) or cfg.get("transactional.id") is not None
+        txn_id = cfg.get("transactional.id")
+        if txn_id is not None:
+            if not isinstance(txn_id, str) or not txn_id:
+                raise ConfigError("transactional.id must be a non-empty string")
+            if (config or {}).get("enable.idempotence") in (False, "false"):
+                raise ConfigError("transactional.id requires enable.idempotence=true")
+        self._txn_id: str | None = txn_id
+        self._txn_timeout_ms = int(cfg["transaction.timeout.ms"])
+        if self._txn_timeout_ms <= 0:
+            raise ConfigError(f"transaction.timeout.ms must be > 0, got {self._txn_timeout_ms}")
+        self._txn_state = _TXN_INIT
+        self._txn_error: TxnKafkaError | None = None
+        self._txn_partitions: set[tuple[str, int]] = set()  # added to the coordinator
+        self._txn_bump_epoch = False
+        self._idempotent = bool(cfg["enable.idempotence"]) or txn_id is not None
         self.producer_id = -1
         self.producer_epoch = -1
-        if self._idempotent:
+        if txn_id is not None:
+            self._set_txn_state(_TXN_INIT)
+        elif self._idempotent:
             self.producer_id, self.producer_epoch = broker._init_producer_id()
         self._oldest_ms = 0.0
         broker._register_producer(self)
@@ -171,6 +369,8 @@ class Producer(ProducerCore):
         with self._lock:
             if self._closed:
                 raise RuntimeError("producer is closed")
+            if self._txn_id is not None and self._txn_state is not _TXN_IN_TRANSACTION:
+                raise KafkaException(self._txn_produce_error())
             state = self._topics.get(topic)
             if state is None:
                 state = self._topic_state(topic)
@@ -236,39 +436,44 @@ class Producer(ProducerCore):
         with self._lock:
             if self._closed:
                 raise RuntimeError("producer is closed")
-            state = self._topics.get(topic)
-            if state is None:
-                state = self._topic_state(topic)
-            self._send_all_locked()  # keep order with records produced before
-            if partition >= state.partitions:
-                state = self._refresh_topic_locked(state, partition)
-            if keys is None:
-                p = partition if partition >= 0 else self._partitioner(topic, None, state.partitions)
-                stamps = None if timestamp is None else [int(timestamp)] * _count(values)
-                return self._append_locked(state, p, values, None, None, stamps)
-            if isinstance(values, tuple) or hasattr(values, "dtype"):
-                raise TypeError("produce_batch with keys takes a list of values")
-            values = list(values)
-            keys = [k if (type(k) is bytes or k is None) else _to_bytes(k, "key") for k in keys]
-            if len(keys) != len(values):
-                raise ValueError(f"{len(keys)} keys for {len(values)} values")
-            if partition >= 0:
-                stamps = None if timestamp is None else [int(timestamp)] * len(values)
-                return self._append_locked(state, partition, values, keys, None, stamps)
-            groups: dict[int, tuple[list[Any], list[Any]]] = {}
-            part = self._partitioner
-            n = state.partitions
-            for v, k in zip(values, keys, strict=True):
-                g = groups.get(p := part(topic, k, n))
-                if g is None:
-                    g = groups[p] = ([], [])
-                g[0].append(v)
-                g[1].append(k)
-            total = 0
-            for p, (vs, ks) in sorted(groups.items()):
-                stamps = None if timestamp is None else [int(timestamp)] * len(vs)
-                total += self._append_locked(state, p, vs, ks, None, stamps)
-            return total
+            if self._txn_id is not None:
+                return self._produce_batch_txn_locked(topic, values, keys, partition, timestamp)
+            return self._produce_batch_locked(topic, values, keys, partition, timestamp)
+
+    def _produce_batch_locked(self, topic: str, values: Any, keys: Sequence[Any] | None, partition: int, timestamp: int | None) -> int:
+        state = self._topics.get(topic)
+        if state is None:
+            state = self._topic_state(topic)
+        self._send_all_locked()  # keep order with records produced before
+        if partition >= state.partitions:
+            state = self._refresh_topic_locked(state, partition)
+        if keys is None:
+            p = partition if partition >= 0 else self._partitioner(topic, None, state.partitions)
+            stamps = None if timestamp is None else [int(timestamp)] * _count(values)
+            return self._append_locked(state, p, values, None, None, stamps)
+        if isinstance(values, tuple) or hasattr(values, "dtype"):
+            raise TypeError("produce_batch with keys takes a list of values")
+        values = list(values)
+        keys = [k if (type(k) is bytes or k is None) else _to_bytes(k, "key") for k in keys]
+        if len(keys) != len(values):
+            raise ValueError(f"{len(keys)} keys for {len(values)} values")
+        if partition >= 0:
+            stamps = None if timestamp is None else [int(timestamp)] * len(values)
+            return self._append_locked(state, partition, values, keys, None, stamps)
+        groups: dict[int, tuple[list[Any], list[Any]]] = {}
+        part = self._partitioner
+        n = state.partitions
+        for v, k in zip(values, keys, strict=True):
+            g = groups.get(p := part(topic, k, n))
+            if g is None:
+                g = groups[p] = ([], [])
+            g[0].append(v)
+            g[1].append(k)
+        total = 0
+        for p, (vs, ks) in sorted(groups.items()):
+            stamps = None if timestamp is None else [int(timestamp)] * len(vs)
+            total += self._append_locked(state, p, vs, ks, None, stamps)
+        return total
 
     def _refresh_topic_locked(self, state: _TopicState, partition: int) -> _TopicState:
         """The partition count grew (CreatePartitions)? Extend the buffers; else raise."""
@@ -282,7 +487,7 @@ class Producer(ProducerCore):
     def _topic_state(self, topic: str) -> _TopicState:
         partitions = self._broker._partition_count(topic, create=True)
         sticky = self._rng.randrange(partitions) if self._null_sticky else -1
-        state = self._topics[topic] = _TopicState(topic, partitions, sticky)
+        state = self._all_topics[topic] = _TopicState(topic, partitions, sticky)
         return state
 
     # ------------------------------------------------------------------ sending
@@ -307,10 +512,14 @@ class Producer(ProducerCore):
         base = -1
         try:
             base = self._append_split_locked(state, partition, values, keys, hdr_list, ts_list)
+        except KafkaException as exc:
+            error = exc.args[0]
         except KafkaApiError as exc:
-            error = KafkaError.from_exception(exc)
+            error = self._txn_failed_locked(exc) if self._txn_id is not None else KafkaError.from_exception(exc)
         except (OSError, ValueError, TypeError) as exc:
             error = KafkaError(-1, str(exc))
+            if self._txn_id is not None:
+                error = self._txn_abortable_locked(TxnKafkaError(-1, str(exc), txn_requires_abort=True))
         if error is not None and not callbacks:
             log.warning("delivery of %d records to %s-%d failed: %s", n, state.name, partition, error.str())
         if callbacks:
@@ -360,6 +569,8 @@ class Producer(ProducerCore):
 
     def _append_raw_locked(self, state: _TopicState, partition: int, values: Any, keys: Any, headers: Any, timestamps: Any) -> int:
         buf = state.buffers[partition]
+        if self._txn_id is not None:
+            return self._append_txn_locked(state, partition, values, keys, headers, timestamps)
         if self._idempotent:
             count = _count(values)
             base = self._broker._append(
@@ -372,7 +583,7 @@ class Producer(ProducerCore):
         return self._broker._append(state.name, partition, values, keys, headers, timestamps, self._codec)
 
     def _send_all_locked(self) -> None:
-        for state in self._topics.values():
+        for state in self._all_topics.values():
             for p, buf in enumerate(state.buffers):
                 if buf.values:
                     self._send_locked(state, p)
@@ -383,10 +594,355 @@ class Producer(ProducerCore):
             if self._queued == 0 or self._closed:
                 return
             deadline = time.monotonic() - self._linger_s
-            for state in self._topics.values():
+            for state in self._all_topics.values():
                 for p, buf in enumerate(state.buffers):
                     if buf.values and buf.first_ms <= deadline:
                         self._send_locked(state, p)
+
+    # ------------------------------------------------------------------ transactions
+
+    def _set_txn_state(self, state: str) -> None:
+        """Move to `state` (caller holds the lock). Only inside a transaction does produce()'s
+        C fast path see the topics; elsewhere every produce() reaches _produce_general, which
+        raises the state error, so the check costs the common record nothing."""
+        self._txn_state = state
+        self._topics = self._all_topics if state is _TXN_IN_TRANSACTION else {}
+
+    def _txn_produce_error(self) -> TxnKafkaError:
+        if self._txn_state is _TXN_FATAL and self._txn_error is not None:
+            return TxnKafkaError(ERR__FATAL, f"Fatal error: {self._txn_error.str()}", fatal=True)
+        return TxnKafkaError(ERR__STATE, f"Unable to produce message: not in a transaction (state {self._txn_state})")
+
+    def _produce_batch_txn_locked(self, topic: str, values: Any, keys: Sequence[Any] | None, partition: int, timestamp: int | None) -> int:
+        if self._txn_state is not _TXN_IN_TRANSACTION:
+            raise KafkaException(self._txn_produce_error())
+        try:
+            return self._produce_batch_locked(topic, values, keys, partition, timestamp)
+        except KafkaApiError as exc:
+            raise KafkaException(self._txn_failed_locked(exc)) from exc
+
+    def _append_txn_locked(self, state: _TopicState, partition: int, values: Any, keys: Any, headers: Any, timestamps: Any) -> int:
+        """Append one transactional batch: AddPartitionsToTxn first if the partition is new to
+        the transaction, then the batch (transactional attribute, producer id, epoch and this
+        partition's next sequence) through the broker's Produce path, which checks it against
+        the partition's producer state (a fenced epoch is refused there)."""
+        if self._txn_state is not _TXN_IN_TRANSACTION and self._txn_state is not _TXN_BEGIN_COMMIT:
+            if self._txn_error is not None and self._txn_state in (_TXN_ABORTABLE, _TXN_FATAL):
+                raise KafkaException(self._txn_error)
+            raise KafkaException(TxnKafkaError(ERR__STATE, f"no transaction to send to (state {self._txn_state})"))
+        tp = (state.name, partition)
+        if tp not in self._txn_partitions:
+            self._add_partitions_locked([tp])
+        buf = state.buffers[partition]
+        vals = _value_list(values)
+        raw = _record.build_batch(
+            vals, keys, headers, timestamps,
+            producer_id=self.producer_id, producer_epoch=self.producer_epoch,
+            base_sequence=buf.next_sequence, attributes=_ATTR_TRANSACTIONAL,
+        )
+        if self._codec:
+            raw = _record.compress_batch(raw, self._codec)
+        result = self._broker._append_batch(state.name, partition, raw)
+        buf.next_sequence = (buf.next_sequence + len(vals)) & 0x7FFFFFFF
+        return int(result.base_offset)
+
+    def _add_partitions_locked(self, partitions: list[tuple[str, int]]) -> None:
+        """AddPartitionsToTxn; a failure makes the transaction abortable, or the producer
+        fatally failed (fenced), and raises KafkaException."""
+        b = self._broker
+        deadline = time.monotonic() + self._txn_timeout_ms / 1000.0
+        while True:
+            errors = b._txn_call(b.txn_coordinator.add_partitions, self._txn_id, self.producer_id, self.producer_epoch, partitions, _now_ms())
+            failed = [e for e in errors.values() if e is not None and not isinstance(e, OperationNotAttemptedError)]
+            if not failed:
+                self._txn_partitions.update(partitions)
+                return
+            if isinstance(failed[0], ConcurrentTransactionsError) and time.monotonic() < deadline:
+                time.sleep(_RETRY_BACKOFF_S)
+                continue
+            raise KafkaException(self._txn_failed_locked(failed[0]))
+
+    def _txn_failed_locked(self, exc: KafkaApiError) -> TxnKafkaError:
+        """Record a failure inside the transaction the way librdkafka classifies it: fenced
+        epochs, unknown producer id mappings and transaction-state errors are fatal, anything
+        else makes the transaction abortable. Returns the error the caller reports."""
+        error = _txn_error_from(exc)
+        if error.fatal():
+            return self._txn_fatal_locked(error)
+        return self._txn_abortable_locked(error)
+
+    def _txn_fatal_locked(self, error: TxnKafkaError) -> TxnKafkaError:
+        if self._txn_state is not _TXN_FATAL:
+            log.error("transactional producer %r failed fatally: %s", self._txn_id, error.str())
+            self._set_txn_state(_TXN_FATAL)
+            self._txn_error = error
+            self._purge_locked()
+        assert self._txn_error is not None
+        return self._txn_error
+
+    def _txn_abortable_locked(self, error: TxnKafkaError) -> TxnKafkaError:
+        if self._txn_state in (_TXN_IN_TRANSACTION, _TXN_BEGIN_COMMIT):
+            log.warning("transaction of %r must be aborted: %s", self._txn_id, error.str())
+            self._set_txn_state(_TXN_ABORTABLE)
+            self._txn_error = error
+            # A sequence error leaves the partition's producer state ahead of or behind this
+            # producer: abort_transaction() bumps the epoch so sequences restart at 0 (KIP-360).
+            self._txn_bump_epoch = True
+            self._purge_locked()
+        if self._txn_state in (_TXN_ABORTABLE, _TXN_FATAL) and self._txn_error is not None:
+            return self._txn_error
+        return error
+
+    def _purge_locked(self) -> None:
+        """Drop every buffered record; their delivery callbacks get _PURGE_QUEUE (librdkafka's
+        purge of the queue when a transaction aborts)."""
+        purged = TxnKafkaError(ERR__PURGE_QUEUE, "Local: Purged in queue")
+        for state in self._all_topics.values():
+            for p, buf in enumerate(state.buffers):
+                if not buf.values:
+                    continue
+                values, keys, headers, timestamps, callbacks = buf.take()
+                self._queued -= len(values)
+                for i, cb in (callbacks or {}).items():
+                    msg = Message(
+                        state.name, p, -1, keys[i] if keys is not None else None, values[i],
+                        headers.get(i) if headers else None,
+                        timestamps.get(i, -1) if timestamps else -1, error=purged,
+                    )
+                    self._reports.append((cb, purged, msg))
+
+    def _check_txn_api(self, allowed: tuple[str, ...]) -> None:
+        """Raise the error librdkafka returns for a transactional call in the wrong state:
+        _NOT_CONFIGURED without transactional.id, the fatal error after one, the abortable
+        error (txn_requires_abort) while the transaction must be aborted, else _STATE.
+        Nothing changes."""
+        if self._txn_id is None:
+            raise KafkaException(TxnKafkaError(ERR__NOT_CONFIGURED, "The Transactional API requires transactional.id to be configured"))
+        if self._closed:
+            raise KafkaException(TxnKafkaError(ERR__STATE, "producer is closed"))
+        if self._txn_state in allowed:
+            return
+        if self._txn_state in (_TXN_FATAL, _TXN_ABORTABLE) and self._txn_error is not None:
+            raise KafkaException(self._txn_error)
+        raise KafkaException(TxnKafkaError(ERR__STATE, f"Operation not valid in state {self._txn_state}"))
+
+    def _deadline(self, timeout: float | None) -> float:
+        """A monotonic deadline: `timeout` seconds, or transaction.timeout.ms when None/-1."""
+        if timeout is None or timeout < 0:
+            timeout = self._txn_timeout_ms / 1000.0
+        return time.monotonic() + timeout
+
+    def init_transactions(self, timeout: float | None = None) -> None:
+        """InitProducerId for `transactional.id`: get the producer id and a new epoch.
+
+        This fences every older producer instance with the same transactional.id: their next
+        produce, AddPartitionsToTxn or EndTxn fails with a fatal _FENCED error. A transaction
+        the older instance left open is aborted first (ABORT markers written); this call
+        returns once that is done.
+
+        Args:
+            timeout: seconds to wait for a previous transaction to complete; None = the
+                transaction.timeout.ms.
+
+        Raises:
+            KafkaException: _NOT_CONFIGURED (no transactional.id), _STATE (called twice),
+                _TIMED_OUT (retriable: call again), or a fatal error
+                (INVALID_TRANSACTION_TIMEOUT over transaction.max.timeout.ms, _FENCED).
+        """
+        with self._lock:
+            self._check_txn_api((_TXN_INIT,))
+            try:
+                result = self._init_producer_id_locked(self._deadline(timeout))
+            except KafkaApiError as exc:
+                error = _txn_error_from(exc)
+                error._fatal = not error.retriable()
+                if error.fatal():
+                    self._txn_fatal_locked(error)
+                raise KafkaException(error) from exc
+            self._set_producer_locked(result)
+            self._set_txn_state(_TXN_READY)
+
+    def _init_producer_id_locked(self, deadline: float, producer_id: int = -1, producer_epoch: int = -1) -> InitResult:
+        """InitProducerId, waiting (bounded by `deadline`) while the previous transaction of
+        the id completes. Raises the coordinator's KafkaApiError, or KafkaException
+        _TIMED_OUT."""
+        b = self._broker
+        coordinator = b.txn_coordinator
+        while True:
+            try:
+                result = b._txn_call(coordinator.init_producer_id, self._txn_id, self._txn_timeout_ms, _now_ms(), producer_id, producer_epoch)
+            except ConcurrentTransactionsError:
+                if time.monotonic() >= deadline:
+                    raise KafkaException(TxnKafkaError(ERR__TIMED_OUT, "InitProducerId: the previous transaction is still completing", retriable=True)) from None
+                time.sleep(_RETRY_BACKOFF_S)
+                continue
+            if isinstance(result, InitPending):
+                # _txn_call wrote the abort markers it started; otherwise the broker's timer
+                # finishes the markers still owed, which completes the pending.
+                while not result.done():
+                    if time.monotonic() >= deadline:
+                        with b._lock:
+                            result.cancel()
+                        raise KafkaException(TxnKafkaError(ERR__TIMED_OUT, "InitProducerId: the previous transaction is still completing", retriable=True))
+                    time.sleep(_RETRY_BACKOFF_S)
+                return result.result()
+            assert isinstance(result, InitResult)
+            return result
+
+    def _set_producer_locked(self, result: InitResult) -> None:
+        """Take a new producer id/epoch: every partition's sequence restarts at 0."""
+        self.producer_id, self.producer_epoch = result.producer_id, result.producer_epoch
+        for state in self._all_topics.values():
+            for buf in state.buffers:
+                buf.next_sequence = 0
+
+    def begin_transaction(self) -> None:
+        """Start a transaction (local: the coordinator hears of it with the first partition).
+
+        Raises:
+            KafkaException: _STATE if init_transactions() was not called or a transaction is
+                already open; the abortable/fatal error if one is pending.
+        """
+        with self._lock:
+            self._check_txn_api((_TXN_READY,))
+            self._txn_partitions = set()
+            self._txn_bump_epoch = False
+            self._set_txn_state(_TXN_IN_TRANSACTION)
+
+    def send_offsets_to_transaction(self, offsets: Sequence[Any], group_metadata: Any, timeout: float | None = None) -> None:
+        """Commit consumer offsets as part of the transaction (AddOffsetsToTxn, then
+        TxnOffsetCommit): the group sees them only if the transaction commits.
+
+        Args:
+            offsets: TopicPartitions whose offset is the next offset to consume (the last
+                processed + 1); negative offsets are skipped, none left = no-op.
+            group_metadata: the consumer's consumer_group_metadata() (group id, generation,
+                member id, group instance id), or a group id string (generation -1).
+            timeout: seconds; None = transaction.timeout.ms.
+
+        Raises:
+            KafkaException: _STATE outside a transaction; abortable or fatal errors as for
+                produce; the group coordinator's errors (ILLEGAL_GENERATION, ...) abortable.
+        """
+        with self._lock:
+            self._check_txn_api((_TXN_IN_TRANSACTION,))
+            group_id, generation_id, member_id, instance_id = _group_fields(group_metadata)
+            todo = {(tp.topic, int(tp.partition)): tp for tp in offsets if int(tp.offset) >= 0}
+            if not todo:
+                return
+            b = self._broker
+            commit = getattr(b.group_coordinator, "txn_offset_commit", None)
+            if commit is None:
+                raise KafkaException(TxnKafkaError(ERR__NOT_IMPLEMENTED, "the group coordinator has no TxnOffsetCommit yet"))
+            deadline = self._deadline(timeout)
+            while True:
+                try:
+                    tp = b._txn_call(b.txn_coordinator.add_offsets, self._txn_id, self.producer_id, self.producer_epoch, group_id, _now_ms())
+                    break
+                except ConcurrentTransactionsError:
+                    if time.monotonic() >= deadline:
+                        raise KafkaException(TxnKafkaError(ERR__TIMED_OUT, "AddOffsetsToTxn timed out", retriable=True)) from None
+                    time.sleep(_RETRY_BACKOFF_S)
+                except KafkaApiError as exc:
+                    raise KafkaException(self._txn_failed_locked(exc)) from exc
+            self._txn_partitions.add(tp)
+            try:
+                errors = b._group_call(
+                    commit, group_id,
+                    {GroupTP(t, p): CommitOffset(int(o.offset), metadata=o.metadata or "") for (t, p), o in todo.items()},
+                    producer_id=self.producer_id, producer_epoch=self.producer_epoch,
+                    generation_id=generation_id, member_id=member_id, group_instance_id=instance_id,
+                    now_ms=_now_ms(),
+                )
+            except KafkaApiError as exc:
+                raise KafkaException(self._txn_failed_locked(exc)) from exc
+            failed = [e for e in (errors or {}).values() if e is not None]
+            if failed:
+                raise KafkaException(self._txn_failed_locked(failed[0]))
+
+    def commit_transaction(self, timeout: float | None = None) -> None:
+        """Send every buffered record, then EndTxn(commit): markers make the transaction's
+        records (and offsets) visible to read_committed consumers atomically.
+
+        Raises:
+            KafkaException: _STATE outside a transaction; an abortable error
+                (txn_requires_abort(): call abort_transaction()) if a record of the
+                transaction failed; a fatal error (_FENCED) if a newer instance or the
+                transaction timeout fenced this producer; _TIMED_OUT (retriable: call
+                commit_transaction() again).
+        """
+        with self._lock:
+            self._check_txn_api((_TXN_IN_TRANSACTION, _TXN_BEGIN_COMMIT))
+            self._set_txn_state(_TXN_BEGIN_COMMIT)  # produce() is refused from here on
+            self._send_all_locked()
+        self._serve()  # delivery reports before the outcome, as librdkafka's flush
+        with self._lock:
+            self._check_txn_api((_TXN_BEGIN_COMMIT,))
+            self._send_all_locked()  # a delivery callback may not produce; nothing to send
+            self._end_txn_locked(True, self._deadline(timeout))
+            self._set_txn_state(_TXN_READY)
+            self._txn_partitions = set()
+
+    def abort_transaction(self, timeout: float | None = None) -> None:
+        """Drop the transaction's unsent records (delivery reports get _PURGE_QUEUE), then
+        EndTxn(abort): ABORT markers hide what was sent from read_committed consumers.
+
+        After an abortable error the epoch is bumped too (KIP-360), so every partition's
+        sequence restarts cleanly.
+
+        Raises:
+            KafkaException: _STATE without a transaction; a fatal error (_FENCED);
+                _TIMED_OUT (retriable: call abort_transaction() again).
+        """
+        with self._lock:
+            self._check_txn_api((_TXN_IN_TRANSACTION, _TXN_ABORTABLE, _TXN_BEGIN_ABORT))
+            self._set_txn_state(_TXN_BEGIN_ABORT)
+            self._purge_locked()
+            deadline = self._deadline(timeout)
+            self._end_txn_locked(False, deadline)
+            if self._txn_bump_epoch:
+                try:
+                    result = self._init_producer_id_locked(deadline, self.producer_id, self.producer_epoch)
+                except KafkaApiError as exc:
+                    raise KafkaException(self._txn_fatal_locked(_txn_error_from(exc, fatal=True))) from exc
+                self._set_producer_locked(result)
+                self._txn_bump_epoch = False
+            self._set_txn_state(_TXN_READY)
+            self._txn_partitions = set()
+            self._txn_error = None
+        self._serve()
+
+    def _end_txn_locked(self, commit: bool, deadline: float) -> None:
+        """EndTxn and its markers (the broker writes them in the same call). A transaction
+        that never reached the coordinator (no partition, no offsets) ends locally."""
+        if not self._txn_partitions:
+            return
+        b = self._broker
+        coordinator = b.txn_coordinator
+        while True:
+            try:
+                b._txn_call(coordinator.end_txn, self._txn_id, self.producer_id, self.producer_epoch, commit, _now_ms())
+                return
+            except ConcurrentTransactionsError:
+                if time.monotonic() >= deadline:
+                    raise KafkaException(TxnKafkaError(ERR__TIMED_OUT, "EndTxn: the coordinator is still completing", retriable=True)) from None
+                time.sleep(_RETRY_BACKOFF_S)
+            except (KafkaApiError, StorageError) as exc:
+                if not isinstance(exc, _COORDINATOR_ERRORS):
+                    # Storage trouble after the PrepareCommit/PrepareAbort record was durable
+                    # (writing a marker): the outcome is decided and the broker's timer
+                    # retries the markers, so the caller is answered NONE, as Kafka does.
+                    decided = (PREPARE_COMMIT, COMPLETE_COMMIT) if commit else (PREPARE_ABORT, COMPLETE_ABORT)
+                    if coordinator.state_of(self._txn_id or "") in decided:
+                        return
+                    if not isinstance(exc, KafkaApiError):
+                        raise
+                error = _txn_error_from(exc)
+                if error.fatal():
+                    raise KafkaException(self._txn_fatal_locked(error)) from exc
+                if commit:
+                    raise KafkaException(self._txn_abortable_locked(error)) from exc
+                raise KafkaException(error) from exc
 
     # ------------------------------------------------------------------ callbacks
 
@@ -426,9 +982,18 @@ class Producer(ProducerCore):
         return self._broker.list_topics(topic)
 
     def close(self) -> None:
-        """Flush and detach from the broker. Later calls raise."""
+        """Flush and detach from the broker. Later calls raise.
+
+        A transactional producer with a transaction open aborts it first (as Kafka's Java
+        producer does on close): its unsent records are dropped and ABORT markers written.
+        """
         if self._closed:
             return
+        if self._txn_id is not None and self._txn_state in (_TXN_IN_TRANSACTION, _TXN_BEGIN_COMMIT, _TXN_ABORTABLE):
+            try:
+                self.abort_transaction()
+            except KafkaException as exc:
+                log.warning("aborting the open transaction of %r on close failed: %s", self._txn_id, exc)
         self.flush()
         with self._lock:
             self._closed = True

@@ -1,0 +1,114 @@
+"""Issue 5 bar: embedded transactions vs idempotent produce of the same records, same run.
+
+    python bench/report_txn.py              # ~20-40 s
+    HEADWATER_BENCH_FULL=1 python bench/report_txn.py
+
+Each transaction is begin_transaction(), 1,000 records of 100 bytes to one partition,
+commit_transaction(). The baseline produces the same records with an idempotent producer
+(enable.idempotence, the default) and flush()es every 1,000 records, the point where the
+transactional producer commits, so both send the same batches; the transactional side adds
+AddPartitionsToTxn, EndTxn (PrepareCommit, marker, CompleteCommit records, durable in
+__transaction_state) per transaction. Two producer faces: produce() per record and
+produce_batch() (one call per 1,000 records). Topic flush.policy: interval (appends reach the
+page cache; flushed by the timer) and batch (each append fdatasync'd), the transaction state
+log is always flush.policy=batch. Bar: transactional throughput >= 70% of idempotent.
+
+Each figure is the best of REPS runs on a fresh data directory; the machine is shared, so the
+ratio matters more than the absolute rates. Results go to bench/results_txn.json.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from collections.abc import Callable
+
+import headwater
+
+FULL = os.environ.get("HEADWATER_BENCH_FULL") == "1"
+TXNS = 1000 if FULL else 200
+PER_TXN = 1000
+REPS = 3
+VALUE = b"x" * 100
+BAR = 0.70
+
+
+def run_once(tmp: str, policy: str, transactional: bool, face: str, state_policy: str = "batch") -> float:
+    """Records per second for TXNS rounds of PER_TXN records."""
+    d = os.path.join(tmp, f"{policy}-{transactional}-{face}")
+    shutil.rmtree(d, ignore_errors=True)
+    values = [VALUE] * PER_TXN
+    with headwater.Broker(d, {"flush.policy": policy, "segment.bytes": 256 << 20}) as b:
+        if state_policy != "batch":
+            b.alter_topic_config("__transaction_state", {"flush.policy": state_policy})
+        b.create_topic("t", 1)
+        config = {"linger.ms": 1000, "batch.num.messages": 100000}
+        if transactional:
+            config["transactional.id"] = "bench"
+        p = b.producer(config)
+        if transactional:
+            p.init_transactions()
+        produce = p.produce
+        t = time.perf_counter()
+        for _ in range(TXNS):
+            if transactional:
+                p.begin_transaction()
+            if face == "produce":
+                for v in values:
+                    produce("t", v, partition=0)
+            else:
+                p.produce_batch("t", values, partition=0)
+            if transactional:
+                p.commit_transaction()
+            else:
+                p.flush()
+        dt = time.perf_counter() - t
+        plog = b.get_log("t", 0)
+        # Every record landed (plus one COMMIT marker per transaction).
+        expected = TXNS * PER_TXN + (TXNS if transactional else 0)
+        assert plog.log_end_offset == expected, (plog.log_end_offset, expected)
+        assert plog.last_stable_offset == plog.log_end_offset
+        p.close()
+    return TXNS * PER_TXN / dt
+
+
+def best(fn: Callable[[], float]) -> float:
+    return max(fn() for _ in range(REPS))
+
+
+def main() -> int:
+    tmp = tempfile.mkdtemp(prefix="hw-bench-txn-", dir="/tmp")
+    print(f"headwater transactions bench  python {sys.version.split()[0]}  {os.cpu_count()} CPUs  {TXNS} txns x {PER_TXN} records x {len(VALUE)} B")
+    print("txn-state = flush.policy of __transaction_state: batch is the broker's default (3 fdatasyncs")
+    print("per transaction); interval shows what the transactions cost without them.")
+    header = f"{'face':<14} {'flush.policy':<12} {'txn-state':<9} {'txn k rec/s':>12} {'idempotent k rec/s':>19} {'ratio':>7}  bar >= {BAR:.0%}"
+    print(header)
+    print("-" * len(header))
+    results: dict[str, object] = {}
+    ok = True
+    try:
+        for face in ("produce", "produce_batch"):
+            for policy in ("interval", "batch"):
+                idem = best(lambda: run_once(tmp, policy, False, face))  # noqa: B023
+                for state_policy in ("batch", "interval"):
+                    txn = best(lambda: run_once(tmp, policy, True, face, state_policy))  # noqa: B023
+                    ratio = txn / idem
+                    verdict = "PASS" if ratio >= BAR else "MISS"
+                    if state_policy == "batch":
+                        ok = ok and ratio >= BAR
+                    print(f"{face:<14} {policy:<12} {state_policy:<9} {txn / 1e3:>12.1f} {idem / 1e3:>19.1f} {ratio:>7.2f}  {verdict}", flush=True)
+                    results[f"{face}/{policy}/txn-state-{state_policy}"] = {"txn_rec_s": txn, "idempotent_rec_s": idem, "ratio": ratio, "bar": BAR, "pass": ratio >= BAR}
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    out = os.path.join(os.path.dirname(os.path.abspath(__file__)), "results_txn.json")
+    with open(out, "w", encoding="utf-8") as f:
+        json.dump({"txns": TXNS, "per_txn": PER_TXN, "value_bytes": len(VALUE), "results": results}, f, indent=2)
+    return 0 if ok else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
