@@ -87,11 +87,14 @@ hw_status hw_segment_append(hw_segment *s, const uint8_t *data, size_t len, int 
 hw_status hw_segment_flush(hw_segment *s, int *err) {
     /* Appends are pwrite()s, never stores into the mapping, so fdatasync alone covers them
      * (an msync first would make each durable append wait for two device flushes). */
+    /* Only what was written before the sync started is known durable: the caller may run
+     * this without the log's lock while appends continue. */
+    size_t target = s->size;
     if (fdatasync(s->fd) != 0) {
         *err = errno;
         return HW_ERR_IO;
     }
-    s->synced = s->size;
+    if (target > s->synced) s->synced = target;
     return HW_OK;
 }
 

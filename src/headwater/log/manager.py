@@ -173,7 +173,11 @@ class LogManager:
         topic_configs: Mapping[str, Mapping[str, Any]] | None = None,
         *,
         load: bool = True,
+        scheduled_flush: bool = True,
     ) -> None:
+        # True: whoever owns the manager calls maybe_flush_all() on a timer, so appends to
+        # flush.policy=interval logs never wait for a time-based fdatasync themselves.
+        self.scheduled_flush = scheduled_flush
         self.data_dir = os.path.abspath(os.fspath(data_dir))
         self._lock = threading.RLock()
         self._logs: dict[tuple[str, int], PartitionLog] = {}
@@ -247,9 +251,10 @@ class LogManager:
                 self._check_open()
                 if (topic, partition) in self._logs:
                     continue
-                self._logs[(topic, partition)] = PartitionLog.open(
+                plog = self._logs[(topic, partition)] = PartitionLog.open(
                     self.partition_dir(topic, partition), self.topic_config(topic)
                 )
+                plog.scheduled_flush = self.scheduled_flush
             opened.append((topic, partition))
         return opened
 
@@ -270,6 +275,7 @@ class LogManager:
             plog = self._logs[(topic, partition)] = PartitionLog.open(
                 path, self.topic_config(topic)
             )
+            plog.scheduled_flush = self.scheduled_flush
             return plog
 
     def create_log(
@@ -313,6 +319,7 @@ class LogManager:
             plog = self._logs[(topic, partition)] = PartitionLog.open(
                 path, self.topic_config(topic)
             )
+            plog.scheduled_flush = self.scheduled_flush
             return plog
 
     def topic_id_of(self, topic: str, partition: int) -> uuid.UUID | None:

@@ -205,6 +205,10 @@ class PartitionLog:
         self.path = path
         self.config = config
         self._lock = threading.RLock()
+        self._flush_lock = threading.Lock()  # serialises flush() (which syncs without _lock)
+        # Set by LogManager: a scheduler flushes flush.policy=interval logs (maybe_flush), so
+        # appends skip the time-based flush. A bare PartitionLog flushes inside append.
+        self.scheduled_flush = False
         self._segments: list[LogSegment] = []
         self._bases: list[int] = []
         self._log_start_offset = 0
@@ -714,7 +718,10 @@ class PartitionLog:
             self._flush_segment_locked(seg)
         elif policy == "interval":
             now = _now_ms()
-            if self._unflushed_messages >= self.config.flush_messages or now - self._last_flush_ms >= self.config.flush_ms:
+            # With a scheduler (LogManager's owner calls maybe_flush), a time-based flush is
+            # its job: an append never waits for it.
+            due = not self.scheduled_flush and now - self._last_flush_ms >= self.config.flush_ms
+            if self._unflushed_messages >= self.config.flush_messages or due:
                 self._flush_segment_locked(seg)
                 self._last_flush_ms = now
                 self._recovery_point = self.log_end_offset
@@ -1180,15 +1187,33 @@ class PartitionLog:
     # ------------------------------------------------------------------ flush
 
     def flush(self) -> None:
-        """fsync everything appended so far, whatever the flush policy."""
-        with self._lock:
-            self._check_writable()
-            for seg in self._segments:
-                if seg.log.synced < seg.size:
-                    self._flush_segment_locked(seg)
-            self._last_flush_ms = _now_ms()
-            self._recovery_point = self.log_end_offset
-            self._write_checkpoints()
+        """fsync everything appended so far, whatever the flush policy.
+
+        The fdatasyncs and checkpoint writes run without the log's lock (flushes are
+        serialised by their own lock), so appends from other threads, e.g. the wire server's
+        event loop, carry on meanwhile; what they append during the flush is not counted as
+        flushed (the segment marks only what was written before its sync began).
+        """
+        with self._flush_lock:
+            with self._lock:
+                self._check_writable()
+                segs = [seg for seg in self._segments if seg.log.synced < seg.size]
+                target = self.log_end_offset
+                flushed_messages = self._unflushed_messages
+                self._last_flush_ms = _now_ms()
+            for seg in segs:
+                try:
+                    seg.flush()
+                except ValueError:
+                    continue  # closed meanwhile (deleted by retention, or the log closed)
+                except OSError as exc:
+                    with self._lock:
+                        self._go_offline(exc, f"fsync of {seg.log_path}")
+            with self._lock:
+                self._unflushed_messages = max(0, self._unflushed_messages - flushed_messages)
+                if target > self._recovery_point:
+                    self._recovery_point = target
+                self._write_checkpoints()
 
     def maybe_flush(self, now_ms: int | None = None) -> bool:
         """For schedulers: flush if the interval policy's flush.ms has passed."""
