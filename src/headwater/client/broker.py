@@ -142,6 +142,12 @@ class Broker:
         self.data_dir = os.path.abspath(os.fspath(data_dir))
         self._lock = threading.RLock()
         self._closed = False
+        # Before the logs open: recovery writes transaction markers, which wake readers.
+        self._data = threading.Condition(threading.Lock())
+        self._data_seq = 0  # appends so far; consumers wait only if it has not moved
+        # (loop, asyncio.Event) of async consumers, woken on every append. A tuple, replaced
+        # whole, so _append can iterate it without the broker lock.
+        self._async_waiters: tuple[tuple[Any, Any], ...] = ()
         self._store = MetadataStore.open(self.data_dir, default_partitions=int(settings["num.partitions"]))
         try:
             self._logs = LogManager(self.data_dir, log_defaults, topic_configs=self._store.topic_configs())
@@ -169,11 +175,6 @@ class Broker:
         except BaseException:
             self._store.close()
             raise
-        self._data = threading.Condition(threading.Lock())
-        self._data_seq = 0  # appends so far; consumers wait only if it has not moved
-        # (loop, asyncio.Event) of async consumers, woken on every append. A tuple, replaced
-        # whole, so _append can iterate it without the broker lock.
-        self._async_waiters: tuple[tuple[Any, Any], ...] = ()
         self._producers: list[Any] = []
         self._consumers: list[Any] = []
         self._servers: list[Any] = []
