@@ -290,15 +290,6 @@ def test_send_offsets_visible_after_commit_only(broker: Broker, bootstrap: str) 
             [tp] = consumer.committed([TopicPartition("in", 0)], timeout=10)
             return tp.offset
 
-        # An aborted transaction's offsets are dropped.
-        p.begin_transaction()
-        for m in first:
-            p.produce("out", m.value())
-        p.send_offsets_to_transaction([TopicPartition("in", 0, first[-1].offset() + 1)], consumer.consumer_group_metadata(), 10)
-        assert offsets_committed() < 0
-        p.abort_transaction(10)
-        assert offsets_committed() < 0
-
         p.begin_transaction()
         for m in first:
             p.produce("out", m.value())
@@ -306,11 +297,23 @@ def test_send_offsets_visible_after_commit_only(broker: Broker, bootstrap: str) 
         assert offsets_committed() < 0  # pending: not visible before the commit
         p.commit_transaction(10)
         assert offsets_committed() == first[-1].offset() + 1
+
+        # An aborted transaction's offsets are dropped.
+        p.begin_transaction()
+        p.produce("out", b"aborted")
+        p.send_offsets_to_transaction([TopicPartition("in", 0, 7)], consumer.consumer_group_metadata(), 10)
+        assert p.flush(10) == 0
+        p.abort_transaction(10)
+        assert offsets_committed() == first[-1].offset() + 1
     finally:
         consumer.close()
     assert values(read_to_end(bootstrap, "out", 1, "read_committed")) == [m.value() for m in first]
-    # The offsets survive a restart of the coordinator state (replayed with the marker).
     assert broker.group_coordinator.fetch_offsets("eos-group", [("in", 0)])[("in", 0)].offset == 5
+    # After a restart the replay of __consumer_offsets finds the transactional batches and
+    # their markers: the committed transaction's offset, not the aborted one's.
+    broker.close()
+    with Broker(broker.data_dir, CONFIG) as again:
+        assert again.group_coordinator.fetch_offsets("eos-group", [("in", 0)])[("in", 0)].offset == 5
 
 
 def test_transaction_timeout_aborts(broker: Broker, bootstrap: str) -> None:
@@ -338,7 +341,11 @@ def test_transaction_timeout_aborts(broker: Broker, bootstrap: str) -> None:
 
 
 def test_kafka_python_transactional_producer(broker: Broker, bootstrap: str) -> None:
+    """kafka-python 3: commit, abort, and offsets sent with a transaction (group id form)."""
     kafka = pytest.importorskip("kafka")
+    from kafka.structs import OffsetAndMetadata
+    from kafka.structs import TopicPartition as KTopicPartition
+
     broker.create_topic("t", 1)
     p = kafka.KafkaProducer(bootstrap_servers=bootstrap, transactional_id="tx-kp", request_timeout_ms=10000)
     try:
@@ -346,11 +353,16 @@ def test_kafka_python_transactional_producer(broker: Broker, bootstrap: str) -> 
         p.begin_transaction()
         for i in range(3):
             p.send("t", value=b"kp%d" % i, partition=0)
+        p.send_offsets_to_transaction({KTopicPartition("t", 0): OffsetAndMetadata(3, "", -1)}, "kp-group")
+        assert broker.group_coordinator.fetch_offsets("kp-group", [("t", 0)])[("t", 0)].offset == -1
         p.commit_transaction()
+        assert broker.group_coordinator.fetch_offsets("kp-group", [("t", 0)])[("t", 0)].offset == 3
         p.begin_transaction()
         p.send("t", value=b"kp-aborted", partition=0)
+        p.send_offsets_to_transaction({KTopicPartition("t", 0): OffsetAndMetadata(4, "", -1)}, "kp-group")
         p.flush()
         p.abort_transaction()
+        assert broker.group_coordinator.fetch_offsets("kp-group", [("t", 0)])[("t", 0)].offset == 3
     finally:
         p.close(timeout=5)
     assert values(read_to_end(bootstrap, "t", 1, "read_committed")) == [b"kp0", b"kp1", b"kp2"]
@@ -368,10 +380,15 @@ def test_aiokafka_transactional_producer(broker: Broker, bootstrap: str) -> None
             async with p.transaction():
                 for i in range(3):
                     await p.send_and_wait("t", b"aio%d" % i, partition=0)
+                await p.send_offsets_to_transaction({aiokafka.TopicPartition("t", 0): 3}, "aio-group")
+                assert broker.group_coordinator.fetch_offsets("aio-group", [("t", 0)])[("t", 0)].offset == -1
+            assert broker.group_coordinator.fetch_offsets("aio-group", [("t", 0)])[("t", 0)].offset == 3
             with pytest.raises(RuntimeError):
                 async with p.transaction():
                     await p.send_and_wait("t", b"aio-aborted", partition=0)
+                    await p.send_offsets_to_transaction({aiokafka.TopicPartition("t", 0): 4}, "aio-group")
                     raise RuntimeError("abort it")
+            assert broker.group_coordinator.fetch_offsets("aio-group", [("t", 0)])[("t", 0)].offset == 3
         finally:
             await p.stop()
 

@@ -28,6 +28,10 @@ served in request order; the first one with data returns at least one whole batc
 limits (KIP-74, done by `PartitionLog.read`), later ones are cut at their byte budget, possibly
 mid-batch (clients drop a partial trailing batch), as Kafka's LogSegment.read does. One read
 covers at most one segment, as in Kafka: the client fetches again from where it stopped.
+read_committed (isolation_level 1): only whole batches below the last stable offset, with
+AbortedTransactions = the aborted transactions overlapping the returned range (from the
+`.txnindex`, `PartitionLog.read(isolation_level=READ_COMMITTED)`); read_uncommitted answers
+AbortedTransactions null (kafka-spec d.4). ListOffsets latest is the LSO for read_committed.
 
 Zero-copy: a partition's records are the memoryview `PartitionLog.read` returns (a view of the
 segment mapping, or a slice of it); the response encoder writes it as its own gather buffer and
