@@ -37,7 +37,7 @@ from typing import Any
 
 from headwater.broker.metadata import MetadataStore, TopicMetadata
 from headwater.config import LogConfig
-from headwater.coordinator.group import GroupCoordinator, GroupCoordinatorConfig
+from headwater.coordinator.group import GroupCoordinator, GroupCoordinatorConfig, OffsetsBatch
 from headwater.coordinator.group.records import offsets_partition_for
 from headwater.coordinator.txn import TransactionCoordinator, TransactionCoordinatorConfig
 from headwater.coordinator.txn.metadata import MarkerWork
@@ -599,13 +599,9 @@ class Broker:
     def _load_offsets(self) -> None:
         """Replay __consumer_offsets into the group coordinator, one partition at a time
         (transactional offsets settle on their producer's marker in the same partition)."""
-        load_entries = getattr(self.group_coordinator, "load_entries", None)
-        if load_entries is None:  # a coordinator without transactional offsets
-            self.group_coordinator.load(self._read_internal_records(OFFSETS_TOPIC), _now_ms())
-            return
         meta = self._store.describe_topic(OFFSETS_TOPIC)
         for p in range(meta.partitions):
-            load_entries(self._scan_partition(OFFSETS_TOPIC, p), _now_ms())
+            self.group_coordinator.load_entries(self._scan_partition(OFFSETS_TOPIC, p), _now_ms())
 
     def _persist_group_records_locked(self) -> None:
         """Append what the group coordinator changed to __consumer_offsets.
@@ -615,15 +611,11 @@ class Broker:
         producer (`_append_txn_offsets_locked`). One group's batches keep the coordinator's
         order: transactional offsets are ordered against ordinary commits by log position.
         """
-        take = getattr(self.group_coordinator, "take_batches_by_group", None)
-        if take is None:  # a coordinator without transactional offsets
-            by_group = {g: [_OrdinaryBatch(recs)] for g, recs in self.group_coordinator.take_records_by_group().items()}
-        else:
-            by_group = take()
+        by_group = self.group_coordinator.take_batches_by_group()
         if not by_group:
             return
         n = self._store.describe_topic(OFFSETS_TOPIC).partitions
-        per_partition: dict[int, list[Any]] = {}
+        per_partition: dict[int, list[OffsetsBatch]] = {}
         for group, batches in by_group.items():
             per_partition.setdefault(offsets_partition_for(group, n), []).extend(batches)
         for p, batches in per_partition.items():
@@ -631,7 +623,7 @@ class Broker:
             keys: list[Any] = []
             values: list[Any] = []
             for batch in batches:
-                if getattr(batch, "producer_id", -1) < 0:
+                if not batch.is_transactional:
                     keys.extend(k for k, _ in batch.records)
                     values.extend(v for _, v in batch.records)
                     continue
@@ -642,7 +634,7 @@ class Broker:
             if keys:
                 plog.append(values, keys)
 
-    def _append_txn_offsets_locked(self, plog: PartitionLog, batch: Any) -> None:
+    def _append_txn_offsets_locked(self, plog: PartitionLog, batch: OffsetsBatch) -> None:
         """Append a TxnOffsetCommit's records as a transactional batch of its producer.
 
         Kafka's coordinator writes these with origin COORDINATOR (no sequence check, epoch
@@ -665,9 +657,7 @@ class Broker:
                 is_transactional=True,
             )
         except BaseException:
-            revert = getattr(self.group_coordinator, "revert_last_txn_offset_commit", None)
-            if revert is not None:
-                revert()
+            self.group_coordinator.revert_last_txn_offset_commit()
             raise
 
     def _group_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
@@ -725,18 +715,6 @@ class Broker:
 
     def __repr__(self) -> str:
         return f"Broker({self.data_dir!r})"
-
-
-
-class _OrdinaryBatch:
-    """Ordinary __consumer_offsets records of one group (a coordinator without
-    take_batches_by_group)."""
-
-    __slots__ = ("records",)
-    producer_id = -1
-
-    def __init__(self, records: list[tuple[bytes, bytes | None]]) -> None:
-        self.records = records
 
 
 __all__ = ["Broker", "InvalidProducerEpochError"]
