@@ -14,7 +14,9 @@ so each new one fences the last and aborts its open transaction) and a static gr
 for its session to expire) that copy batches of 1-40 records from A to the same partition of
 B. The parent SIGKILLs the child 0-300 ms after it reports READY (or, in some starts, 0-1.5 s
 after starting it: inside init_transactions or the group join); after the kills a last child
-runs until the group's committed offsets reach A's ends and reports DONE.
+runs until the group's committed offsets reach A's ends and reports DONE. The same loop runs
+with aiokafka (``async with producer.transaction()``, partitions assigned by the consumer
+itself, offsets sent to the group by id).
 
 Goal 2 (test_server_killed_during_transactions): `headwater serve` SIGKILLed while a
 confluent-kafka producer runs transactions (some committed, some aborted), restarted on the
@@ -28,6 +30,7 @@ Both tests print their seed; HEADWATER_CRASH_SEED replays the schedule (timings 
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import random
@@ -125,9 +128,48 @@ def child_main(bootstrap: str, child_seed: int, ends: dict[int, int]) -> None:
         producer.begin_transaction()
         for m in msgs:
             producer.produce(TOPIC_OUT, key=m.key(), value=m.value(), partition=m.partition())
+        producer.flush(30)
         positions = [tp for tp in consumer.position(assignment) if tp.offset >= 0]
         producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
+        time.sleep(rng.uniform(0, 0.01))  # "transform" time: a kill here leaves an open txn
         producer.commit_transaction(30)
+
+
+async def aio_child_main(bootstrap: str, child_seed: int, ends: dict[int, int]) -> None:
+    """The same loop with aiokafka: ``async with producer.transaction()`` per batch. aiokafka
+    has no static membership, so the consumer assigns the partitions itself and the offsets go
+    to the group by id (TxnOffsetCommit v0, generation -1): a restart resumes from them without
+    waiting for a dead member's session to expire."""
+    from aiokafka import AIOKafkaConsumer, AIOKafkaProducer, TopicPartition
+
+    rng = random.Random(child_seed)
+    producer = AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id=TXN_ID, linger_ms=2)
+    await producer.start()
+    consumer = AIOKafkaConsumer(
+        bootstrap_servers=bootstrap, group_id=GROUP, isolation_level="read_committed",
+        enable_auto_commit=False, auto_offset_reset="earliest", fetch_max_wait_ms=20,
+    )
+    await consumer.start()
+    tps = [TopicPartition(TOPIC_IN, p) for p in range(PARTITIONS)]
+    consumer.assign(tps)
+    print("READY", flush=True)
+    while True:
+        batches = await consumer.getmany(timeout_ms=100, max_records=rng.randint(1, 40))
+        msgs = [m for tp in tps for m in batches.get(tp, [])]
+        if not msgs:
+            committed = [await consumer.committed(tp) or 0 for tp in tps]
+            if all(committed[p] >= ends[p] for p in range(PARTITIONS)):
+                print("DONE", flush=True)
+                await consumer.stop()
+                await producer.stop()
+                return
+            continue
+        async with producer.transaction():
+            for m in msgs:
+                await producer.send(TOPIC_OUT, m.value, key=m.key, partition=m.partition)
+            offsets = {tp: await consumer.position(tp) for tp in tps if batches.get(tp)}
+            await producer.send_offsets_to_transaction(offsets, GROUP)
+            await asyncio.sleep(rng.uniform(0, 0.01))  # a kill here leaves an open txn
 
 
 def _wait_line(proc: subprocess.Popen[str], wanted: str, timeout: float) -> bool:
@@ -148,8 +190,8 @@ def _wait_line(proc: subprocess.Popen[str], wanted: str, timeout: float) -> bool
             return True
 
 
-def _start_child(bootstrap: str, child_seed: int, ends: dict[int, int], log: Any) -> subprocess.Popen[str]:
-    cmd = [sys.executable, __file__, "child", bootstrap, str(child_seed), json.dumps(ends)]
+def _start_child(client: str, bootstrap: str, child_seed: int, ends: dict[int, int], log: Any) -> subprocess.Popen[str]:
+    cmd = [sys.executable, __file__, client, bootstrap, str(child_seed), json.dumps(ends)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
 
 
@@ -161,9 +203,12 @@ def _kill(proc: subprocess.Popen[str]) -> None:
         proc.stdout.close()
 
 
-def test_consume_transform_produce_killed(tmp_path: Path) -> None:
+@pytest.mark.parametrize("client", ["confluent", "aiokafka"])
+def test_consume_transform_produce_killed(tmp_path: Path, client: str) -> None:
     from headwater.client.broker import Broker
 
+    if client == "aiokafka":
+        pytest.importorskip("aiokafka")
     s = seed()
     print(f"HEADWATER_CRASH_SEED={s}")
     rng = random.Random(s)
@@ -192,7 +237,7 @@ def test_consume_transform_produce_killed(tmp_path: Path) -> None:
         try:
             with open(log_path, "w") as log:
                 for _ in range(10):
-                    proc = _start_child(bootstrap, rng.getrandbits(32), ends, log)
+                    proc = _start_child(client, bootstrap, rng.getrandbits(32), ends, log)
                     try:
                         if rng.random() < 0.2:
                             time.sleep(rng.uniform(0, 1.5))  # inside imports, init or the join
@@ -202,7 +247,7 @@ def test_consume_transform_produce_killed(tmp_path: Path) -> None:
                     finally:
                         _kill(proc)
                     kills += 1
-                proc = _start_child(bootstrap, rng.getrandbits(32), ends, log)
+                proc = _start_child(client, bootstrap, rng.getrandbits(32), ends, log)
                 try:
                     assert _wait_line(proc, "DONE", 60), "the last child did not finish"
                     assert proc.wait(timeout=20) == 0
@@ -213,7 +258,7 @@ def test_consume_transform_produce_killed(tmp_path: Path) -> None:
             raise
         finally:
             elapsed = time.monotonic() - started
-            print(f"eos loop: {kills} kills, {elapsed:.1f}s")
+            print(f"eos loop ({client}): {kills} kills, {elapsed:.1f}s")
 
         got = read_committed(bootstrap, TOPIC_OUT, PARTITIONS)
         everything = read_committed(bootstrap, TOPIC_OUT, PARTITIONS, isolation="read_uncommitted")
@@ -392,5 +437,8 @@ def test_server_killed_during_transactions(server_proc: _Server) -> None:
 
 
 if __name__ == "__main__":
-    if sys.argv[1] == "child":
-        child_main(sys.argv[2], int(sys.argv[3]), {int(k): v for k, v in json.loads(sys.argv[4]).items()})
+    _ends = {int(k): v for k, v in json.loads(sys.argv[4]).items()}
+    if sys.argv[1] == "confluent":
+        child_main(sys.argv[2], int(sys.argv[3]), _ends)
+    elif sys.argv[1] == "aiokafka":
+        asyncio.run(aio_child_main(sys.argv[2], int(sys.argv[3]), _ends))
