@@ -400,9 +400,11 @@ class Broker:
                 TXN_STATE_TOPIC,
                 int(self.config["transaction.state.log.num.partitions"]),
                 1,
-                # flush.policy=batch: a PrepareCommit record is durable before EndTxn is
-                # answered and before any marker is written (kafka-spec d.3).
-                {"cleanup.policy": "compact", "segment.bytes": int(self.config["transaction.state.log.segment.bytes"]), "flush.policy": "batch"},
+                # The broker's default flush.policy, as for data: under `batch` a record that
+                # prepares a transaction is durable before EndTxn is answered and before any
+                # marker is written (kafka-spec d.3); under `interval` it survives a process
+                # kill, not a power loss, like Kafka's own default.
+                {"cleanup.policy": "compact", "segment.bytes": int(self.config["transaction.state.log.segment.bytes"])},
                 internal=True,
             )
             self._logs.set_topic_config(TXN_STATE_TOPIC, meta.config)
@@ -467,12 +469,13 @@ class Broker:
         return entries
 
     def _persist_txn_records_locked(self) -> None:
+        """Append the transaction coordinator's records (durable per the topic's flush.policy)."""
         for p, recs in self.txn_coordinator.take_records_by_partition().items():
             self._logs.get_log(TXN_STATE_TOPIC, p).append([v for _, v in recs], [k for k, _ in recs])
 
     def _txn_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one transaction-coordinator call under the broker lock; persist its records
-        (durably: __transaction_state is flush.policy=batch) before returning, then write the
+        (durably under flush.policy=batch) before returning, then write the
         markers of any MarkerWork it returned."""
         with self._lock:
             self._check_open()
