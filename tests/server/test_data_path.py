@@ -657,9 +657,9 @@ def test_init_producer_id_idempotent(broker: Any, server: Any) -> None:
     assert (half["error_code"], half["producer_id"]) == (INVALID_REQUEST, -1)
 
 
-def test_init_producer_id_transactional_is_refused_fatally(broker: Any, server: Any) -> None:
-    refused = init_pid(server, 4, txn="my-txn")
-    assert (refused["error_code"], refused["producer_id"], refused["producer_epoch"]) == (
-        TRANSACTIONAL_ID_AUTHORIZATION_FAILED, -1, -1,
-    )
+def test_init_producer_id_transactional_goes_to_the_transaction_coordinator(broker: Any, server: Any) -> None:
+    first = init_pid(server, 4, txn="my-txn")
+    again = init_pid(server, 4, txn="my-txn")  # a new instance: same id, epoch bumped (fencing)
+    assert (first["error_code"], first["producer_epoch"]) == (0, 0) and first["producer_id"] >= 0
+    assert (again["error_code"], again["producer_id"], again["producer_epoch"]) == (0, first["producer_id"], 1)
     assert init_pid(server, 1, txn="")["error_code"] == INVALID_REQUEST

@@ -151,10 +151,9 @@ def test_find_coordinator_group_is_this_node(server: FakeServer, version: int) -
 
 
 @pytest.mark.parametrize("version", range(1, 4))
-def test_find_coordinator_transaction_not_available(server: FakeServer, version: int) -> None:
+def test_find_coordinator_transaction_is_this_node(server: FakeServer, version: int) -> None:
     got = call(server, FIND_COORDINATOR, version, {"key": "txn-1", "key_type": 1})
-    assert got["error_code"] == COORDINATOR_NOT_AVAILABLE
-    assert got["node_id"] == -1
+    assert (got["error_code"], got["node_id"], got["host"], got["port"]) == (NONE, 1, "127.0.0.1", 19092)
 
 
 def test_find_coordinator_unknown_key_type_is_invalid_request(server: FakeServer) -> None:
