@@ -316,23 +316,29 @@ def offset_commit(ctx: RequestContext, request: dict) -> dict:
     }
 
 
-def _fetch_group_offsets(ctx: RequestContext, group_id: str, topics: list[dict] | None) -> list[dict]:
+def _fetch_group_offsets(ctx: RequestContext, group_id: str, topics: list[dict] | None, require_stable: bool = False) -> list[dict]:
     """Committed offsets of one group as OffsetFetch topics; ``topics=None``: all committed.
 
     A partition without a commit answers offset -1, metadata "" and no error (Kafka's
-    INVALID_OFFSET). ``require_stable`` needs no wait here: there are no pending
-    transactional offset commits (transactions are issue 5).
+    INVALID_OFFSET). With ``require_stable`` (v7+; librdkafka's read_committed consumers set
+    it) a partition whose offset an open transaction holds (TxnOffsetCommit not yet committed
+    or aborted) answers UNSTABLE_OFFSET_COMMIT with offset -1; the client retries.
     """
     broker = ctx.broker
     wanted = None
     if topics is not None:
         wanted = [TopicPartition(t["name"], p) for t in topics for p in t["partition_indexes"]]
-    committed = broker._group_call(broker.group_coordinator.fetch_offsets, group_id, wanted)
+    committed = broker._group_call(broker.group_coordinator.fetch_offsets, group_id, wanted, require_stable=require_stable)
     by_topic: dict[str, list[dict]] = {}
     if topics is not None:
         for t in topics:  # keep the request's topic order, even for topics with no partitions
             by_topic.setdefault(t["name"], [])
     for tp, om in committed.items():
+        if isinstance(om, KafkaApiError):
+            by_topic.setdefault(tp.topic, []).append(
+                {"partition_index": tp.partition, "committed_offset": -1, "committed_leader_epoch": -1, "metadata": "", "error_code": error_code(om)}
+            )
+            continue
         by_topic.setdefault(tp.topic, []).append(
             {
                 "partition_index": tp.partition,
@@ -347,18 +353,18 @@ def _fetch_group_offsets(ctx: RequestContext, group_id: str, topics: list[dict] 
 
 def offset_fetch(ctx: RequestContext, request: dict) -> dict:
     """OffsetFetch v1-8: one group (v1-7; topics null = every committed partition, v2+) or a
-    batch of groups (v8). ``require_stable`` (v7+) is accepted (see _fetch_group_offsets)."""
+    batch of groups (v8). ``require_stable`` (v7+): see _fetch_group_offsets."""
     if ctx.api_version >= 8:
         groups = []
         for g in request["groups"]:
             try:
-                topics = _fetch_group_offsets(ctx, g["group_id"], g["topics"])
+                topics = _fetch_group_offsets(ctx, g["group_id"], g["topics"], request["require_stable"])
                 groups.append({"group_id": g["group_id"], "topics": topics, "error_code": NONE})
             except KafkaApiError as exc:
                 groups.append({"group_id": g["group_id"], "topics": [], "error_code": error_code(exc)})
         return {"groups": groups}
     try:
-        topics = _fetch_group_offsets(ctx, request["group_id"], request["topics"])
+        topics = _fetch_group_offsets(ctx, request["group_id"], request["topics"], request["require_stable"])
     except KafkaApiError as exc:
         return {"topics": [], "error_code": error_code(exc)}
     return {"topics": topics, "error_code": NONE}
