@@ -17,6 +17,7 @@ __version__ = "0.1.0"
 
 
 _CLIENT_NAMES = (
+    "KafkaException", "ConsumerGroupMetadata",
     "AdminClient", "Broker", "Consumer", "KafkaError", "Message", "NewPartitions", "NewTopic",
     "Producer", "TopicPartition", "OFFSET_BEGINNING", "OFFSET_END", "OFFSET_INVALID",
     "OFFSET_STORED", "ConfigResource", "ColumnBatch", "AIOProducer", "AIOConsumer",

@@ -48,7 +48,9 @@ from headwater.client.message import (
     OFFSET_INVALID,
     OFFSET_STORED,
     TIMESTAMP_LOG_APPEND_TIME,
+    ConsumerGroupMetadata,
     KafkaError,
+    KafkaException,
     Message,
     TopicPartition,
 )
@@ -668,6 +670,20 @@ class Consumer:
             t = TopicPartition(tp.topic, tp.partition, o.offset if o.offset >= 0 else OFFSET_INVALID, o.metadata or None)
             out.append(t)
         return out
+
+    def consumer_group_metadata(self) -> ConsumerGroupMetadata:
+        """The group identity for Producer.send_offsets_to_transaction (confluent-kafka's
+        consumer_group_metadata()): the broker fences a commit from an older generation."""
+        if self._group is None:
+            raise KafkaException(KafkaError(-186, "consumer_group_metadata() needs group.id"))
+        with self._lock:
+            subscribed = self._subscribed
+            return ConsumerGroupMetadata(
+                self._group,
+                self._generation if subscribed else -1,
+                self._member_id if subscribed else "",
+                self._instance_id,
+            )
 
     def position(self, partitions: Sequence[TopicPartition]) -> list[TopicPartition]:
         with self._lock:

@@ -7,6 +7,8 @@ for confluent-kafka reads headwater messages unchanged.
 
 from __future__ import annotations
 
+import dataclasses
+
 from headwater._native import _native
 
 # Timestamp types (confluent_kafka.TIMESTAMP_*).
@@ -142,3 +144,24 @@ class TopicPartition:
 # Message is implemented in C (headwater._native): consumers create one per record, and a
 # Python __init__ would cost more than decoding the record.
 Message = _native.Message
+
+
+class KafkaException(Exception):
+    """confluent_kafka.KafkaException: ``args[0]`` is the KafkaError."""
+
+    def __str__(self) -> str:
+        err = self.args[0] if self.args else None
+        if isinstance(err, KafkaError):
+            return f"KafkaError{{code={err.name()},val={err.code()},str=\"{err.str()}\"}}"
+        return super().__str__()
+
+
+@dataclasses.dataclass(frozen=True)
+class ConsumerGroupMetadata:
+    """What Consumer.consumer_group_metadata() returns: the group identity a transactional
+    producer's send_offsets_to_transaction() commits under."""
+
+    group_id: str
+    generation_id: int = -1
+    member_id: str = ""
+    group_instance_id: str | None = None

@@ -64,7 +64,7 @@ from headwater._native._native import (
     TopicBuffers,
     payload_size,
 )
-from headwater.client.message import KafkaError, Message
+from headwater.client.message import KafkaError, KafkaException, Message
 from headwater.coordinator.group import CommitOffset
 from headwater.coordinator.group import TopicPartition as GroupTP
 from headwater.coordinator.txn import (
@@ -215,16 +215,6 @@ class TxnKafkaError(KafkaError):
     def __repr__(self) -> str:
         flags = "".join(f", {f}=True" for f in ("fatal", "txn_requires_abort", "retriable") if getattr(self, f)())
         return f"KafkaError(code={self.name()}, {self._str!r}{flags})"
-
-
-class KafkaException(Exception):
-    """confluent_kafka.KafkaException: ``args[0]`` is the KafkaError."""
-
-    def __str__(self) -> str:
-        err = self.args[0] if self.args else None
-        if isinstance(err, KafkaError):
-            return f"KafkaError{{code={err.name()},val={err.code()},str=\"{err.str()}\"}}"
-        return super().__str__()
 
 
 def _txn_error_from(exc: KafkaApiError, *, fatal: bool | None = None) -> TxnKafkaError:

@@ -18,7 +18,6 @@ import subprocess
 import sys
 import textwrap
 import time
-from types import SimpleNamespace
 from typing import Any
 
 import pytest
@@ -397,11 +396,10 @@ def test_crash_with_an_open_transaction_ends_it_after_reopen(make_broker, tmp_pa
 
 
 def group_metadata(consumer: Any) -> Any:
-    """The consumer's consumer_group_metadata(), or the same fields read from it."""
-    get = getattr(consumer, "consumer_group_metadata", None)
-    if get is not None:
-        return get()
-    return SimpleNamespace(group_id=consumer._group, generation_id=consumer._generation, member_id=consumer._member_id, group_instance_id=consumer._instance_id)
+    """The consumer's consumer_group_metadata() (confluent-kafka's shape)."""
+    meta = consumer.consumer_group_metadata()
+    assert meta.group_id == consumer._group
+    return meta
 
 
 def detach(broker: Any, producer: Any, consumer: Any) -> None:
