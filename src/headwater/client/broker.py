@@ -326,6 +326,7 @@ class Broker:
         producer_id: int = -1,
         producer_epoch: int = -1,
         base_sequence: int = -1,
+        is_transactional: bool = False,
     ) -> int:
         """Append one batch to (topic, partition); returns its base offset (or, for a batch
         the producer state recognises as a retry, the original's)."""
@@ -336,6 +337,7 @@ class Broker:
         base = plog.append(
             values, keys, headers, timestamps, codec or None,
             producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+            is_transactional=is_transactional,
         )
         self._notify_data()
         return base

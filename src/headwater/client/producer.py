@@ -56,7 +56,6 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater import compression as _compression
-from headwater import record as _record
 from headwater._native._native import (
     FastRLock,
     PartitionBuffer,
@@ -624,17 +623,14 @@ class Producer(ProducerCore):
         if tp not in self._txn_partitions:
             self._add_partitions_locked([tp])
         buf = state.buffers[partition]
-        vals = _value_list(values)
-        raw = _record.build_batch(
-            vals, keys, headers, timestamps,
+        count = _count(values)
+        base = self._broker._append(
+            state.name, partition, values, keys, headers, timestamps, self._codec,
             producer_id=self.producer_id, producer_epoch=self.producer_epoch,
-            base_sequence=buf.next_sequence, attributes=_ATTR_TRANSACTIONAL,
+            base_sequence=buf.next_sequence, is_transactional=True,
         )
-        if self._codec:
-            raw = _record.compress_batch(raw, self._codec)
-        result = self._broker._append_batch(state.name, partition, raw)
-        buf.next_sequence = (buf.next_sequence + len(vals)) & 0x7FFFFFFF
-        return int(result.base_offset)
+        buf.next_sequence = (buf.next_sequence + count) & 0x7FFFFFFF
+        return int(base)
 
     def _add_partitions_locked(self, partitions: list[tuple[str, int]]) -> None:
         """AddPartitionsToTxn; a failure makes the transaction abortable, or the producer
