@@ -19,6 +19,10 @@ FLUSH_POLICIES = ("batch", "interval", "none")
 TIMESTAMP_TYPES = ("CreateTime", "LogAppendTime")
 
 
+# Topic compression.type values (Kafka's BrokerCompressionType).
+COMPRESSION_TYPES = ("producer", "uncompressed", "gzip", "snappy", "lz4", "zstd")
+
+
 @dataclass(frozen=True)
 class LogConfig:
     """Per-partition log settings (kafka-spec.md b.3; docs/storage.md)."""
@@ -45,6 +49,9 @@ class LogConfig:
     min_insync_replicas: int = 1
     # Broker-wide in Kafka; per partition here (kafka-spec.md c.5): idle producers' state goes.
     producer_id_expiration_ms: int = 86400000
+    # "producer" keeps batches as the producer compressed them; a codec name (or
+    # "uncompressed") makes the log store every batch with that codec, recompressing as Kafka.
+    compression_type: str = "producer"
 
     @classmethod
     def from_mapping(cls, config: Mapping[str, Any] | None = None, **kwargs: Any) -> LogConfig:
@@ -98,6 +105,8 @@ class LogConfig:
             raise ConfigError("min.compaction.lag.ms / delete.retention.ms must be >= 0")
         if self.producer_id_expiration_ms < 1:
             raise ConfigError("producer.id.expiration.ms must be >= 1")
+        if self.compression_type not in COMPRESSION_TYPES:
+            raise ConfigError(f"compression.type must be one of {COMPRESSION_TYPES}")
 
     def kafka_names(self) -> dict[str, Any]:
         """The settings under their Kafka (dotted) names."""

@@ -191,7 +191,7 @@ def test_create_topics_errors(broker: Broker, bootstrap: str) -> None:
         NewTopic("unknown-config", 1, 1, config={"no.such.config": "1"}),
         NewTopic("bad-value", 1, 1, config={"retention.ms": "soon"}),
         NewTopic("bad-policy", 1, 1, config={"cleanup.policy": "forever"}),
-        NewTopic("bad-compression", 1, 1, config={"compression.type": "zstd"}),
+        NewTopic("bad-compression", 1, 1, config={"compression.type": "brotli"}),
         NewTopic("bad/name", 1, 1),
     )
     assert errors == {
@@ -205,9 +205,9 @@ def test_create_topics_errors(broker: Broker, bootstrap: str) -> None:
     }
     # The one failure per topic left no half-created topic behind, and "taken" is unchanged.
     assert set(broker.list_topics()) == {"taken"}
-    # compression.type=producer is headwater's fixed behaviour: accepted, nothing stored.
-    assert create(client, NewTopic("producer-compressed", 1, 1, config={"compression.type": "producer"})) == {"producer-compressed": NONE}
-    assert dict(broker.describe_topic("producer-compressed").config) == {}
+    # compression.type takes Kafka's values and is stored like any topic config.
+    assert create(client, NewTopic("lz4-topic", 1, 1, config={"compression.type": "lz4"})) == {"lz4-topic": NONE}
+    assert dict(broker.describe_topic("lz4-topic").config) == {"compression.type": "lz4"}
 
 
 def test_create_topics_with_replica_assignment(broker: Broker, bootstrap: str) -> None:
@@ -243,7 +243,7 @@ def test_describe_configs_sources_and_synonyms(tmp_path: Any) -> None:
             assert segment.value == str(8 << 20) and segment.source == ConfigSource.STATIC_BROKER_CONFIG.value
             assert configs["cleanup.policy"].value == "delete"
             assert configs["cleanup.policy"].source == ConfigSource.DEFAULT_CONFIG.value
-            assert configs["compression.type"].value == "producer" and configs["compression.type"].is_read_only
+            assert configs["compression.type"].value == "producer" and not configs["compression.type"].is_read_only
             # librdkafka asks for synonyms: the override first, then the defaults it shadows.
             synonyms = list(retention.synonyms.values())
             assert [s.source for s in synonyms] == [ConfigSource.DYNAMIC_TOPIC_CONFIG.value, ConfigSource.DEFAULT_CONFIG.value]

@@ -279,3 +279,35 @@ def test_consumers_cross_segment_boundaries(tmp_path: Any) -> None:
             assert seen == want
         finally:
             server.close()
+
+
+@pytest.mark.parametrize("topic_codec, producer_codec", [("lz4", "gzip"), ("uncompressed", "zstd"), ("zstd", "none")])
+def test_topic_compression_type_recompresses_what_producers_send(broker: Any, bootstrap: str, topic_codec: str, producer_codec: str) -> None:
+    """compression.type on the topic (set by AdminClient): every batch is stored with that codec
+    whatever the producer used, and consumers read the records unchanged."""
+    from confluent_kafka import Consumer, Producer, TopicPartition
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": bootstrap})
+    futures = admin.create_topics([NewTopic("recompressed", 1, 1, config={"compression.type": topic_codec})], request_timeout=15)
+    futures["recompressed"].result(15)
+    p = Producer({"bootstrap.servers": bootstrap, "compression.type": producer_codec, "linger.ms": 5})
+    values = [b"value-%04d" % i * 5 for i in range(500)]
+    for i, v in enumerate(values):
+        p.produce("recompressed", v, key=b"k%d" % (i % 7))
+    assert p.flush(15) == 0
+    codecs = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+    plog = broker.get_log("recompressed", 0)
+    with plog.read(0, 64 << 20) as result:
+        stored = {h.compression for h, view in result.batches() if not view.release()}
+    assert stored == {codecs[topic_codec]}
+    c = Consumer({"bootstrap.servers": bootstrap, "group.id": "rc", "auto.offset.reset": "earliest"})
+    c.assign([TopicPartition("recompressed", 0, 0)])
+    got = []
+    deadline = time.monotonic() + 20
+    while len(got) < len(values) and time.monotonic() < deadline:
+        m = c.poll(0.2)
+        if m is not None and m.error() is None:
+            got.append((m.key(), m.value()))
+    c.close()
+    assert got == [(b"k%d" % (i % 7), v) for i, v in enumerate(values)]

@@ -30,6 +30,7 @@ import bisect
 import errno
 import logging
 import os
+import struct
 import threading
 import time
 from collections.abc import Iterator, Mapping, Sequence
@@ -196,6 +197,21 @@ class AppendResult:
             f"duplicate={self.duplicate}, log_append_time={self.log_append_time}, "
             f"log_start_offset={self.log_start_offset}, completed_txn={self.completed_txn})"
         )
+
+
+# compression.type -> codec id (None: "producer", keep the batch's own).
+_TOPIC_CODECS = {"uncompressed": 0, "gzip": 1, "snappy": 2, "lz4": 3, "zstd": 4}
+
+
+def _recompress(view: memoryview, header: Any, codec: int) -> bytes:
+    """The batch with its records section in `codec` (header fields kept, CRC rewritten)."""
+    section = record.records_section(view, header)
+    out = bytearray(view[: record.BATCH_HEADER_SIZE])
+    out += section
+    struct.pack_into(">i", out, 8, len(out) - 12)  # batchLength
+    struct.pack_into(">h", out, 21, header.attributes & ~0x07)  # codec bits cleared
+    struct.pack_into(">I", out, 17, record.crc32c(memoryview(out)[21:]))
+    return record.compress_batch(out, codec) if codec else bytes(out)
 
 
 class PartitionLog:
@@ -426,6 +442,9 @@ class PartitionLog:
         if ts < 0:
             raise InvalidTimestampError(f"negative timestamp {ts}")
         codec = record._compression.codec_id(compression)  # validates the name
+        topic_codec = _TOPIC_CODECS.get(self.config.compression_type)
+        if topic_codec is not None:
+            codec = topic_codec  # the topic's compression.type wins over the producer's
         kind, count, payload_bytes = _classify(values)
         if count == 0:
             raise ValueError("append needs at least one record")
@@ -559,6 +578,12 @@ class PartitionLog:
             raise InvalidRecordError("idempotent batch without a base sequence")
         if header.timestamp_type == 1 and not control:
             raise InvalidTimestampError("producers must send CreateTime batches")
+        target = _TOPIC_CODECS.get(self.config.compression_type)
+        if target is not None and target != header.compression and not header.is_control:
+            # A topic with compression.type set stores every batch with that codec: the
+            # records are decompressed and compressed again, as Kafka's LogValidator does.
+            view = memoryview(_recompress(view, header, target))
+            header = record.check_batch(view)
         if header.compression:
             # Decompress once to prove the records parse (Kafka validates them too).
             record.batch_records(view, header)

@@ -15,10 +15,8 @@ Single node: the only replica is this broker (`ctx.server.node_id`). A replicati
 other than 1 (or -1, the default) is INVALID_REPLICATION_FACTOR; a manual assignment naming
 another broker id, or more than one replica, is INVALID_REPLICA_ASSIGNMENT.
 
-Topic configs are Kafka's names for the settings LogConfig (config.py) has, plus
-`compression.type`, which headwater does not implement but whose behaviour is fixed: batches
-are stored as the producer compressed them, which is Kafka's `producer` setting. That value is
-accepted (and not stored); any other is INVALID_CONFIG.
+Topic configs are Kafka's names for the settings LogConfig (config.py) has (compression.type
+included: `producer` keeps the producer's codec, a codec name recompresses in the log).
 
 Config sources (DescribeConfigs): a topic override is DYNAMIC_TOPIC_CONFIG; a default the
 broker was started with (`Broker(config={"log.retention.ms": ...})`) is STATIC_BROKER_CONFIG;
@@ -105,7 +103,7 @@ _LIST_CONFIGS = frozenset({"cleanup.policy"})
 
 # Kafka topic configs headwater does not implement but whose behaviour is fixed: described
 # read-only with that value; setting exactly that value is accepted and changes nothing.
-_FIXED_TOPIC_CONFIGS: dict[str, str] = {"compression.type": "producer"}
+_FIXED_TOPIC_CONFIGS: dict[str, str] = {}
 
 # The broker config that supplies a topic config's default when the topic has no override.
 # Broker() accepts `log.<name>` for every log setting; these two read better bare, as in Kafka.
@@ -117,7 +115,7 @@ _BROKER_SYNONYMS: dict[str, str] = {
 _DOCS: dict[str, str] = {
     "cleanup.policy": "delete: drop old segments by retention.ms/retention.bytes; compact: keep "
     "the latest record per key; both: compact,delete.",
-    "compression.type": "Always 'producer': batches are stored as the producer compressed them.",
+    "compression.type": "The codec batches are stored with: 'producer' keeps the producer's, a codec name (or 'uncompressed') recompresses to it.",
     "delete.retention.ms": "How long tombstones of a compacted topic stay readable.",
     "file.delete.delay.ms": "Delay before a deleted segment's files are removed.",
     "flush.messages": "With flush.policy=interval: fsync after this many messages.",
