@@ -691,7 +691,15 @@ class Consumer:
             out = []
             for tp in partitions:
                 key = (tp.topic, tp.partition)
-                pos = self._consumed.get(key, self._positions.get(key))
+                # The offset of the next message the application gets: after the last one it
+                # got, else the first one read ahead into the buffer, else the fetch position.
+                # (The fetch position alone runs ahead of what was delivered: committing it, as
+                # send_offsets_to_transaction(position(...)) does, would skip those records.)
+                pos = self._consumed.get(key)
+                if pos is None:
+                    pos = next((m.offset() for m in self._buffer if m.partition() == tp.partition and m.topic() == tp.topic), None)
+                    if pos is None:
+                        pos = self._positions.get(key)
                 out.append(TopicPartition(tp.topic, tp.partition, OFFSET_INVALID if pos is None else pos))
             return out
 

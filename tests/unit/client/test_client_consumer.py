@@ -262,3 +262,27 @@ def test_consume_batch_respects_pause_and_seek(broker) -> None:
     c.resume([TopicPartition("t", 1)])
     got = {b.partition: np.frombuffer(b.columns.offsets, dtype=np.int64).tolist() for b in c.consume_batch(timeout=0.5)}
     assert got == {0: [8, 9], 1: list(range(10))}
+
+
+def test_position_is_the_next_message_to_deliver_not_the_fetch_position(broker) -> None:
+    """Records read ahead into the buffer are not consumed: position() of a partition the
+    application has not been given anything from yet is its first buffered offset. (Committing
+    position() in a transaction must never skip records the application has not seen.)"""
+    from headwater.client.message import TopicPartition as TP
+
+    broker.create_topic("ahead", partitions=3)
+    p = broker.producer()
+    for part in range(3):
+        p.produce_batch("ahead", [b"v%d" % i for i in range(20)], partition=part)
+    p.flush()
+    c = broker.consumer({"group.id": None})
+    c.assign([TP("ahead", part, 0) for part in range(3)])
+    first = c.consume(1, 5.0)
+    assert len(first) == 1
+    got = first[0].partition()
+    positions = {tp.partition: tp.offset for tp in c.position([TP("ahead", part) for part in range(3)])}
+    assert positions == {part: (1 if part == got else 0) for part in range(3)}
+    rest = c.consume(100, 1.0)
+    assert len(rest) == 59
+    assert {tp.offset for tp in c.position([TP("ahead", part) for part in range(3)])} == {20}
+    c.close()
