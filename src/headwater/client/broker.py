@@ -472,7 +472,13 @@ class Broker:
 
     def _persist_txn_records_locked(self) -> None:
         """Append the transaction coordinator's records (durable per the topic's flush.policy)."""
-        for p, recs in self.txn_coordinator.take_records_by_partition().items():
+        coordinator = self.txn_coordinator
+        if coordinator.config.transaction_state_log_num_partitions == 1:
+            recs = coordinator.take_records()  # one partition: no routing by transactional id
+            if recs:
+                self._logs.get_log(TXN_STATE_TOPIC, 0).append([v for _, v in recs], [k for k, _ in recs])
+            return
+        for p, recs in coordinator.take_records_by_partition().items():
             self._logs.get_log(TXN_STATE_TOPIC, p).append([v for _, v in recs], [k for k, _ in recs])
 
     def _txn_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
