@@ -22,13 +22,13 @@ from __future__ import annotations
 import json
 import os
 import random
-import select
-import signal
 import subprocess
 import sys
 import time
 from pathlib import Path
 from typing import Any
+
+from test_eos_kill import _kill, _wait_line  # same child plumbing as the wire version
 
 TOPIC_IN, TOPIC_OUT, PARTITIONS, KEYS = "eos-in", "eos-out", 3, 9
 GROUP, TXN_ID = "eos-embedded", "eos-embedded-txn"
@@ -73,32 +73,9 @@ def child_main(data_dir: str, child_seed: int, ends: dict[int, int]) -> None:
             producer.commit_transaction(10)
 
 
-def _wait_line(proc: subprocess.Popen[str], wanted: str, timeout: float) -> bool:
-    assert proc.stdout is not None
-    deadline = time.monotonic() + timeout
-    while (left := deadline - time.monotonic()) > 0:
-        ready, _, _ = select.select([proc.stdout], [], [], left)
-        if not ready:
-            return False
-        line = proc.stdout.readline()
-        if not line:
-            return False
-        if line.strip() == wanted:
-            return True
-    return False
-
-
 def _start(data_dir: str, child_seed: int, ends: dict[int, int], log: Any) -> subprocess.Popen[str]:
     cmd = [sys.executable, __file__, data_dir, str(child_seed), json.dumps(ends)]
     return subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=log, text=True)
-
-
-def _kill(proc: subprocess.Popen[str]) -> None:
-    if proc.poll() is None:
-        proc.send_signal(signal.SIGKILL)
-    proc.wait(timeout=10)
-    if proc.stdout is not None:
-        proc.stdout.close()
 
 
 def _read(broker: Any, isolation: str) -> dict[int, list[bytes]]:
