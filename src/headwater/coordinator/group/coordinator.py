@@ -58,9 +58,10 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal, TypeVar, overload
 
+from headwater.coordinator._config import int_settings
 from headwater.coordinator.group import records as rec
 from headwater.coordinator.group.errors import (
     CoordinatorNotAvailableError,
@@ -100,7 +101,7 @@ from headwater.coordinator.group.metadata import (
 )
 from headwater.coordinator.group.pending import Pending
 from headwater.coordinator.group.protocol import TopicPartition, decode_assignment
-from headwater.errors import ConfigError, InvalidRequestError, KafkaApiError
+from headwater.errors import InvalidRequestError, KafkaApiError
 
 T = TypeVar("T")
 
@@ -144,20 +145,7 @@ class GroupCoordinatorConfig:
         Raises:
             ConfigError: unknown name, non-integer or negative value.
         """
-        known = {f.name for f in fields(cls)}
-        values: dict[str, int] = {}
-        for name, value in {**(config or {}), **kwargs}.items():
-            attr = name.replace(".", "_")
-            if attr not in known:
-                raise ConfigError(f"unknown group coordinator config {name!r}")
-            try:
-                number = int(value)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
-            if number < 0:
-                raise ConfigError(f"{name} must be >= 0, got {number}")
-            values[attr] = number
-        return cls(**values)
+        return cls(**int_settings(cls, config, kwargs, "group coordinator", 0))
 
 
 def _default_member_id(prefix: str) -> str:

@@ -67,9 +67,10 @@ Not thread-safe: one thread (the event loop, or the embedded broker's lock holde
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from dataclasses import dataclass, fields
+from dataclasses import dataclass
 from typing import Any
 
+from headwater.coordinator._config import int_settings
 from headwater.coordinator.group.pending import Pending
 from headwater.coordinator.group.records import offsets_partition_for
 from headwater.coordinator.txn import records as rec
@@ -98,7 +99,7 @@ from headwater.coordinator.txn.metadata import (
     TransactionState,
     is_epoch_exhausted,
 )
-from headwater.errors import ConfigError, KafkaApiError
+from headwater.errors import KafkaApiError
 
 Record = tuple[bytes, bytes | None]
 TopicPartition = tuple[str, int]
@@ -141,20 +142,7 @@ class TransactionCoordinatorConfig:
         Raises:
             ConfigError: unknown name, non-integer, or a value below 1.
         """
-        known = {f.name for f in fields(cls)}
-        values: dict[str, int] = {}
-        for name, value in {**(config or {}), **kwargs}.items():
-            attr = name.replace(".", "_")
-            if attr not in known:
-                raise ConfigError(f"unknown transaction coordinator config {name!r}")
-            try:
-                number = int(value)
-            except (TypeError, ValueError) as exc:
-                raise ConfigError(f"{name} must be an integer, got {value!r}") from exc
-            if number < 1:
-                raise ConfigError(f"{name} must be >= 1, got {number}")
-            values[attr] = number
-        return cls(**values)
+        return cls(**int_settings(cls, config, kwargs, "transaction coordinator", 1))
 
 
 class InitPending(Pending[InitResult]):
