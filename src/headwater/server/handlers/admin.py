@@ -101,10 +101,6 @@ _TOPIC_CONFIG_TYPES: dict[str, int] = {
 # Configs whose value is a comma-separated list: the only ones APPEND/SUBTRACT apply to.
 _LIST_CONFIGS = frozenset({"cleanup.policy"})
 
-# Kafka topic configs headwater does not implement but whose behaviour is fixed: described
-# read-only with that value; setting exactly that value is accepted and changes nothing.
-_FIXED_TOPIC_CONFIGS: dict[str, str] = {}
-
 # The broker config that supplies a topic config's default when the topic has no override.
 # Broker() accepts `log.<name>` for every log setting; these two read better bare, as in Kafka.
 _BROKER_SYNONYMS: dict[str, str] = {
@@ -138,7 +134,7 @@ _DOCS: dict[str, str] = {
 }
 
 _LOG_CONFIG_NAMES: tuple[str, ...] = tuple(f.name.replace("_", ".") for f in fields(LogConfig))
-TOPIC_CONFIG_NAMES: tuple[str, ...] = tuple(sorted({*_LOG_CONFIG_NAMES, *_FIXED_TOPIC_CONFIGS}))
+TOPIC_CONFIG_NAMES: tuple[str, ...] = tuple(sorted(_LOG_CONFIG_NAMES))
 
 
 def _format_value(value: Any) -> str:
@@ -216,15 +212,6 @@ def topic_config_entries(
     builtin = LogConfig()
     entries = []
     for name in wanted:
-        if name in _FIXED_TOPIC_CONFIGS:
-            value = _FIXED_TOPIC_CONFIGS[name]
-            synonyms = [{"name": name, "value": value, "source": SOURCE_DEFAULT_CONFIG}]
-            entries.append(_entry(
-                name, value, read_only=True, source=SOURCE_DEFAULT_CONFIG,
-                config_type=_topic_config_type(name),
-                synonyms=synonyms if include_synonyms else None, documentation=include_documentation,
-            ))
-            continue
         attr = name.replace(".", "_")
         default_value = getattr(builtin, attr)
         broker_value = getattr(broker_default, attr)
@@ -316,11 +303,6 @@ def _check_topic_configs(configs: Iterable[tuple[str, Any]]) -> dict[str, Any]:
             raise InvalidConfigurationError(f"unknown topic config {name!r}")
         if value is None:
             raise InvalidConfigurationError(f"config {name!r} has a null value")
-        fixed = _FIXED_TOPIC_CONFIGS.get(name)
-        if fixed is not None:
-            if str(value) != fixed:
-                raise InvalidConfigurationError(f"{name}={value!r} is not supported: headwater always uses {fixed!r}")
-            continue
         out[name] = value
     return out
 
@@ -591,10 +573,6 @@ def _alter_topic(broker: Broker, name: str, configs: list[Mapping[str, Any]], va
             raise InvalidRequestError(f"unknown config operation {op} for {key!r}")
         if key not in TOPIC_CONFIG_NAMES:
             raise InvalidConfigurationError(f"unknown topic config {key!r}")
-        if key in _FIXED_TOPIC_CONFIGS:
-            if op == OP_DELETE or (op == OP_SET and value == _FIXED_TOPIC_CONFIGS[key]):
-                continue
-            raise InvalidConfigurationError(f"{key} is fixed at {_FIXED_TOPIC_CONFIGS[key]!r} in headwater")
         if op == OP_SET:
             set_values.update(_check_topic_configs([(key, value)]))
         elif op == OP_DELETE:
