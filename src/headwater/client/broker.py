@@ -203,6 +203,10 @@ class Broker:
         with self._lock:
             self._closed = True
             self._persist_group_records_locked()
+            try:
+                self._persist_txn_records_locked()  # a deferred Complete* record
+            except Exception:  # recovery completes that transaction again; close anyway
+                log.exception("persisting the transaction coordinator's last records failed")
             self._logs.close_all()
             self._store.close()
 
@@ -517,8 +521,18 @@ class Broker:
                     complete(work.producer_id, work.commit, now)
                     self._persist_group_records_locked()
         self._notify_data()
-        self.txn_coordinator.markers_written(work.transactional_id, now)
-        self._persist_txn_records_locked()
+        coordinator = self.txn_coordinator
+        waiters = coordinator.has_waiters(work.transactional_id)
+        coordinator.markers_written(work.transactional_id, now)
+        if waiters:
+            # InitProducerIds that waited for this completion are answered now: their records
+            # must be durable first.
+            self._persist_txn_records_locked()
+        # Otherwise the Complete* record waits in the coordinator's queue and goes out with
+        # the next one (the id's next AddPartitionsToTxn, usually) or the timer's next tick:
+        # one append per transaction fewer. Nobody is answered on it; if the process dies
+        # first, recovery finds the transaction still in Prepare* and writes its markers
+        # again (a marker for a producer without an open transaction changes nothing).
 
     def _load_cluster_id(self) -> str:
         """The cluster id in `meta.properties` (Kafka's file and format), made on first open:

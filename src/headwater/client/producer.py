@@ -572,6 +572,8 @@ class Producer(ProducerCore):
         return self._broker._append(state.name, partition, values, keys, headers, timestamps, self._codec)
 
     def _send_all_locked(self) -> None:
+        if not self._queued:
+            return
         for state in self._all_topics.values():
             for p, buf in enumerate(state.buffers):
                 if buf.values:

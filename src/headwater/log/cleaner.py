@@ -66,6 +66,7 @@ it runs (Kafka cleans concurrently with appends; compacted topics here are expec
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import struct
@@ -93,12 +94,18 @@ _CRC_FROM = 21
 
 
 def is_compacted(config: LogConfig) -> bool:
-    return "compact" in (p.strip() for p in config.cleanup_policy.split(","))
+    return _is_compact_policy(config.cleanup_policy)
+
+
+@functools.lru_cache(maxsize=16)
+def _is_compact_policy(cleanup_policy: str) -> bool:
+    """Every append asks; a topic has one of a handful of policy strings."""
+    return "compact" in (p.strip() for p in cleanup_policy.split(","))
 
 
 def require_keys(keys: Any, count: int) -> None:
     """Refuse records without a key (Kafka rejects them on compacted topics at append)."""
-    if keys is None or any(k is None for k in keys):
+    if keys is None or (None in keys if type(keys) is list else any(k is None for k in keys)):
         raise InvalidRecordError("compacted topic (cleanup.policy=compact): every record needs a non-null key")
     if len(keys) != count:
         raise ValueError(f"{len(keys)} keys for {count} values")

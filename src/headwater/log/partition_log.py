@@ -59,7 +59,7 @@ from headwater.log.producer_state import (
     ProducerStateManager,
     parse_end_txn_marker,
 )
-from headwater.log.segment import LogSegment
+from headwater.log.segment import INT32_MAX, LogSegment
 from headwater.log.txn_index import AbortedTxn
 
 log = logging.getLogger("headwater.log")
@@ -74,6 +74,7 @@ LOG_START_OFFSET_FILE = "log-start-offset"
 RECORD_BOUND = 36
 # Segments keep at most this much of their written data mapped in our page tables (RSS).
 RESIDENT_BYTES = 64 << 20
+RELEASE_STEP_BYTES = 16 << 20
 # Fetch IsolationLevel values (kafka-spec.md d.4).
 READ_UNCOMMITTED = 0
 READ_COMMITTED = 1
@@ -438,14 +439,17 @@ class PartitionLog:
             KafkaStorageError: an I/O error or full disk; nothing written.
             LogOfflineError: an earlier fsync failed; reopen the log.
         """
-        ts = _now_ms() if timestamp is None else int(timestamp)
+        ts = int(time.time() * 1000) if timestamp is None else int(timestamp)
         if ts < 0:
             raise InvalidTimestampError(f"negative timestamp {ts}")
-        codec = record._compression.codec_id(compression)  # validates the name
+        codec = 0 if compression is None else record._compression.codec_id(compression)  # validates the name
         topic_codec = _TOPIC_CODECS.get(self.config.compression_type)
         if topic_codec is not None:
             codec = topic_codec  # the topic's compression.type wins over the producer's
-        kind, count, payload_bytes = _classify(values)
+        if type(values) is list:
+            kind, count, payload_bytes = "list", len(values), payload_size(values)
+        else:
+            kind, count, payload_bytes = _classify(values)
         if count == 0:
             raise ValueError("append needs at least one record")
         if is_compacted(self.config):
@@ -485,7 +489,8 @@ class PartitionLog:
             payload_bytes += payload_size(keys)
         bound = record.BATCH_HEADER_SIZE + count * RECORD_BOUND + payload_bytes
         with self._lock:
-            self._check_writable()
+            if self._closed or self._offline is not None:
+                self._check_writable()
             info = None
             if producer_id >= 0:
                 if base_sequence < 0:
@@ -495,8 +500,8 @@ class PartitionLog:
                 if dup is not None:
                     return int(dup.first_offset)
             seg = self._segment_for_append_locked(bound, ts if timestamps is None else max(timestamps), count)
-            base = self.log_end_offset
-            start = seg.size
+            base = seg.next_offset  # the log end offset
+            start = seg.log.size
             limit = self.config.max_message_bytes
             try:
                 if kind == "list":
@@ -519,7 +524,7 @@ class PartitionLog:
             except OSError as exc:
                 # The C layer already cut any part of the write that landed.
                 raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
-            assert seg.size == start + size
+            assert seg.log.size == start + size
             max_ts = ts if timestamps is None else max(timestamps)
             seg.after_append(pos, size, base + count - 1, max_ts)
             if info is not None:
@@ -600,12 +605,13 @@ class PartitionLog:
     def _append_time(self) -> int:
         return _now_ms() if self.config.message_timestamp_type == "LogAppendTime" else -1
 
-    def _append_producer_batch_locked(self, view: memoryview, header: Any) -> AppendResult:
-        """Validate against the producer state, write, then apply (STYLE.md 5)."""
+    def _append_producer_batch_locked(self, view: Any, header: Any, marker: tuple[int, int] | None = None) -> AppendResult:
+        """Validate against the producer state, write, then apply (STYLE.md 5). `marker` is
+        (control type, coordinator epoch) when the caller built the control batch itself."""
         info = self._producers.prepare(header.producer_id)
-        marker = None
         if header.is_control:
-            marker = parse_end_txn_marker(view, header) if header.records_count > 0 else None
+            if marker is None and header.records_count > 0:
+                marker = parse_end_txn_marker(view, header)
             if marker is not None:
                 info.validate_end_txn_marker(header.producer_epoch, marker[1])
         else:
@@ -680,14 +686,20 @@ class PartitionLog:
             KafkaStorageError, LogOfflineError: as append().
         """
         ts = _now_ms() if timestamp is None else int(timestamp)
+        ctype = CONTROL_COMMIT if commit else CONTROL_ABORT
         raw = record.build_control_batch(
-            CONTROL_COMMIT if commit else CONTROL_ABORT,
+            ctype,
             producer_id=producer_id,
             producer_epoch=producer_epoch,
             coordinator_epoch=coordinator_epoch,
             timestamp=ts,
         )
-        return self.append_batch_ex(raw, control=True)
+        # Built here, so append_batch_ex's checks of a client's batch (CRC, structure, the
+        # marker record's decoding) have nothing to find.
+        header = record.parse_batch_header(raw)
+        with self._lock:
+            self._check_writable()
+            return self._append_producer_batch_locked(raw, header, (ctype, coordinator_epoch))
 
     def _append_raw_locked(self, raw: Any, header: Any, count: int, append_time: int | None = None) -> int:
         size = header.size
@@ -717,6 +729,17 @@ class PartitionLog:
     def _segment_for_append_locked(self, size_bound: int, max_timestamp: int, count: int) -> LogSegment:
         seg = self._segments[-1]
         cfg = self.config
+        # The common case first, in as few attribute reads as the checks below need.
+        size = seg.log.size
+        if (
+            size
+            and size + size_bound <= cfg.segment_bytes
+            and size + size_bound <= seg.log.map_len
+            and seg.next_offset + count - 1 - seg.base_offset <= INT32_MAX
+            and (seg.first_batch_max_timestamp < 0 or max_timestamp - seg.first_batch_max_timestamp <= cfg.segment_ms - cfg.segment_jitter_ms)
+            and not seg.index_is_full()
+        ):
+            return seg
         last_offset = self.log_end_offset + count - 1
         if seg.is_empty:
             if seg.log.map_len < size_bound or not seg.fits_offsets(last_offset):
@@ -742,17 +765,22 @@ class PartitionLog:
         if policy == "batch":
             self._flush_segment_locked(seg)
         elif policy == "interval":
-            now = _now_ms()
             # With a scheduler (LogManager's owner calls maybe_flush), a time-based flush is
             # its job: an append never waits for it.
+            now = 0 if self.scheduled_flush else _now_ms()
             due = not self.scheduled_flush and now - self._last_flush_ms >= self.config.flush_ms
             if self._unflushed_messages >= self.config.flush_messages or due:
+                now = now or _now_ms()
                 self._flush_segment_locked(seg)
                 self._last_flush_ms = now
                 self._recovery_point = self.log_end_offset
                 self._write_checkpoints()
-        if seg.size > RESIDENT_BYTES * 2:
-            seg.log.release_pages(seg.size - RESIDENT_BYTES)
+        size = seg.size
+        if size - RESIDENT_BYTES >= seg.released_upto + RELEASE_STEP_BYTES:
+            # madvise walks every page of the range: once per RELEASE_STEP_BYTES appended,
+            # not once per append (pages reads faulted back in go again with the next step).
+            seg.log.release_pages(size - RESIDENT_BYTES)
+            seg.released_upto = size - RESIDENT_BYTES
 
     def _flush_segment_locked(self, seg: LogSegment) -> None:
         try:

@@ -94,6 +94,7 @@ class LogSegment:
         self.txn_index = TxnIndex(self.txn_index_path, base_offset)
         self.active = active
         self.bytes_since_index = 0
+        self.released_upto = 0  # mapping pages released up to here (PartitionLog appends)
         self.max_timestamp = -1
         self.offset_of_max_timestamp = -1
         self.first_batch_max_timestamp = -1

@@ -117,6 +117,8 @@ PREPARE_EPOCH_FENCE = TransactionState.PREPARE_EPOCH_FENCE
 
 _PREPARING = (PREPARE_COMMIT, PREPARE_ABORT)
 _CAN_START = (EMPTY, COMPLETE_COMMIT, COMPLETE_ABORT)
+_NULL_PARTITIONS_V0 = rec.encode_partitions_v0(None)  # Empty: Kafka writes a null array
+_NO_PARTITIONS_V0 = rec.encode_partitions_v0(())
 
 
 @dataclass(frozen=True)
@@ -213,6 +215,7 @@ class TransactionCoordinator:
         self._txns: dict[str, TransactionMetadata] = {}
         self._waiters: dict[str, list[_InitWaiter]] = {}
         self._records: list[Record] = []
+        self._partitions_v0: dict[frozenset[TopicPartition], bytes] = {}  # encodings, see _persist
         self._deliveries: list[tuple[Pending[InitResult], InitResult | None, KafkaApiError | None]]
         self._deliveries = []
         self._highest_producer_id = NO_PRODUCER_ID
@@ -251,16 +254,31 @@ class TransactionCoordinator:
                 pending.set_result(result)
 
     def _persist(self, meta: TransactionMetadata) -> None:
-        value = rec.TransactionLogValue(
-            producer_id=meta.producer_id,
-            producer_epoch=meta.producer_epoch,
-            transaction_timeout_ms=meta.txn_timeout_ms,
-            transaction_status=int(meta.state),
-            partitions=None if meta.state is EMPTY else rec.group_partitions(meta.partitions),
-            last_update_timestamp_ms=meta.txn_last_update_timestamp_ms,
-            start_timestamp_ms=meta.txn_start_timestamp_ms,
+        """Queue the id's TransactionLogValue v0 record (Kafka's layout, records.py)."""
+        if not meta.record_key:
+            meta.record_key = rec.encode_key(meta.transactional_id)
+        if meta.state is EMPTY:
+            parts = _NULL_PARTITIONS_V0
+        elif not meta.partitions:
+            parts = _NO_PARTITIONS_V0
+        else:
+            # Producers send to the same partitions transaction after transaction.
+            frozen = frozenset(meta.partitions)
+            parts = self._partitions_v0.get(frozen)  # type: ignore[assignment]
+            if parts is None:
+                if len(self._partitions_v0) >= 1024:
+                    self._partitions_v0.clear()
+                parts = self._partitions_v0[frozen] = rec.encode_partitions_v0(frozen)
+        value = rec.encode_value_v0(
+            meta.producer_id,
+            meta.producer_epoch,
+            meta.txn_timeout_ms,
+            int(meta.state),
+            parts,
+            meta.txn_last_update_timestamp_ms,
+            meta.txn_start_timestamp_ms,
         )
-        self._records.append((rec.encode_key(meta.transactional_id), rec.encode_value(value)))
+        self._records.append((meta.record_key, value))
 
     def _transition(
         self,
@@ -669,6 +687,10 @@ class TransactionCoordinator:
                 self._deliveries.append((waiter.pending, out, None))
         self._deliver()
         return True
+
+    def has_waiters(self, transactional_id: str) -> bool:
+        """Whether InitProducerId calls wait for the id's transaction to complete."""
+        return bool(self._waiters.get(transactional_id))
 
     def pending_markers(self) -> list[MarkerWork]:
         """The markers still to write: one ``MarkerWork`` per id in PrepareCommit/PrepareAbort."""

@@ -85,6 +85,8 @@ class TransactionMetadata:
     partitions: set[tuple[str, int]] = field(default_factory=set)
     previous_producer_id: int = NO_PRODUCER_ID
     last_producer_epoch: int = NO_PRODUCER_EPOCH
+    # The key of the id's __transaction_state records, encoded once by the coordinator.
+    record_key: bytes = field(default=b"", repr=False, compare=False)
 
 
 @dataclass(frozen=True)

@@ -133,6 +133,42 @@ def _compact_string(buf: bytearray, value: str) -> None:
     buf += data
 
 
+_V0_HEAD = struct.Struct(">hqhib")  # version 0, producer id, epoch, timeout, status
+_V0_TAIL = struct.Struct(">qq")  # last update, start
+
+
+def encode_partitions_v0(partitions: Iterable[tuple[str, int]] | None) -> bytes:
+    """The v0 ``partitions`` array of a TransactionLogValue: topics and ids ascending, None
+    as the null array (count -1)."""
+    if partitions is None:
+        return _I32.pack(-1)
+    grouped = group_partitions(partitions)
+    buf = bytearray(_I32.pack(len(grouped)))
+    for topic, ids in grouped:
+        _string(buf, topic)
+        buf += _I32.pack(len(ids))
+        buf += struct.pack(f">{len(ids)}i", *ids)
+    return bytes(buf)
+
+
+def encode_value_v0(
+    producer_id: int,
+    producer_epoch: int,
+    transaction_timeout_ms: int,
+    transaction_status: int,
+    partitions_v0: bytes,
+    last_update_timestamp_ms: int,
+    start_timestamp_ms: int,
+) -> bytes:
+    """TransactionLogValue v0 from its fields, the partitions already encoded by
+    ``encode_partitions_v0`` (the coordinator keeps that encoding while they don't change)."""
+    return b"".join((
+        _V0_HEAD.pack(0, producer_id, producer_epoch, transaction_timeout_ms, transaction_status),
+        partitions_v0,
+        _V0_TAIL.pack(last_update_timestamp_ms, start_timestamp_ms),
+    ))
+
+
 def encode_key(transactional_id: str) -> bytes:
     """TransactionLogKey v0."""
     buf = bytearray(_I16.pack(TRANSACTION_LOG_KEY_VERSION))
@@ -146,45 +182,45 @@ def encode_value(value: TransactionLogValue, version: int = TRANSACTION_LOG_VALU
     v0 cannot carry the tagged fields; they are dropped, as Kafka drops them.
     """
     assert 0 <= version <= TRANSACTION_LOG_VALUE_MAX_VERSION, version
-    flexible = version >= 1
+    if version == 0:
+        return encode_value_v0(
+            value.producer_id,
+            value.producer_epoch,
+            value.transaction_timeout_ms,
+            value.transaction_status,
+            encode_partitions_v0(value.partitions and [(t, p) for t, ps in value.partitions for p in ps]),
+            value.last_update_timestamp_ms,
+            value.start_timestamp_ms,
+        )
     buf = bytearray(_I16.pack(version))
     buf += _I64.pack(value.producer_id)
     buf += _I16.pack(value.producer_epoch)
     buf += _I32.pack(value.transaction_timeout_ms)
     buf += _I8.pack(value.transaction_status)
     parts = value.partitions
-    if flexible:
-        _uvarint(buf, 0 if parts is None else len(parts) + 1)
-    else:
-        buf += _I32.pack(-1 if parts is None else len(parts))
+    _uvarint(buf, 0 if parts is None else len(parts) + 1)
     for topic, ids in parts or ():
-        if flexible:
-            _compact_string(buf, topic)
-            _uvarint(buf, len(ids) + 1)
-        else:
-            _string(buf, topic)
-            buf += _I32.pack(len(ids))
+        _compact_string(buf, topic)
+        _uvarint(buf, len(ids) + 1)
         for p in ids:
             buf += _I32.pack(p)
-        if flexible:
-            _uvarint(buf, 0)  # the entry's tagged fields: none
+        _uvarint(buf, 0)  # the entry's tagged fields: none
     buf += _I64.pack(value.last_update_timestamp_ms)
     buf += _I64.pack(value.start_timestamp_ms)
-    if flexible:
-        tags: list[tuple[int, bytes]] = []
-        if value.previous_producer_id != -1:
-            tags.append((_TAG_PREVIOUS_PRODUCER_ID, _I64.pack(value.previous_producer_id)))
-        if value.next_producer_id != -1:
-            tags.append((_TAG_NEXT_PRODUCER_ID, _I64.pack(value.next_producer_id)))
-        if value.client_transaction_version != 0:
-            tags.append(
-                (_TAG_CLIENT_TRANSACTION_VERSION, _I16.pack(value.client_transaction_version))
-            )
-        _uvarint(buf, len(tags))
-        for tag, data in tags:
-            _uvarint(buf, tag)
-            _uvarint(buf, len(data))
-            buf += data
+    tags: list[tuple[int, bytes]] = []
+    if value.previous_producer_id != -1:
+        tags.append((_TAG_PREVIOUS_PRODUCER_ID, _I64.pack(value.previous_producer_id)))
+    if value.next_producer_id != -1:
+        tags.append((_TAG_NEXT_PRODUCER_ID, _I64.pack(value.next_producer_id)))
+    if value.client_transaction_version != 0:
+        tags.append(
+            (_TAG_CLIENT_TRANSACTION_VERSION, _I16.pack(value.client_transaction_version))
+        )
+    _uvarint(buf, len(tags))
+    for tag, data in tags:
+        _uvarint(buf, tag)
+        _uvarint(buf, len(data))
+        buf += data
     return bytes(buf)
 
 
