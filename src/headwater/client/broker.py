@@ -145,6 +145,7 @@ class Broker:
         # Before the logs open: recovery writes transaction markers, which wake readers.
         self._data = threading.Condition(threading.Lock())
         self._data_seq = 0  # appends so far; consumers wait only if it has not moved
+        self._data_waiters = 0  # threads in _wait_for_data (changed under the condition's lock)
         # (loop, asyncio.Event) of async consumers, woken on every append. A tuple, replaced
         # whole, so _append can iterate it without the broker lock.
         self._async_waiters: tuple[tuple[Any, Any], ...] = ()
@@ -360,9 +361,12 @@ class Broker:
 
     def _notify_data(self) -> None:
         """Wake consumers waiting for data: threads on the condition, loops via their event."""
-        with self._data:
-            self._data_seq += 1
-            self._data.notify_all()
+        # Bump first, then look for waiters: a thread that registers after the look finds
+        # the sequence moved and does not wait, so skipping the condition loses no wakeup.
+        self._data_seq += 1
+        if self._data_waiters:
+            with self._data:
+                self._data.notify_all()
         for loop, event in self._async_waiters:
             try:
                 loop.call_soon_threadsafe(event.set)
@@ -381,8 +385,12 @@ class Broker:
         """Block until an append (to any partition) after the one numbered `seen`
         (`_data_seq` read before the caller looked for data), or `timeout` seconds."""
         with self._data:
-            if seen < 0 or self._data_seq == seen:
-                self._data.wait(timeout)
+            self._data_waiters += 1
+            try:
+                if seen < 0 or self._data_seq == seen:
+                    self._data.wait(timeout)
+            finally:
+                self._data_waiters -= 1
 
     def _init_producer_id(self) -> tuple[int, int]:
         """A fresh producer id (epoch 0) for an idempotent producer (InitProducerId)."""
@@ -480,10 +488,12 @@ class Broker:
         if coordinator.config.transaction_state_log_num_partitions == 1:
             recs = coordinator.take_records()  # one partition: no routing by transactional id
             if recs:
-                self._logs.get_log(TXN_STATE_TOPIC, 0).append([v for _, v in recs], [k for k, _ in recs])
+                keys, values = zip(*recs)
+                self._logs.get_log(TXN_STATE_TOPIC, 0).append_coordinator_records(list(keys), list(values))
             return
         for p, recs in coordinator.take_records_by_partition().items():
-            self._logs.get_log(TXN_STATE_TOPIC, p).append([v for _, v in recs], [k for k, _ in recs])
+            keys, values = zip(*recs)
+            self._logs.get_log(TXN_STATE_TOPIC, p).append_coordinator_records(list(keys), list(values))
 
     def _txn_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one transaction-coordinator call under the broker lock; persist its records

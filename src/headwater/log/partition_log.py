@@ -534,6 +534,21 @@ class PartitionLog:
             self._after_append_locked(seg, count)
             return base
 
+    def append_coordinator_records(self, keys: list[bytes], values: list[bytes | None]) -> int:
+        """Append a coordinator's own records (keyed, uncompressed, no producer) as one batch
+        stamped now; return its base offset. The fast path of the internal topics: none of
+        append()'s checks of a caller's arguments apply to records the broker encoded.
+
+        Raises:
+            MessageTooLargeError, KafkaStorageError, LogOfflineError: as append().
+        """
+        raw = record.build_batch(values, keys, timestamp=int(time.time() * 1000))
+        header = record.parse_batch_header(raw)
+        with self._lock:
+            if self._closed or self._offline is not None:
+                self._check_writable()
+            return self._append_raw_locked(raw, header, len(values))
+
     def append_batch(self, raw: bytes | bytearray | memoryview, *, control: bool = False) -> int:
         """Append one client-built RecordBatch v2; return its assigned base offset.
 
