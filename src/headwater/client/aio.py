@@ -283,6 +283,28 @@ def _strategy_name(strategy: Any) -> str:
     return str(name)
 
 
+class _Wakeup:
+    """What the broker sets on every append (`Broker._notify_data`, on the loop's thread):
+    completes the future a waiting consumer armed, without an Event's task per wait."""
+
+    __slots__ = ("_fut",)
+
+    def __init__(self) -> None:
+        self._fut: asyncio.Future[None] | None = None
+
+    def arm(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
+        fut = self._fut = loop.create_future()
+        return fut
+
+    def disarm(self) -> None:
+        self._fut = None
+
+    def set(self) -> None:
+        fut = self._fut
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+
+
 class AIOConsumer:
     """Embedded asyncio consumer (aiokafka's AIOKafkaConsumer surface)."""
 
@@ -293,12 +315,12 @@ class AIOConsumer:
         cfg["partition.assignment.strategy"] = ",".join(_strategy_name(s) for s in partition_assignment_strategy)
         self._config = cfg
         self._consumer: Any = None
-        self._event: asyncio.Event | None = None
+        self._event: _Wakeup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._event = asyncio.Event()
+        self._event = _Wakeup()
         self._consumer = self._broker.consumer(self._config)
         self._broker._add_async_waiter(self._loop, self._event)
         if self._topics:
@@ -338,20 +360,26 @@ class AIOConsumer:
         assert self._event is not None
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_ms / 1000.0
+        wakeup = self._event
         while True:
-            self._event.clear()
+            # Armed before looking, so an append while consume() runs is not missed.
+            fut = wakeup.arm(loop)
             msgs = c.consume(max_records, 0)
             msgs = [m for m in msgs if m.error() is None]
             if msgs:
+                wakeup.disarm()
                 return msgs
             remaining = deadline - loop.time()
             if remaining <= 0:
+                wakeup.disarm()
                 return []
             # Wake on the next append, or re-drive the group protocol at least every 50 ms.
+            timer = loop.call_later(min(remaining, 0.05), wakeup.set)
             try:
-                await asyncio.wait_for(self._event.wait(), min(remaining, 0.05))
-            except asyncio.TimeoutError:
-                pass
+                await fut
+            finally:
+                timer.cancel()
+                wakeup.disarm()
 
     async def getone(self, *partitions: TopicPartition) -> ConsumerRecord:
         while True:

@@ -24,6 +24,7 @@ the partition log's own lock.
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import importlib
 import logging
@@ -367,11 +368,16 @@ class Broker:
         if self._data_waiters:
             with self._data:
                 self._data.notify_all()
-        for loop, event in self._async_waiters:
-            try:
-                loop.call_soon_threadsafe(event.set)
-            except RuntimeError:
-                pass  # that loop is closed; its consumer will never wait again
+        if self._async_waiters:
+            running = asyncio._get_running_loop()
+            for loop, event in self._async_waiters:
+                if loop is running:
+                    event.set()  # on the loop's own thread: no self-pipe write, no wakeup
+                    continue
+                try:
+                    loop.call_soon_threadsafe(event.set)
+                except RuntimeError:
+                    pass  # that loop is closed; its consumer will never wait again
 
     def _add_async_waiter(self, loop: Any, event: Any) -> None:
         with self._lock:

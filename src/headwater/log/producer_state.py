@@ -196,6 +196,7 @@ class ProducerStateEntry:
         if epoch != self.producer_epoch:
             return None
         for meta in self.batch_metadata:
+            # last_seq first: the first_seq property costs a call, and it rarely matches
             if meta.last_seq == last_seq and meta.first_seq == first_seq:
                 return meta
         return None
@@ -289,9 +290,13 @@ class ProducerAppendInfo:
             return None
         last_seq = increment_sequence(base_seq, offset_delta)
         # 1. Duplicate first: a retry of one of the last 5 batches is answered, not rejected.
-        dup = cur.find_duplicate_batch(epoch, base_seq, last_seq)
-        if dup is not None:
-            return dup
+        # The next batch in sequence (the common case) cannot be one: the cached batches all
+        # end at or before the last sequence (5 batches never wrap 2^31 sequences).
+        metas = cur.batch_metadata
+        if not (metas and epoch == cur.producer_epoch and base_seq == ((metas[-1].last_seq + 1) & 0x7FFFFFFF)):
+            dup = cur.find_duplicate_batch(epoch, base_seq, last_seq)
+            if dup is not None:
+                return dup
         pid = self.producer_id
         # 2. Epoch fencing.
         if epoch < cur.producer_epoch:
