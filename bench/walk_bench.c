@@ -4,7 +4,7 @@
  *
  * Builds one batch like report_embedded.py section 3 reads (8621 records of 100-byte values,
  * null keys, no headers: one ~1 MiB fetch) in memory, then walks it into preallocated columns
- * REPS times. A second figure allocates the six columns per walk (malloc, first touch, free),
+ * `reps` times (argv[1]; argv[2] sets the record count). A second figure allocates the six columns per walk (malloc, first touch, free),
  * as a read that does not reuse them pays. Compare with consume_batch's records/s to see the
  * share of per-call Python and allocation.
  *
@@ -17,7 +17,7 @@
 #include "hw_batch.h"
 #include "hw_crc32c.h"
 
-#define RECORDS 8621
+#define RECORDS_DEFAULT 8621
 #define WIDTH 100
 
 static double now(void) {
@@ -28,6 +28,7 @@ static double now(void) {
 
 int main(int argc, char **argv) {
     long reps = argc > 1 ? atol(argv[1]) : 400;
+    const size_t RECORDS = argc > 2 ? (size_t)atol(argv[2]) : RECORDS_DEFAULT;
     hw_crc32c_init();
     size_t cap = (size_t)RECORDS * (WIDTH + 32) + HW_BATCH_HEADER_SIZE;
     uint8_t *buf = malloc(cap);
