@@ -1727,9 +1727,19 @@ def last_offsets(list messages):
     """{(topic, partition): offset + 1 of the last non-error message} over `messages`."""
     cdef dict out = {}
     cdef Message m
-    for m in messages:
-        if m._error is None:
-            out[(m._topic, m._partition)] = m._offset + 1
+    cdef Message last = None
+    cdef Py_ssize_t i, n = len(messages)
+    # Messages come in runs of one partition (one read each): store once per run, at its
+    # last message, instead of a key tuple and a dict store per message.
+    for i in range(n):
+        m = messages[i]
+        if m._error is not None:
+            continue
+        if last is not None and (m._topic is not last._topic or m._partition != last._partition):
+            out[(last._topic, last._partition)] = last._offset + 1
+        last = m
+    if last is not None:
+        out[(last._topic, last._partition)] = last._offset + 1
     return out
 
 
