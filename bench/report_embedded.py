@@ -6,7 +6,8 @@
 1. produce_batch of 100-byte values into an 8-partition topic, acks=all, flush.policy=interval
    and flush.policy=batch; baseline stdlib sqlite3 executemany into a WAL table.
 2. produce() per record from a Python loop vs an empty loop calling a no-op method.
-3. consume_batch (columns) and poll()/consume() per Message.
+3. consume_batch (columns) and poll()/consume() per Message; as a diagnostic, the C column walk
+   alone (bench/walk_bench.c: its ceiling without Python or allocation).
 4. idempotence on vs off (produce_batch, same records).
 5. produce-to-consume latency at 10,000 records/s (one record at a time, linger.ms=0, a consumer
    thread blocked in poll()), p50/p99.
@@ -182,6 +183,14 @@ def main() -> int:
 
         r = topic_n / best(cols) / 1e6
         line("consume_batch (columns)", r, "M rec/s", "", None, f"bar >= 30 M/s {'PASS' if r >= 30 else 'MISS'}")
+        # Diagnostic: the C column walk alone over an in-memory 1 MiB batch (its ceiling).
+        try:
+            import walk_bench
+
+            walk = walk_bench.run()
+        except Exception as exc:  # noqa: BLE001 - a diagnostic: no compiler is not a failure
+            walk = f"skipped ({exc})"
+        print(f"  (diagnostic) C column walk alone: {walk or 'skipped (no C compiler)'}", flush=True)
         r = topic_n / best(msgs) / 1e6
         line("consume() per Message", r, "M rec/s", "", None, f"bar >= 3 M/s {'PASS' if r >= 3 else 'MISS'}")
 

@@ -47,6 +47,48 @@ static inline hw_status read_varint32(const uint8_t **p, const uint8_t *end, int
     return HW_OK;
 }
 
+/* The record walk's varint readers: the 1- and 2-byte forms inline (in records of small values
+ * every field takes one or two bytes: deltas and lengths below 8192), longer ones through the
+ * general readers above. Same results and statuses as hw_varint_read / read_varint32. */
+HW_INLINE hw_status varlong_short(const uint8_t **pos, const uint8_t *end, int64_t *v) {
+    const uint8_t *p = *pos;
+    if (HW_LIKELY(p < end)) {
+        uint32_t b0 = p[0];
+        if (HW_LIKELY(!(b0 & 0x80))) {
+            *v = (int64_t)(b0 >> 1) ^ -(int64_t)(b0 & 1);
+            *pos = p + 1;
+            return HW_OK;
+        }
+        if (HW_LIKELY(end - p >= 2 && !(p[1] & 0x80))) {
+            uint32_t z = (b0 & 0x7f) | ((uint32_t)p[1] << 7);
+            *v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+            *pos = p + 2;
+            return HW_OK;
+        }
+    }
+    return hw_varint_read(pos, end, v);
+}
+
+/* A 1- or 2-byte varint always fits int32: only the general path needs the range check. */
+HW_INLINE hw_status varint32_short(const uint8_t **pos, const uint8_t *end, int64_t *v) {
+    const uint8_t *p = *pos;
+    if (HW_LIKELY(p < end)) {
+        uint32_t b0 = p[0];
+        if (HW_LIKELY(!(b0 & 0x80))) {
+            *v = (int64_t)(b0 >> 1) ^ -(int64_t)(b0 & 1);
+            *pos = p + 1;
+            return HW_OK;
+        }
+        if (HW_LIKELY(end - p >= 2 && !(p[1] & 0x80))) {
+            uint32_t z = (b0 & 0x7f) | ((uint32_t)p[1] << 7);
+            *v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
+            *pos = p + 2;
+            return HW_OK;
+        }
+    }
+    return read_varint32(pos, end, v);
+}
+
 hw_status hw_header_read(const uint8_t **pos, const uint8_t *end, const uint8_t **key,
                          int64_t *key_len, const uint8_t **value, int64_t *value_len) {
     const uint8_t *p = *pos;
@@ -68,47 +110,58 @@ hw_status hw_header_read(const uint8_t **pos, const uint8_t *end, const uint8_t 
     return HW_OK;
 }
 
-hw_status hw_record_read(const uint8_t **pos, const uint8_t *end, hw_record *r) {
+/* How far ahead of the record being read the column walk prefetches (bytes): 1536 measured
+ * ~10% faster consume_batch than none and than 512 on 1 MiB reads of 100-byte records. */
+#define WALK_PREFETCH 1536
+
+/* hw_record_read's body, inlined into the loops that walk every record of a batch. */
+HW_INLINE hw_status record_read(const uint8_t **pos, const uint8_t *end, hw_record *r) {
     const uint8_t *p = *pos;
     int64_t length;
-    hw_status st = read_varint32(&p, end, &length);
-    if (st != HW_OK) return st;
-    if (length < 1) return HW_ERR_CORRUPT;
-    if ((size_t)(end - p) < (uint64_t)length) return HW_ERR_TRUNCATED;
+    hw_status st = varint32_short(&p, end, &length);
+    if (HW_UNLIKELY(st != HW_OK)) return st;
+    if (HW_UNLIKELY(length < 1)) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY((size_t)(end - p) < (uint64_t)length)) return HW_ERR_TRUNCATED;
     /* From here on the record must fit in exactly `length` bytes: bound every read by rend,
      * and a short read inside it is corruption (the length lied), not a partial tail. */
     const uint8_t *rend = p + length;
     p++; /* attributes */
-    if ((st = hw_varint_read(&p, rend, &r->timestamp_delta)) != HW_OK) return HW_ERR_CORRUPT;
-    if ((st = read_varint32(&p, rend, &r->offset_delta)) != HW_OK) return HW_ERR_CORRUPT;
-    if ((st = read_varint32(&p, rend, &r->key_len)) != HW_OK) return HW_ERR_CORRUPT;
-    if (r->key_len < -1) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY(varlong_short(&p, rend, &r->timestamp_delta) != HW_OK)) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY(varint32_short(&p, rend, &r->offset_delta) != HW_OK)) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY(varint32_short(&p, rend, &r->key_len) != HW_OK)) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY(r->key_len < -1)) return HW_ERR_CORRUPT;
     r->key = p;
     if (r->key_len > 0) {
-        if ((size_t)(rend - p) < (uint64_t)r->key_len) return HW_ERR_CORRUPT;
+        if (HW_UNLIKELY((size_t)(rend - p) < (uint64_t)r->key_len)) return HW_ERR_CORRUPT;
         p += r->key_len;
     }
-    if ((st = read_varint32(&p, rend, &r->value_len)) != HW_OK) return HW_ERR_CORRUPT;
-    if (r->value_len < -1) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY(varint32_short(&p, rend, &r->value_len) != HW_OK)) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY(r->value_len < -1)) return HW_ERR_CORRUPT;
     r->value = p;
     if (r->value_len > 0) {
-        if ((size_t)(rend - p) < (uint64_t)r->value_len) return HW_ERR_CORRUPT;
+        if (HW_UNLIKELY((size_t)(rend - p) < (uint64_t)r->value_len)) return HW_ERR_CORRUPT;
         p += r->value_len;
     }
-    if ((st = read_varint32(&p, rend, &r->header_count)) != HW_OK) return HW_ERR_CORRUPT;
-    if (r->header_count < 0) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY(varint32_short(&p, rend, &r->header_count) != HW_OK)) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY(r->header_count < 0)) return HW_ERR_CORRUPT;
     r->headers = p;
-    /* Each header takes at least 2 bytes, so the count is bounded by the bytes left. */
-    if (r->header_count > (rend - p) / 2 + 1) return HW_ERR_CORRUPT;
-    for (int64_t i = 0; i < r->header_count; i++) {
-        const uint8_t *hk, *hv;
-        int64_t hkl, hvl;
-        if (hw_header_read(&p, rend, &hk, &hkl, &hv, &hvl) != HW_OK) return HW_ERR_CORRUPT;
+    if (HW_UNLIKELY(r->header_count > 0)) {
+        /* Each header takes at least 2 bytes, so the count is bounded by the bytes left. */
+        if (r->header_count > (rend - p) / 2 + 1) return HW_ERR_CORRUPT;
+        for (int64_t i = 0; i < r->header_count; i++) {
+            const uint8_t *hk, *hv;
+            int64_t hkl, hvl;
+            if (hw_header_read(&p, rend, &hk, &hkl, &hv, &hvl) != HW_OK) return HW_ERR_CORRUPT;
+        }
     }
     r->headers_end = p;
-    if (p != rend) return HW_ERR_CORRUPT; /* "Invalid record size" */
+    if (HW_UNLIKELY(p != rend)) return HW_ERR_CORRUPT; /* "Invalid record size" */
     *pos = p;
     return HW_OK;
+}
+
+hw_status hw_record_read(const uint8_t **pos, const uint8_t *end, hw_record *r) {
+    return record_read(pos, end, r);
 }
 
 hw_status hw_records_columns_ex(const uint8_t *p, const uint8_t *end, int32_t count,
@@ -120,8 +173,11 @@ hw_status hw_records_columns_ex(const uint8_t *p, const uint8_t *end, int32_t co
     size_t k = 0;
     for (int32_t i = 0; i < count; i++) {
         const uint8_t *start = p;
+        /* A read comes from the page cache, not the CPU caches: ask for the lines a few
+         * records ahead (only inside the buffer: a pointer past it would be UB). */
+        if (HW_LIKELY(end - p > WALK_PREFETCH)) __builtin_prefetch(p + WALK_PREFETCH);
         hw_record r;
-        if (hw_record_read(&p, end, &r) != HW_OK) {
+        if (HW_UNLIKELY(record_read(&p, end, &r) != HW_OK)) {
             *kept = k;
             return HW_ERR_CORRUPT;
         }
@@ -168,7 +224,7 @@ hw_status hw_batch_validate(const uint8_t *buf, size_t len, hw_batch_header *h) 
     if ((int64_t)h->records_count > (end - p) / 7) return HW_ERR_CORRUPT;
     for (int32_t i = 0; i < h->records_count; i++) {
         hw_record r;
-        if (hw_record_read(&p, end, &r) != HW_OK) return HW_ERR_CORRUPT;
+        if (record_read(&p, end, &r) != HW_OK) return HW_ERR_CORRUPT;
         if (r.offset_delta < 0 || r.offset_delta > h->last_offset_delta) return HW_ERR_CORRUPT;
     }
     if (p != end) return HW_ERR_CORRUPT;

@@ -16,6 +16,7 @@ zero-copy read can never outlive its mapping.
 cimport cython
 from cpython cimport array
 from cpython.buffer cimport PyBUF_SIMPLE, PyBUF_WRITABLE, PyBuffer_Release, PyObject_GetBuffer
+from cpython.object cimport Py_SIZE, PyObject
 from cpython.bytes cimport PyBytes_AS_STRING, PyBytes_CheckExact, PyBytes_FromStringAndSize, PyBytes_GET_SIZE
 from cpython.unicode cimport PyUnicode_AsUTF8String, PyUnicode_DecodeUTF8
 from libc.stdint cimport int16_t, int32_t, int64_t, uint8_t, uint32_t, uint64_t
@@ -688,6 +689,47 @@ cdef list _decode_headers(hw_record *r):
     return hdrs
 
 
+# Column arrays of dead RecordColumns, reused by the next decode_columns. A read of ~1 MiB of
+# small records needs six ~70 KB columns; fresh ones cost more than the walk that fills them
+# (malloc returns freed memory to the OS, so every read page-faults its columns in again).
+# Only arrays referenced by nothing else are taken (a kept column, or a buffer exported from
+# one, holds a reference); the pool is bounded in count and bytes.
+cdef list _column_pool = []
+cdef Py_ssize_t _column_pool_bytes = 0
+cdef Py_ssize_t COLUMN_POOL_MAX = 96            # 16 reads of 6 columns
+cdef Py_ssize_t COLUMN_POOL_MAX_BYTES = 32 << 20
+cdef Py_ssize_t COLUMN_MAX_POOLED = 1 << 20     # items (8 MiB): bigger columns are freed
+
+
+cdef void _pool_put(PyObject *col) noexcept:
+    """Keep `col` (a borrowed pointer, so the check sees the true count) if only the dying
+    RecordColumns holds it."""
+    global _column_pool_bytes
+    cdef Py_ssize_t n
+    if col.ob_refcnt != 1 or _column_pool is None or len(_column_pool) >= COLUMN_POOL_MAX:
+        return
+    cdef object o = <object>col
+    if type(o) is not array.array:
+        return
+    n = Py_SIZE(o)
+    if n > COLUMN_MAX_POOLED or _column_pool_bytes + n * 8 > COLUMN_POOL_MAX_BYTES:
+        return
+    _column_pool.append(o)
+    _column_pool_bytes += n * 8
+
+
+cdef array.array _column(Py_ssize_t n):
+    """An array('q') of n uninitialized items, from the pool when it has one."""
+    global _column_pool_bytes
+    cdef array.array a
+    if not _column_pool:
+        return array.clone(_Q_TEMPLATE, n, zero=False)
+    a = _column_pool.pop()
+    _column_pool_bytes -= Py_SIZE(a) * 8
+    array.resize_smart(a, n)  # keeps the memory unless n is far smaller or larger
+    return a
+
+
 @cython.final
 cdef class RecordColumns:
     """Records of whole batches decoded into columns (no Python object per record).
@@ -704,6 +746,15 @@ cdef class RecordColumns:
     cdef readonly object value_offsets
     cdef readonly object value_lengths
     cdef readonly object data
+
+    def __dealloc__(self):
+        # Hand the columns nobody else holds back to the pool for the next decode.
+        _pool_put(<PyObject *>self.offsets)
+        _pool_put(<PyObject *>self.timestamps)
+        _pool_put(<PyObject *>self.key_offsets)
+        _pool_put(<PyObject *>self.key_lengths)
+        _pool_put(<PyObject *>self.value_offsets)
+        _pool_put(<PyObject *>self.value_lengths)
 
     def __len__(self):
         return len(self.offsets)
@@ -768,12 +819,12 @@ def decode_columns(data, int64_t start_offset=-1, decompress=None):
                 if h.attributes & 0x07:
                     compressed = True
             pos += size
-        offsets = array.clone(_Q_TEMPLATE, count, zero=False)
-        timestamps = array.clone(_Q_TEMPLATE, count, zero=False)
-        koff = array.clone(_Q_TEMPLATE, count, zero=False)
-        klen = array.clone(_Q_TEMPLATE, count, zero=False)
-        voff = array.clone(_Q_TEMPLATE, count, zero=False)
-        vlen = array.clone(_Q_TEMPLATE, count, zero=False)
+        offsets = _column(count)
+        timestamps = _column(count)
+        koff = _column(count)
+        klen = _column(count)
+        voff = _column(count)
+        vlen = _column(count)
         o_ = offsets
         t_ = timestamps
         ko = koff
@@ -1676,9 +1727,19 @@ def last_offsets(list messages):
     """{(topic, partition): offset + 1 of the last non-error message} over `messages`."""
     cdef dict out = {}
     cdef Message m
-    for m in messages:
-        if m._error is None:
-            out[(m._topic, m._partition)] = m._offset + 1
+    cdef Message last = None
+    cdef Py_ssize_t i, n = len(messages)
+    # Messages come in runs of one partition (one read each): store once per run, at its
+    # last message, instead of a key tuple and a dict store per message.
+    for i in range(n):
+        m = messages[i]
+        if m._error is not None:
+            continue
+        if last is not None and (m._topic is not last._topic or m._partition != last._partition):
+            out[(last._topic, last._partition)] = last._offset + 1
+        last = m
+    if last is not None:
+        out[(last._topic, last._partition)] = last._offset + 1
     return out
 
 

@@ -190,6 +190,7 @@ class Consumer:
         self._eof_sent: set[tuple[str, int]] = set()
         # Fetched, not yet returned; a list so consume() takes a slice in one C call.
         self._buffer: list[Message] = []
+        self._fill_next = 0  # index in self._positions of the partition the next fill reads first
         self._closed = False
         # Group membership.
         self._subscription: list[str] = []
@@ -480,12 +481,13 @@ class Consumer:
                 self._check_open()
                 self._drive_group()
                 self._maybe_auto_commit()
-                # A read may hold only batches that are not delivered (markers, aborted
-                # transactions): read on while positions advance, without waiting.
-                while not self._buffer and self._fill():
-                    pass
-                buf = self._buffer
                 want = num_messages - len(out)
+                if len(self._buffer) < want:
+                    # A read may hold only batches that are not delivered (markers, aborted
+                    # transactions): read on while positions advance, without waiting.
+                    while self._fill(want) and not self._buffer:
+                        pass
+                buf = self._buffer
                 taken = buf[:want]
                 del buf[:want]
                 out.extend(taken)
@@ -497,49 +499,68 @@ class Consumer:
                 return out
             self._broker._wait_for_data(0.05 if remaining is None else min(remaining, 0.05), seen)
 
-    def _fill(self) -> bool:
-        """Read every assigned partition once into the buffer; True if a position advanced."""
+    def _fill(self, want: int) -> bool:
+        """Read assigned partitions into the buffer, each once at most, starting after the one
+        the last fill stopped at, until the buffer holds `want` messages; True if a position
+        advanced. Over successive fills the partitions take turns in the same order as reading
+        all of them every time, but only what is asked for is built: a read of every partition
+        made ~70,000 Messages at once for a consume(10000), and allocating that many live
+        objects (fresh pages each time) cost more than building them."""
         advanced = False
-        for key, pos in list(self._positions.items()):
+        keys = list(self._positions)
+        n = len(keys)
+        start = self._fill_next
+        for i in range(n):
+            key = keys[(start + i) % n]
             if key in self._paused:
                 continue
-            if pos is None:
-                pos = self._positions[key] = self._resolve_position(key)
-            plog = self._broker.get_log(*key)
-            try:
-                result = plog.read(pos, self._max_partition_bytes, verify_crc=self._check_crcs, isolation_level=self._isolation)
-            except OffsetOutOfRangeError:
-                self._positions[key] = self._reset_position(key)
-                continue
-            with result:
-                topic, partition = key
-                last = pos - 1
-                if result.view is not None:
-                    if result.aborted_transactions:
-                        msgs = []
-                        view = result.view
-                        for a, b in committed_runs(view, result.aborted_transactions):
-                            sub = view[a:b]
-                            msgs += decode_messages(sub, pos, topic, partition, _decompress_section)
-                            sub.release()
-                    else:
-                        msgs = decode_messages(result.view, pos, topic, partition, _decompress_section)
-                    if msgs:
-                        last = msgs[-1].offset()
-                        self._buffer.extend(msgs)
-                if result.nbytes:
-                    # Skip past control batches and gaps too: the next fetch starts after the
-                    # last batch returned.
-                    for header, view in result.batches():
-                        last = max(last, header.last_offset)
-                        view.release()
-                    self._positions[key] = last + 1
-                    self._eof_sent.discard(key)
-                    advanced = True
-                elif self._eof and key not in self._eof_sent:
-                    self._eof_sent.add(key)
-                    self._buffer.append(Message(topic, partition, pos, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "end of partition")))
+            if self._fill_one(key):
+                advanced = True
+            if len(self._buffer) >= want:
+                self._fill_next = (start + i + 1) % n
+                break
         return advanced
+
+    def _fill_one(self, key: tuple[str, int]) -> bool:
+        """Read one partition into the buffer; True if its position advanced."""
+        pos = self._positions[key]
+        if pos is None:
+            pos = self._positions[key] = self._resolve_position(key)
+        plog = self._broker.get_log(*key)
+        try:
+            result = plog.read(pos, self._max_partition_bytes, verify_crc=self._check_crcs, isolation_level=self._isolation)
+        except OffsetOutOfRangeError:
+            self._positions[key] = self._reset_position(key)
+            return False
+        with result:
+            topic, partition = key
+            last = pos - 1
+            if result.view is not None:
+                if result.aborted_transactions:
+                    msgs = []
+                    view = result.view
+                    for a, b in committed_runs(view, result.aborted_transactions):
+                        sub = view[a:b]
+                        msgs += decode_messages(sub, pos, topic, partition, _decompress_section)
+                        sub.release()
+                else:
+                    msgs = decode_messages(result.view, pos, topic, partition, _decompress_section)
+                if msgs:
+                    last = msgs[-1].offset()
+                    self._buffer.extend(msgs)
+            if result.nbytes:
+                # Skip past control batches and gaps too: the next fetch starts after the
+                # last batch returned.
+                for header, view in result.batches():
+                    last = max(last, header.last_offset)
+                    view.release()
+                self._positions[key] = last + 1
+                self._eof_sent.discard(key)
+                return True
+            if self._eof and key not in self._eof_sent:
+                self._eof_sent.add(key)
+                self._buffer.append(Message(topic, partition, pos, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "end of partition")))
+        return False
 
     def consume_batch(self, max_records: int = 1_000_000, timeout: float = 0) -> list[ColumnBatch]:
         """Columnar reads of every assigned partition (up to max.partition.fetch.bytes each):

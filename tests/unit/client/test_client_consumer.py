@@ -286,3 +286,82 @@ def test_position_is_the_next_message_to_deliver_not_the_fetch_position(broker) 
     assert len(rest) == 59
     assert {tp.offset for tp in c.position([TP("ahead", part) for part in range(3)])} == {20}
     c.close()
+
+
+def _batches(broker, topic, partitions, batches, per_batch=10):
+    """`batches` batches of `per_batch` records per partition, values b"<p>:<i>"."""
+    broker.create_topic(topic, partitions)
+    p = broker.producer()
+    for part in range(partitions):
+        for j in range(batches):
+            p.produce_batch(topic, [b"%d:%d" % (part, j * per_batch + i) for i in range(per_batch)], partition=part)
+            p.flush()
+    p.close()
+
+
+def test_fills_take_partitions_in_turn(broker) -> None:
+    """A fill reads only up to what is asked for, starting after the partition the last fill
+    stopped at: a partition with more data never starves the others."""
+    _batches(broker, "turns", 3, batches=3)
+    # One batch per read: each fill of poll() takes one read of one partition.
+    c = broker.consumer({"group.id": None, "max.partition.fetch.bytes": 1})
+    c.assign([TopicPartition("turns", part, 0) for part in range(3)])
+    msgs = [c.poll(1.0) for _ in range(90)]
+    assert [m.partition() for m in msgs] == [part for _ in range(3) for part in range(3) for _ in range(10)]
+    for part in range(3):
+        assert [m.value() for m in msgs if m.partition() == part] == [b"%d:%d" % (part, i) for i in range(30)]
+    assert c.poll(0.05) is None
+    c.close()
+
+
+def test_consume_reads_on_until_it_has_what_it_asks_for(broker) -> None:
+    _batches(broker, "ask", 3, batches=2)
+    c = broker.consumer({"group.id": None, "max.partition.fetch.bytes": 1})
+    c.assign([TopicPartition("ask", part, 0) for part in range(3)])
+    assert len(c.consume(5, 1.0)) == 5  # reads partition 0 only
+    # 5 buffered: reads on (1, 2, then 0 again), one read of each, to fill 25.
+    got = c.consume(25, 1.0)
+    assert [(m.partition(), m.offset()) for m in got] == (
+        [(0, i) for i in range(5, 10)] + [(1, i) for i in range(10)] + [(2, i) for i in range(10)]
+    )
+    rest = c.consume(100, 1.0)
+    assert sorted((m.partition(), m.offset()) for m in rest) == sorted(
+        [(0, i) for i in range(10, 20)] + [(1, i) for i in range(10, 20)] + [(2, i) for i in range(10, 20)]
+    )
+    assert {tp.offset for tp in c.position([TopicPartition("ask", part) for part in range(3)])} == {20}
+    c.close()
+
+
+def test_fill_turns_survive_pause_and_a_smaller_assignment(broker) -> None:
+    _batches(broker, "shrink", 4, batches=2)
+    c = broker.consumer({"group.id": None, "max.partition.fetch.bytes": 1})
+    c.assign([TopicPartition("shrink", part, 0) for part in range(4)])
+    for _ in range(30):  # partitions 0, 1, 2: the next fill would start at 3
+        assert c.poll(1.0) is not None
+    c.assign([TopicPartition("shrink", 1, 0)])
+    assert [m.offset() for m in c.consume(100, 1.0)] == list(range(10))
+    c.assign([TopicPartition("shrink", part, 0) for part in (0, 1)])
+    c.pause([TopicPartition("shrink", 0)])
+    assert [(m.partition(), m.offset()) for m in c.consume(100, 1.0)] == [(1, i) for i in range(10)]
+    c.resume([TopicPartition("shrink", 0)])
+    got = c.consume(100, 1.0)
+    assert sorted((m.partition(), m.offset()) for m in got) == [(0, i) for i in range(10)] + [(1, i) for i in range(10, 20)]
+    c.close()
+
+
+def test_last_offsets_across_runs_errors_and_equal_topic_names() -> None:
+    from headwater._native._native import Message, last_offsets
+
+    t1 = "".join(["to", "pic"])  # equal to "topic", another object: keys compare by value
+    msgs = [
+        Message("topic", 0, 5, None, b"a"),
+        Message("topic", 0, 6, None, b"b"),
+        Message("topic", 1, 3, None, b"c"),
+        Message(t1, 0, 9, None, b"d"),
+        Message("topic", 1, 4, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "eof")),
+        Message("other", 1, 1, None, b"e"),
+        Message("topic", 2, 7, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "eof")),
+    ]
+    assert last_offsets(msgs) == {("topic", 0): 10, ("topic", 1): 4, ("other", 1): 2}
+    assert last_offsets([]) == {}
+    assert last_offsets(msgs[-1:]) == {}
