@@ -9,8 +9,9 @@
 3. consume_batch (columns) and poll()/consume() per Message; as a diagnostic, the C column walk
    alone (bench/walk_bench.c: its ceiling without Python or allocation).
 4. idempotence on vs off (produce_batch, same records).
-5. produce-to-consume latency at 10,000 records/s (one record at a time, linger.ms=0, a consumer
-   thread blocked in poll()), p50/p99.
+5. produce-to-consume latency at 10,000 records/s (one record at a time, linger.ms=0), p50/p99,
+   for the asyncio face and the threaded face, each next to a bare handoff of the same shape
+   (bench/latency.py).
 Each figure is the best of a few repetitions; the machine is shared, so ratios matter more than
 absolute rates. Results go to bench/results_embedded.json.
 """
@@ -21,13 +22,14 @@ import json
 import os
 import shutil
 import sqlite3
-import statistics
 import sys
 import tempfile
-import threading
 import time
 
 import headwater
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import latency  # noqa: E402  (bench/latency.py)
 
 FULL = os.environ.get("HEADWATER_BENCH_FULL") == "1"
 N = 4_000_000 if FULL else 1_000_000
@@ -194,44 +196,15 @@ def main() -> int:
         r = topic_n / best(msgs) / 1e6
         line("consume() per Message", r, "M rec/s", "", None, f"bar >= 3 M/s {'PASS' if r >= 3 else 'MISS'}")
 
-    print("== 5. produce-to-consume latency at 10,000 records/s")
-    d = os.path.join(tmp, "latency")
-    with headwater.Broker(d, {"flush.policy": "interval"}) as b:
-        b.create_topic("lat", partitions=1)
-        c = b.consumer({"group.id": None})
-        c.assign([headwater.TopicPartition("lat", 0, headwater.OFFSET_END)])
-        p = b.producer({"linger.ms": 0})
-        total = 20000 if not FULL else 100000
-        lat: list[float] = []
-        done = threading.Event()
-
-        def reader() -> None:
-            while len(lat) < total:
-                m = c.poll(1.0)
-                if m is not None:
-                    lat.append(time.perf_counter() - float(m.value()))
-            done.set()
-
-        th = threading.Thread(target=reader, daemon=True)
-        th.start()
-        interval = 1.0 / 10000
-        nxt = time.perf_counter()
-        for _ in range(total):
-            # Pace without holding the GIL: a bare spin would starve the consumer thread for
-            # the 5 ms switch interval and measure the interpreter, not the broker.
-            while (wait := nxt - time.perf_counter()) > 0:
-                time.sleep(wait if wait > 2e-4 else 0)
-            p.produce("lat", repr(time.perf_counter()).encode(), partition=0)
-            nxt += interval
-        done.wait(30)
-        lat.sort()
-        p50 = lat[len(lat) // 2] * 1e6
-        p99 = lat[int(len(lat) * 0.99)] * 1e6
-        line("latency p50 (us)", p50, "us")
-        line("latency p99 (us)", p99, "us", "", None, f"bar p99 < 100 us {'PASS' if p99 < 100 else 'MISS'}")
-        line("latency mean (us)", statistics.mean(lat) * 1e6, "us")
-        p.close()
-        c.close()
+    print("== 5. produce-to-consume latency at 10,000 records/s (bench/latency.py)")
+    lat = latency.measure(tmp, 10_000, 100_000 if FULL else 20_000)
+    for face in ("asyncio", "threads"):
+        ours, bare = lat[face], lat[face + " bare handoff"]
+        line(f"latency {face} p50 (us)", ours["p50_us"], "us", f"bare handoff {bare['p50_us']:.1f} us")
+        line(
+            f"latency {face} p99 (us)", ours["p99_us"], "us", f"bare handoff {bare['p99_us']:.1f} us", None,
+            f"bar p99 < 100 us {'PASS' if ours['p99_us'] < 100 else 'MISS'}",
+        )
     shutil.rmtree(tmp, ignore_errors=True)
     with open(os.path.join(os.path.dirname(__file__), "results_embedded.json"), "w") as f:
         json.dump(results, f, indent=1)
