@@ -494,12 +494,12 @@ class Broker:
         if coordinator.config.transaction_state_log_num_partitions == 1:
             recs = coordinator.take_records()  # one partition: no routing by transactional id
             if recs:
-                keys, values = zip(*recs)
-                self._logs.get_log(TXN_STATE_TOPIC, 0).append_coordinator_records(list(keys), list(values))
+                log_ = self._logs.get_log(TXN_STATE_TOPIC, 0)
+                log_.append_coordinator_records([k for k, _ in recs], [v for _, v in recs])
             return
         for p, recs in coordinator.take_records_by_partition().items():
-            keys, values = zip(*recs)
-            self._logs.get_log(TXN_STATE_TOPIC, p).append_coordinator_records(list(keys), list(values))
+            log_ = self._logs.get_log(TXN_STATE_TOPIC, p)
+            log_.append_coordinator_records([k for k, _ in recs], [v for _, v in recs])
 
     def _txn_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one transaction-coordinator call under the broker lock; persist its records
