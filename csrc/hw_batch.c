@@ -49,8 +49,9 @@ static inline hw_status read_varint32(const uint8_t **p, const uint8_t *end, int
 
 /* The record walk's varint readers: the 1- and 2-byte forms inline (in records of small values
  * every field takes one or two bytes: deltas and lengths below 8192), longer ones through the
- * general readers above. Same results and statuses as hw_varint_read / read_varint32. */
-HW_INLINE hw_status varlong_short(const uint8_t **pos, const uint8_t *end, int64_t *v) {
+ * general readers above. Same results and statuses as hw_varint_read / read_varint32 (a 1- or
+ * 2-byte varint always fits int32: only the general path needs the range check). */
+HW_INLINE hw_status varint_short(const uint8_t **pos, const uint8_t *end, int64_t *v, int int32) {
     const uint8_t *p = *pos;
     if (HW_LIKELY(p < end)) {
         uint32_t b0 = p[0];
@@ -66,27 +67,15 @@ HW_INLINE hw_status varlong_short(const uint8_t **pos, const uint8_t *end, int64
             return HW_OK;
         }
     }
-    return hw_varint_read(pos, end, v);
+    return int32 ? read_varint32(pos, end, v) : hw_varint_read(pos, end, v);
 }
 
-/* A 1- or 2-byte varint always fits int32: only the general path needs the range check. */
+HW_INLINE hw_status varlong_short(const uint8_t **pos, const uint8_t *end, int64_t *v) {
+    return varint_short(pos, end, v, 0);
+}
+
 HW_INLINE hw_status varint32_short(const uint8_t **pos, const uint8_t *end, int64_t *v) {
-    const uint8_t *p = *pos;
-    if (HW_LIKELY(p < end)) {
-        uint32_t b0 = p[0];
-        if (HW_LIKELY(!(b0 & 0x80))) {
-            *v = (int64_t)(b0 >> 1) ^ -(int64_t)(b0 & 1);
-            *pos = p + 1;
-            return HW_OK;
-        }
-        if (HW_LIKELY(end - p >= 2 && !(p[1] & 0x80))) {
-            uint32_t z = (b0 & 0x7f) | ((uint32_t)p[1] << 7);
-            *v = (int64_t)(z >> 1) ^ -(int64_t)(z & 1);
-            *pos = p + 2;
-            return HW_OK;
-        }
-    }
-    return read_varint32(pos, end, v);
+    return varint_short(pos, end, v, 1);
 }
 
 hw_status hw_header_read(const uint8_t **pos, const uint8_t *end, const uint8_t **key,
