@@ -443,6 +443,7 @@ class Broker:
         with self._lock:
             for w in work:
                 self._write_markers_locked(w)
+            self._persist_txn_records_locked()  # the Complete* records of what recovery finished
 
     def _read_internal_records(self, topic: str) -> list[tuple[bytes, bytes | None]]:
         """The keyed records of an internal topic, in log order (control batches skipped)."""

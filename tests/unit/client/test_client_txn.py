@@ -392,6 +392,72 @@ def test_crash_with_an_open_transaction_ends_it_after_reopen(make_broker, tmp_pa
         assert lso == end
 
 
+COMMIT_THEN_CRASH_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from headwater.client import Broker
+    # The timer would write the deferred CompleteCommit record within 50 ms: keep it away.
+    b = Broker(sys.argv[1], {"timer.interval.ms": 600000})
+    b.create_topic("t", 2)
+    p = b.producer({"transactional.id": "tx", "linger.ms": 1000})
+    p.init_transactions()
+    p.begin_transaction()
+    p.produce("t", b"a", partition=0)
+    p.produce("t", b"b", partition=1)
+    p.commit_transaction()
+    os._exit(0)  # a crash right after the commit returned
+    """
+)
+
+
+def txn_state_records(broker: Any) -> list[Any]:
+    """The decoded values of __transaction_state, in log order."""
+    from headwater.coordinator.txn import records as rec
+
+    return [rec.decode_value(v) for _, v in broker._read_internal_records("__transaction_state") if v is not None]
+
+
+def test_commit_then_crash_before_the_complete_record_completes_again(make_broker, tmp_path) -> None:
+    """The CompleteCommit record waits for the next coordinator record (one append per
+    transaction fewer): a crash before it leaves PrepareCommit last in __transaction_state, and
+    recovery writes the markers again. The committed records are visible once, and a second
+    COMMIT marker in each partition changes nothing."""
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-c", COMMIT_THEN_CRASH_CHILD, str(data)], check=True, timeout=60)
+    broker = make_broker()
+    statuses = [v.transaction_status for v in txn_state_records(broker)]
+    assert statuses[-2:] == [int(TransactionState.PREPARE_COMMIT), int(TransactionState.COMPLETE_COMMIT)]
+    assert int(TransactionState.COMPLETE_COMMIT) not in statuses[:-1]  # the crash lost the deferred one
+    assert broker.txn_coordinator.state_of("tx") is TransactionState.COMPLETE_COMMIT
+    assert sorted(read_all(broker, "t", "read_committed")) == [b"a", b"b"]
+    for part in (0, 1):
+        lso, end = lso_and_end(broker, "t", part)
+        assert (lso, end) == (3, 3)  # the record, its marker, the marker written again
+    p = txn_producer(broker)
+    p.begin_transaction()
+    p.produce("t", b"c", partition=0)
+    p.commit_transaction()
+    assert sorted(read_all(broker, "t", "read_committed")) == [b"a", b"b", b"c"]
+
+
+def test_deferred_complete_record_is_written_by_close_and_by_the_next_transaction(make_broker) -> None:
+    broker = make_broker()
+    broker.create_topic("t", 1)
+    p = txn_producer(broker)
+    for i in range(3):
+        p.begin_transaction()
+        p.produce("t", b"%d" % i)
+        p.commit_transaction()
+    broker.close()
+    broker = make_broker()
+    statuses = [v.transaction_status for v in txn_state_records(broker)]
+    ongoing, prepare, complete = (int(TransactionState.ONGOING), int(TransactionState.PREPARE_COMMIT), int(TransactionState.COMPLETE_COMMIT))
+    # Each CompleteCommit went out with the next transaction's Ongoing record; close wrote the last.
+    assert statuses[-9:] == [ongoing, prepare, complete, ongoing, prepare, complete, ongoing, prepare, complete]
+    assert broker.txn_coordinator.state_of("tx") is TransactionState.COMPLETE_COMMIT
+    assert read_all(broker, "t", "read_committed") == [b"0", b"1", b"2"]
+
+
 # ------------------------------------------------------------- consume-transform-produce
 
 
