@@ -310,6 +310,50 @@ cdef Py_ssize_t _bound(list values, list keys, list headers) except -1:
     return total
 
 
+cdef struct _plain_values:
+    const uint8_t **ptrs
+    int64_t *lens
+    size_t payload
+
+
+cdef int _plain_values_init(_plain_values *pv, Py_ssize_t n) except -1:
+    pv.payload = 0
+    pv.ptrs = <const uint8_t **>malloc(<size_t>(n if n > 0 else 1) * sizeof(uint8_t *))
+    pv.lens = <int64_t *>malloc(<size_t>(n if n > 0 else 1) * sizeof(int64_t))
+    if pv.ptrs == NULL or pv.lens == NULL:
+        _plain_values_free(pv)
+        raise MemoryError()
+    return 0
+
+
+cdef void _plain_values_free(_plain_values *pv) noexcept:
+    free(pv.ptrs)
+    free(pv.lens)
+    pv.ptrs = NULL
+    pv.lens = NULL
+
+
+cdef bint _plain_values_fill(_plain_values *pv, list values) noexcept:
+    """Pointers and lengths of `values` (room for len(values) entries) and the sum of their
+    lengths; False as soon as one is neither bytes nor None."""
+    cdef Py_ssize_t n = PyList_GET_SIZE(values), i
+    cdef size_t payload = 0
+    cdef PyObject *v
+    for i in range(n):
+        v = PyList_GET_ITEM(values, i)
+        if PyBytes_CheckExact(<object>v):
+            pv.ptrs[i] = <const uint8_t *>PyBytes_AS_STRING(<object>v)
+            pv.lens[i] = PyBytes_GET_SIZE(<object>v)
+            payload += <size_t>pv.lens[i]
+        elif v == <PyObject *>None:
+            pv.ptrs[i] = NULL
+            pv.lens[i] = -1
+        else:
+            return False
+    pv.payload = payload
+    return True
+
+
 cdef int _write_plain_values(hw_batch_writer *w, list values, int64_t timestamp) except -1:
     """Fast path: only bytes/None values, no keys, headers or per-record timestamps. Returns 0
     if some value is another type (the caller then takes the general path)."""
@@ -1230,6 +1274,24 @@ cdef class Segment:
         if timestamp == -1 and tss is None:
             timestamp = _now_ms()
         cdef int64_t base_ts = tss[0] if tss is not None else timestamp
+        cdef _plain_values plain
+        if ks is None and hs is None and tss is None:
+            # The producer's case: one walk over the list gives the pointers, lengths and the
+            # size bound (the general path walks it three times).
+            _plain_values_init(&plain, n)
+            try:
+                if _plain_values_fill(&plain, vals):
+                    bound = HW_BATCH_HEADER_SIZE + <size_t>n * (HW_RECORD_MAX_OVERHEAD + 15) + plain.payload
+                    buf = self._staging(bound)
+                    hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch,
+                                   <int16_t>attributes, producer_id, <int16_t>producer_epoch,
+                                   base_sequence, base_ts)
+                    # The list holds references to the values for the duration of the call.
+                    _raise_for(hw_batch_write_values(&w, plain.ptrs, plain.lens, <size_t>n, timestamp),
+                               "record")
+                    return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
+            finally:
+                _plain_values_free(&plain)
         bound = HW_BATCH_HEADER_SIZE + <size_t>_bound(vals, ks, hs)
         buf = self._staging(bound)
         if True:
@@ -1879,6 +1941,13 @@ cdef class ProducerCore:
     cdef public double _linger_s
     cdef public bint _closed
     cdef public object _default_cb
+    # The topic of the last fast-path record, the _topics dict it was found in and its state:
+    # a loop producing to one topic skips the dict lookup. Valid while _topics is that same
+    # dict, because the producer never replaces or removes an entry of a dict installed as
+    # _topics (see Producer._topic_state); installing another dict changes the identity.
+    cdef object _cached_topic
+    cdef dict _cached_topics
+    cdef TopicBuffers _cached_state
 
     def _produce_args(self, topic, value=None, key=None, Py_ssize_t partition=-1,
                       on_delivery=None, timestamp=0, headers=None, callback=None):
@@ -1910,11 +1979,20 @@ cdef class ProducerCore:
         lock = self._lock
         lock._acquire()
         # From here every exit releases the lock. A str key's lookup cannot raise.
-        found = PyDict_GetItemWithError(self._topics, topic)
-        if found == NULL or self._closed:
+        if topic is self._cached_topic and self._topics is self._cached_topics:
+            state = self._cached_state
+        else:
+            found = PyDict_GetItemWithError(self._topics, topic)
+            if found == NULL:
+                lock._release()
+                return self._produce_general(topic, value, None, partition)
+            state = <TopicBuffers>found
+            self._cached_topic = topic
+            self._cached_topics = self._topics
+            self._cached_state = state
+        if self._closed:
             lock._release()
             return self._produce_general(topic, value, None, partition)
-        state = <TopicBuffers>found
         p = partition if partition >= 0 else state.sticky
         if (p < 0 or p >= state.partitions or state.buffers is None
                 or p >= PyList_GET_SIZE(state.buffers)):
