@@ -498,6 +498,7 @@ def test_zero_tail_scans_as_clean_end(Segment, seg_path):
         [None],
         [b"", None, b"x" * 300, b"y"],
         [b"v%d" % i for i in range(200)],
+        [b"w" * (i % 70) for i in range(8200)],  # offset deltas of 1, 2 and 3 varint bytes
         [b"a", bytearray(b"b"), b"c"],  # general path from the second value
         [b"a", None, memoryview(b"bc")],  # general path from the last value
     ],
@@ -509,7 +510,7 @@ def test_append_records_plain_values_equal_build_batch(native, Segment, seg_path
             timestamp=TS, base_offset=7, producer_id=3, producer_epoch=1, base_sequence=11,
         )
     )
-    s = _open(Segment, seg_path)
+    s = _open(Segment, seg_path, max_bytes=1 << 20)
     try:
         pos, size = s.append_records(values, None, TS, 7, -1, 3, 1, 11)
         got = s.read(pos, size)
