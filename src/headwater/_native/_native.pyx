@@ -1931,7 +1931,10 @@ cdef class ProducerCore:
     """The C part of client.producer.Producer: produce() for the common record (bytes or None
     value, no key, headers, timestamp or callback) appends to the partition buffer without a
     Python frame. Everything else goes to the Python `_produce_general`; sends go to the Python
-    `_send_locked`. Subclassed by Producer, which sets every field."""
+    `_send_locked`. Subclassed by Producer, which sets every field.
+
+    produce() itself is installed below the class as a METH_FASTCALL function
+    (`_produce_entry`); `_produce_args` is its general-argument form."""
     cdef public FastRLock _lock
     cdef public dict _topics
     cdef public Py_ssize_t _queued
