@@ -308,24 +308,23 @@ hw_status hw_batch_write_fixed(hw_batch_writer *w, const uint8_t *data, size_t w
                                size_t count, int64_t timestamp) {
     if (count == 0) return HW_OK;
     int64_t ts_delta = (int64_t)((uint64_t)timestamp - (uint64_t)w->base_timestamp);
-    uint8_t ts_buf[HW_VARINT_MAX], len_buf[HW_VARINT_MAX];
-    size_t ts_n = hw_varint_write(ts_buf, ts_delta);
-    size_t len_n = hw_varint_write(len_buf, (int64_t)width);
+    size_t ts_n = hw_varint_size(ts_delta);
+    size_t len_n = hw_varint_size((int64_t)width);
     /* Upper bound of the whole run: offset deltas take at most 5 bytes. */
     size_t fixed = 1 + ts_n + 1 + len_n + width + 1; /* attr, ts, key -1, value len, value, hc */
     size_t bound = count * (HW_VARINT_MAX + fixed + 5);
     if ((size_t)(w->end - w->pos) < bound) return HW_ERR_FULL;
     uint8_t *p = w->pos;
     int64_t od = w->count;
+    /* Varints are written in place: copying them from scratch buffers cost a memcpy call
+     * each (their sizes vary), three per record. */
     for (size_t i = 0; i < count; i++, od++) {
-        uint8_t od_buf[HW_VARINT_MAX];
-        size_t od_n = hw_varint_write(od_buf, od);
-        p += hw_varint_write(p, (int64_t)(fixed + od_n));
+        p += hw_varint_write(p, (int64_t)(fixed + hw_varint_size(od)));
         *p++ = 0;                               /* attributes */
-        memcpy(p, ts_buf, ts_n), p += ts_n;     /* timestamp delta */
-        memcpy(p, od_buf, od_n), p += od_n;     /* offset delta */
+        p += hw_varint_write(p, ts_delta);      /* timestamp delta */
+        p += hw_varint_write(p, od);            /* offset delta */
         *p++ = 0x01;                            /* key length -1 (null) */
-        memcpy(p, len_buf, len_n), p += len_n;  /* value length */
+        p += hw_varint_write(p, (int64_t)width); /* value length */
         memcpy(p, data + i * width, width), p += width;
         *p++ = 0;                               /* header count */
     }
@@ -339,27 +338,25 @@ hw_status hw_batch_write_values(hw_batch_writer *w, const uint8_t *const *ptrs,
                                 const int64_t *lens, size_t count, int64_t timestamp) {
     if (count == 0) return HW_OK;
     int64_t ts_delta = (int64_t)((uint64_t)timestamp - (uint64_t)w->base_timestamp);
-    uint8_t ts_buf[HW_VARINT_MAX];
-    size_t ts_n = hw_varint_write(ts_buf, ts_delta);
+    size_t ts_n = hw_varint_size(ts_delta);
     size_t need = 0;
     for (size_t i = 0; i < count; i++)
         need += HW_VARINT_MAX + 1 + ts_n + 5 + 1 + HW_VARINT_MAX + (size_t)(lens[i] > 0 ? lens[i] : 0) + 1;
     if ((size_t)(w->end - w->pos) < need) return HW_ERR_FULL;
     uint8_t *p = w->pos;
     int64_t od = w->count;
+    /* Varints are written in place (see hw_batch_write_fixed): one memcpy per record. */
     for (size_t i = 0; i < count; i++, od++) {
         int64_t len = lens[i];
-        uint8_t od_buf[HW_VARINT_MAX], len_buf[HW_VARINT_MAX];
-        size_t od_n = hw_varint_write(od_buf, od);
-        size_t len_n = hw_varint_write(len_buf, len);
-        size_t body = 1 + ts_n + od_n + 1 + len_n + (size_t)(len > 0 ? len : 0) + 1;
+        size_t vlen = (size_t)(len > 0 ? len : 0);
+        size_t body = 1 + ts_n + hw_varint_size(od) + 1 + hw_varint_size(len) + vlen + 1;
         p += hw_varint_write(p, (int64_t)body);
         *p++ = 0;                               /* attributes */
-        memcpy(p, ts_buf, ts_n), p += ts_n;     /* timestamp delta */
-        memcpy(p, od_buf, od_n), p += od_n;     /* offset delta */
+        p += hw_varint_write(p, ts_delta);      /* timestamp delta */
+        p += hw_varint_write(p, od);            /* offset delta */
         *p++ = 0x01;                            /* key length -1 (null) */
-        memcpy(p, len_buf, len_n), p += len_n;  /* value length */
-        if (len > 0) memcpy(p, ptrs[i], (size_t)len), p += len;
+        p += hw_varint_write(p, len);           /* value length */
+        if (vlen > 0) memcpy(p, ptrs[i], vlen), p += vlen;
         *p++ = 0;                               /* header count */
     }
     w->pos = p;

@@ -486,3 +486,49 @@ def test_zero_tail_scans_as_clean_end(Segment, seg_path):
             reopened.last_nonzero(0, reopened.file_len + 1)
     finally:
         reopened.close(trim=False)
+
+
+# append_records without keys, headers or per-record timestamps takes a one-walk path of its
+# own (pointers and lengths of bytes/None values); a value of any other type sends the whole
+# list down the general path. Both must write what build_batch builds, byte for byte.
+@pytest.mark.parametrize(
+    "values",
+    [
+        [b"a"],
+        [None],
+        [b"", None, b"x" * 300, b"y"],
+        [b"v%d" % i for i in range(200)],
+        [b"w" * (i % 70) for i in range(8200)],  # offset deltas of 1, 2 and 3 varint bytes
+        [b"a", bytearray(b"b"), b"c"],  # general path from the second value
+        [b"a", None, memoryview(b"bc")],  # general path from the last value
+    ],
+)
+def test_append_records_plain_values_equal_build_batch(native, Segment, seg_path, values):
+    expected = bytes(
+        native.build_batch(
+            [bytes(v) if v is not None else None for v in values],
+            timestamp=TS, base_offset=7, producer_id=3, producer_epoch=1, base_sequence=11,
+        )
+    )
+    s = _open(Segment, seg_path, max_bytes=1 << 20)
+    try:
+        pos, size = s.append_records(values, None, TS, 7, -1, 3, 1, 11)
+        got = s.read(pos, size)
+    finally:
+        s.close()
+    assert struct.unpack_from(">i", got, 12)[0] == -1
+    assert got == expected
+
+
+def test_append_records_plain_values_too_large_writes_nothing(native, Segment, seg_path):
+    from headwater.errors import MessageTooLargeError
+
+    s = _open(Segment, seg_path)
+    try:
+        with pytest.raises(MessageTooLargeError):
+            s.append_records([b"x" * 100] * 10, None, TS, 0, 0, max_batch_bytes=500)
+        assert s.size == 0
+        pos, size = s.append_records([b"x" * 10] * 2, None, TS, 0, 0, max_batch_bytes=500)
+        assert pos == 0 and size > 0
+    finally:
+        s.close()

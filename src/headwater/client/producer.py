@@ -474,6 +474,10 @@ class Producer(ProducerCore):
         return state
 
     def _topic_state(self, topic: str) -> _TopicState:
+        # An entry, once made, is never replaced: produce()'s C fast path caches it.
+        state = self._all_topics.get(topic)
+        if state is not None:
+            return state
         partitions = self._broker._partition_count(topic, create=True)
         sticky = self._rng.randrange(partitions) if self._null_sticky else -1
         state = self._all_topics[topic] = _TopicState(topic, partitions, sticky)

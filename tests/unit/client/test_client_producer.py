@@ -272,6 +272,92 @@ def test_produce_batch_then_produce_keeps_order(broker) -> None:
     assert [v for _, _, v in log_records(broker, "t", 0)] == [b"first", b"second", b"third", b"fourth"]
 
 
+# ----------------------------------------------------------------- argument forms
+# produce(topic) and produce(topic, value) take a C path of their own (no argument parsing);
+# every other form goes through the full signature. All must store the same records.
+
+
+def test_every_argument_form_of_produce_stores_the_record(broker) -> None:
+    broker.create_topic("t", 3)
+    p = broker.producer({"linger.ms": 1000})
+    p.produce("t", b"a", None, 1)
+    p.produce("t", value=b"b", partition=1)
+    p.produce(topic="t", value=b"c", partition=1)
+    p.produce("t", b"d", partition=1, timestamp=0, headers=None, key=None)
+    p.produce("t", bytearray(b"e"), partition=1)
+    p.produce("t", "f", partition=1)
+    p.flush()
+    assert [v for _, _, v in log_records(broker, "t", 1)] == [b"a", b"b", b"c", b"d", b"e", b"f"]
+    p.produce("t")  # null value, sticky partition
+    p.produce("t", None)
+    p.produce("t", b"g")
+    p.flush()
+    stored = [(part, v) for part in range(3) for _, _, v in log_records(broker, "t", part) if v not in (b"a", b"b", b"c", b"d", b"e", b"f")]
+    assert [v for _, v in stored] == [None, None, b"g"]
+    assert len({part for part, _ in stored}) == 1
+
+
+def test_produce_argument_errors_raise_and_buffer_nothing(broker) -> None:
+    broker.create_topic("t", 1)
+    p = broker.producer({"linger.ms": 1000})
+    with pytest.raises(TypeError):
+        p.produce()
+    with pytest.raises(TypeError):
+        p.produce("t", b"v", None, 0, None, 0, None, None, "one too many")
+    with pytest.raises(TypeError):
+        p.produce("t", b"v", nonsense=1)
+    with pytest.raises(TypeError):
+        p.produce(["t"], b"v")  # unhashable topic
+    with pytest.raises(TypeError):
+        p.produce("t", 12)  # value neither bytes-like nor str
+    assert len(p) == 0
+    p.produce("t", b"ok")
+    assert len(p) == 1
+    p.flush()
+    assert [v for _, _, v in log_records(broker, "t", 0)] == [b"ok"]
+
+
+def test_produce_signature_is_introspectable() -> None:
+    import inspect
+
+    from headwater.client.producer import Producer
+
+    params = list(inspect.signature(Producer.produce).parameters)
+    assert params == ["self", "topic", "value", "key", "partition", "on_delivery", "timestamp", "headers", "callback"]
+
+
+def test_keyless_records_from_four_threads_are_each_stored_once_in_order(broker) -> None:
+    """The C fast path under contention: small batches, so sends run while others wait."""
+    broker.create_topic("t", 4)
+    p = broker.producer({"linger.ms": 1000, "batch.num.messages": 37})
+    n = 4000
+    errors: list[BaseException] = []
+
+    def work(t: int) -> None:
+        try:
+            for i in range(n):
+                p.produce("t", b"%d-%d" % (t, i))
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(t,)) for t in range(4)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    p.flush()
+    assert len(p) == 0
+    stored = [v for part in range(4) for _, _, v in log_records(broker, "t", part)]
+    assert sorted(stored) == sorted(b"%d-%d" % (t, i) for t in range(4) for i in range(n))
+    for part in range(4):
+        last: dict[bytes, int] = {}
+        for _, _, v in log_records(broker, "t", part):
+            t, i = v.split(b"-")
+            assert last.get(t, -1) < int(i)
+            last[t] = int(i)
+
+
 # ----------------------------------------------------------------- thread safety
 
 
