@@ -1152,6 +1152,49 @@ cdef size_t _fixed_batch_size(size_t width, size_t count):
 
 
 @cython.final
+cdef hw_status _build_fixed(hw_batch_writer *w, uint8_t *buf, size_t bound, int64_t base_offset,
+                            int32_t partition_leader_epoch, int64_t producer_id, int producer_epoch,
+                            int32_t base_sequence, int64_t timestamp, const uint8_t *data,
+                            size_t width, size_t count, size_t *size) noexcept nogil:
+    cdef hw_status st
+    hw_batch_begin(w, buf, bound, base_offset, partition_leader_epoch, 0,
+                   producer_id, <int16_t>producer_epoch, base_sequence, timestamp)
+    st = hw_batch_write_fixed(w, data, width, count, timestamp)
+    size[0] = hw_batch_finish(w)
+    return st
+
+
+cdef hw_status _build_offsets(hw_batch_writer *w, uint8_t *buf, size_t bound, int64_t base_offset,
+                              int32_t partition_leader_epoch, int64_t producer_id, int producer_epoch,
+                              int32_t base_sequence, int64_t timestamp, const uint8_t *data,
+                              const int64_t *offs, size_t count, size_t *size) noexcept nogil:
+    cdef hw_status st = HW_OK
+    cdef size_t i
+    hw_batch_begin(w, buf, bound, base_offset, partition_leader_epoch, 0,
+                   producer_id, <int16_t>producer_epoch, base_sequence, timestamp)
+    for i in range(count):
+        st = hw_batch_write_record(w, timestamp, NULL, -1, data + offs[i], offs[i + 1] - offs[i], 0, 0)
+        if st != HW_OK:
+            break
+    size[0] = hw_batch_finish(w)
+    return st
+
+
+cdef void _stamp_copy(uint8_t *b, const uint8_t *src, size_t n, int64_t base_offset,
+                      int32_t partition_leader_epoch, int64_t log_append_time) noexcept nogil:
+    """A client's batch copied with base offset and leader epoch stamped; with a log append
+    time, also the LogAppendTime attribute, max timestamp and CRC."""
+    cdef int16_t attrs
+    memcpy(b, src, n)
+    hw_store_i64(b, base_offset)
+    hw_store_i32(b + 12, partition_leader_epoch)
+    if log_append_time >= 0:
+        attrs = hw_load_i16(b + 21)
+        hw_store_i16(b + 21, <int16_t>(attrs | 0x08))
+        hw_store_i64(b + 35, log_append_time)
+        hw_batch_update_crc(b, n)
+
+
 cdef class Segment:
     """A mapped .log file (csrc/hw_segment.h). Appends pwrite batches built in a staging
     buffer (kept between appends: a fresh 1 MiB malloc is an mmap plus 256 page faults);
@@ -1378,11 +1421,15 @@ cdef class Segment:
                     f"batch of {size} bytes exceeds max.message.bytes={max_batch_bytes}")
             bound = HW_BATCH_HEADER_SIZE + count * (HW_RECORD_MAX_OVERHEAD + 15 + width)
             buf = self._staging(bound)
-            with nogil:
-                hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
-                               producer_id, <int16_t>producer_epoch, base_sequence, timestamp)
-                st = hw_batch_write_fixed(&w, ref.ptr, width, count, timestamp)
-                size = hw_batch_finish(&w)
+            # A small build is over before another thread could use the GIL: releasing it
+            # would only hand it around and cost a wakeup to get it back.
+            if bound >= NOGIL_BYTES:
+                with nogil:
+                    st = _build_fixed(&w, buf, bound, base_offset, partition_leader_epoch, producer_id,
+                                      producer_epoch, base_sequence, timestamp, ref.ptr, width, count, &size)
+            else:
+                st = _build_fixed(&w, buf, bound, base_offset, partition_leader_epoch, producer_id,
+                                  producer_epoch, base_sequence, timestamp, ref.ptr, width, count, &size)
             _raise_for(st, "record")
             return self._write_staged(buf, size, max_batch_bytes)
         finally:
@@ -1418,16 +1465,13 @@ cdef class Segment:
                 bound = HW_BATCH_HEADER_SIZE + count * (HW_RECORD_MAX_OVERHEAD + 15) + <size_t>(offs[count] - offs[0])
                 buf = self._staging(bound)
                 if True:
-                    with nogil:
-                        hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
-                                       producer_id, <int16_t>producer_epoch, base_sequence,
-                                       timestamp)
-                        for i in range(count):
-                            st = hw_batch_write_record(&w, timestamp, NULL, -1, ref.ptr + offs[i],
-                                                       offs[i + 1] - offs[i], 0, 0)
-                            if st != HW_OK:
-                                break
-                        size = hw_batch_finish(&w)
+                    if bound >= NOGIL_BYTES:
+                        with nogil:
+                            st = _build_offsets(&w, buf, bound, base_offset, partition_leader_epoch, producer_id,
+                                                producer_epoch, base_sequence, timestamp, ref.ptr, offs, count, &size)
+                    else:
+                        st = _build_offsets(&w, buf, bound, base_offset, partition_leader_epoch, producer_id,
+                                            producer_epoch, base_sequence, timestamp, ref.ptr, offs, count, &size)
                     _raise_for(st, "record")
                     return self._write_staged(buf, size, max_batch_bytes)
             finally:
@@ -1442,7 +1486,6 @@ cdef class Segment:
         and max_timestamp, and recompute the CRC. Returns (position, size)."""
         cdef _bytes_ref ref
         cdef uint8_t *b
-        cdef int16_t attrs
         self._check_open()
         _acquire(data, &ref)
         try:
@@ -1450,15 +1493,12 @@ cdef class Segment:
                 raise TruncatedError("batch shorter than its header")
             b = self._staging(<size_t>ref.length)
             if True:
-                with nogil:
-                    memcpy(b, ref.ptr, <size_t>ref.length)
-                    hw_store_i64(b, base_offset)
-                    hw_store_i32(b + 12, partition_leader_epoch)
-                    if log_append_time >= 0:
-                        attrs = hw_load_i16(b + 21)
-                        hw_store_i16(b + 21, <int16_t>(attrs | 0x08))
-                        hw_store_i64(b + 35, log_append_time)
-                        hw_batch_update_crc(b, <size_t>ref.length)
+                # A small copy is over before another thread could use the GIL (see above).
+                if <size_t>ref.length >= NOGIL_BYTES:
+                    with nogil:
+                        _stamp_copy(b, ref.ptr, <size_t>ref.length, base_offset, partition_leader_epoch, log_append_time)
+                else:
+                    _stamp_copy(b, ref.ptr, <size_t>ref.length, base_offset, partition_leader_epoch, log_append_time)
                 return self._write_staged(b, <size_t>ref.length, -1)
         finally:
             _release(&ref)
@@ -1473,7 +1513,10 @@ cdef class Segment:
         self._check_open()
         if position > self.seg.size:
             raise IndexError(position)
-        with nogil:
+        if min(<size_t>max_bytes, self.seg.size - position) >= NOGIL_BYTES:
+            with nogil:
+                st = hw_segment_extent(self.seg.map, self.seg.size, position, max_bytes, verify_crc, &end)
+        else:  # a tail read of a few records: keep the GIL (see append_fixed)
             st = hw_segment_extent(self.seg.map, self.seg.size, position, max_bytes, verify_crc, &end)
         return end, st
 
@@ -1597,7 +1640,10 @@ cdef class Segment:
         self._check_open()
         if position > self.seg.size:
             raise IndexError(position)
-        with nogil:
+        if self.seg.size - position >= NOGIL_BYTES:
+            with nogil:
+                st = hw_batch_validate(self.seg.map + position, self.seg.size - position, &h)
+        else:
             st = hw_batch_validate(self.seg.map + position, self.seg.size - position, &h)
         _raise_for(st, f"{self.path} at {position}")
         return _header_from(&h)
