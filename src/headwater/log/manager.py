@@ -264,6 +264,9 @@ class LogManager:
         Raises:
             UnknownTopicOrPartitionError: no such partition directory.
         """
+        plog = self._logs.get((topic, partition))  # an open log: one dict read (GIL-atomic)
+        if plog is not None and not self._closed:
+            return plog
         with self._lock:
             self._check_open()
             plog = self._logs.get((topic, partition))
