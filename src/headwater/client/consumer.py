@@ -551,9 +551,12 @@ class Consumer:
             if result.nbytes:
                 # Skip past control batches and gaps too: the next fetch starts after the
                 # last batch returned.
-                for header, view in result.batches():
-                    last = max(last, header.last_offset)
-                    view.release()
+                if result.next_offset > last:
+                    last = result.next_offset - 1
+                else:
+                    for header, view in result.batches():
+                        last = max(last, header.last_offset)
+                        view.release()
                 self._positions[key] = last + 1
                 self._eof_sent.discard(key)
                 return True

@@ -103,7 +103,7 @@ class ReadResult:
     do NOT filter them (the wire returns whole batches); consumers skip them as Kafka's do.
     """
 
-    __slots__ = ("view", "start_offset", "high_watermark", "log_start_offset", "last_stable_offset", "aborted_transactions")
+    __slots__ = ("view", "start_offset", "high_watermark", "log_start_offset", "last_stable_offset", "aborted_transactions", "next_offset")
 
     def __init__(
         self,
@@ -113,6 +113,7 @@ class ReadResult:
         log_start_offset: int,
         last_stable_offset: int = -1,
         aborted_transactions: list[tuple[int, int]] | None = None,
+        next_offset: int = -1,
     ) -> None:
         self.view = view
         self.start_offset = start_offset
@@ -120,6 +121,9 @@ class ReadResult:
         self.log_start_offset = log_start_offset
         self.last_stable_offset = last_stable_offset
         self.aborted_transactions = aborted_transactions
+        # Where a reader continues: the first offset after the batches returned (the next
+        # batch's base offset, past any compaction gap); -1 when not known.
+        self.next_offset = next_offset
 
     @property
     def nbytes(self) -> int:
@@ -928,7 +932,9 @@ class PartitionLog:
                             f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
                             f"offset {offset} cannot be read"
                         )
-                    return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso)
+                    # At the segment's end a reader continues at its next offset (see _read_bounded).
+                    next_offset = seg.next_offset if end >= seg.size else -1
+                    return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso, None, next_offset)
                 i += 1
             return ReadResult(None, offset, hw, self._log_start_offset, lso)
 
@@ -974,6 +980,10 @@ class PartitionLog:
                             f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
                             f"offset {offset} cannot be read"
                         )
+                    # A read to the end of the segment continues at the segment's next offset
+                    # (kept in memory, not parsed from the file); elsewhere the header after
+                    # `end` has not been checked, so readers walk the batches they got.
+                    next_offset = seg.next_offset if end >= seg.size else -1
                     if aborted is not None:
                         upper = limit
                         if end < seg.size:
@@ -984,7 +994,7 @@ class PartitionLog:
                         else:
                             upper = min(limit, seg.next_offset)
                         aborted = [(e.producer_id, e.first_offset) for e in self._collect_aborted_locked(offset, upper, i)]
-                    return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso, aborted)
+                    return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso, aborted, next_offset)
                 if stop < seg.size:
                     break  # the bound lies in this segment: nothing below it from `offset` on
                 i += 1

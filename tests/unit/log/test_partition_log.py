@@ -214,6 +214,24 @@ def test_read_max_bytes_limits_to_whole_batches_but_at_least_one(three_batches):
         assert [h.base_offset for h, _ in r.batches()] == [0]
 
 
+def test_read_to_the_segment_end_says_where_to_continue(three_batches):
+    """next_offset: the segment's next offset when a read reaches the end of the segment (a
+    consumer continues there without walking the batches), -1 when more batches follow in the
+    segment (their headers are not checked by the read, so readers walk what they got)."""
+    log = three_batches
+    with log.read(4) as r:
+        assert r.next_offset == 9 == log.log_end_offset
+    with log.read(0, max_bytes=1) as r:
+        assert r.next_offset == -1
+        assert [h.last_offset for h, _ in r.batches()] == [2]
+    log.roll()
+    log.append([b"x"], timestamp=200)
+    with log.read(0) as r:  # the first segment, whole
+        assert r.next_offset == 9
+    with log.read(9) as r:
+        assert r.next_offset == 10
+
+
 def test_read_at_log_end_is_empty(three_batches):
     with three_batches.read(9) as r:
         assert r.nbytes == 0 and r.records() == [] and list(r.batches()) == []
