@@ -17,8 +17,9 @@ Transactions (aiokafka's surface over the sync Producer's, see client/producer.p
         await producer.send_offsets_to_transaction({TopicPartition("in", 0): 42}, "group")
 
 Both run on the event loop itself: appends are in-process calls (no thread is parked per
-request); a consumer with nothing to read awaits an asyncio.Event that the broker sets from
-whichever thread appends (loop.call_soon_threadsafe), so an append wakes it within one loop
+request); a consumer with nothing to read awaits a future that the broker completes on every
+append: directly when the append runs on the consumer's own loop, through
+loop.call_soon_threadsafe from any other thread, so an append wakes it within one loop
 iteration. With `flush.policy=batch` an append includes its fdatasync, which blocks the loop
 for that time (about 0.3-2 ms here); use `interval` for loops that must never block.
 """
