@@ -37,10 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater._native._native import (
+    committed_runs as _committed_runs,
+)
+from headwater._native._native import (
     decode_columns,
     decode_messages,
     last_offsets,
-    parse_batch_header,
 )
 from headwater.client.message import (
     OFFSET_BEGINNING,
@@ -80,7 +82,7 @@ from headwater.errors import (
     UnknownTopicOrPartitionError,
 )
 from headwater.log.partition_log import READ_COMMITTED, READ_UNCOMMITTED, _decompress_section
-from headwater.log.producer_state import CONTROL_ABORT, parse_end_txn_marker
+from headwater.log.producer_state import parse_end_txn_marker
 
 if TYPE_CHECKING:
     from headwater.client.broker import Broker
@@ -594,9 +596,12 @@ class Consumer:
                         result.release()
                         continue
                     last = pos - 1
-                    for header, view in result.batches():
-                        last = max(last, header.last_offset)
-                        view.release()
+                    if result.next_offset > last:
+                        last = result.next_offset - 1
+                    else:
+                        for header, view in result.batches():
+                            last = max(last, header.last_offset)
+                            view.release()
                     self._positions[key] = last + 1
                     advanced = True
                     if result.aborted_transactions:
@@ -811,53 +816,14 @@ class Consumer:
 
 def committed_runs(view: Any, aborted: list[tuple[int, int]]) -> list[tuple[int, int]]:
     """Position ranges [start, end) of `view` (whole batches of one read) holding the batches
-    a read_committed consumer delivers: every batch but the transactional data batches of
-    aborted transactions. Control batches stay inside the ranges (the decoders skip them).
+    a read_committed consumer delivers (kafka-spec.md d.4); see _native.committed_runs, the C
+    walk over the headers. Markers are decoded here, by the log's parser."""
+    return _committed_runs(view, aborted, _marker_type)
 
-    Kafka's consumer algorithm (kafka-spec.md d.4): `aborted` lists (producer id, first offset)
-    of the aborted transactions overlapping the read; before each batch with a producer id,
-    every entry with first offset <= the batch's last offset is taken and its producer marked
-    aborted; a transactional batch of a marked producer is skipped; that producer's ABORT
-    marker unmarks it.
-    """
-    pending = sorted(aborted, key=lambda a: a[1])
-    k = 0
-    marked: set[int] = set()
-    runs: list[tuple[int, int]] = []
-    run_start = -1
-    pos = 0
-    n = view.nbytes
-    while pos < n:
-        h = parse_batch_header(view, pos)
-        size = h.size
-        skip = False
-        pid = h.producer_id
-        if pid >= 0:
-            last = h.base_offset + h.last_offset_delta
-            while k < len(pending) and pending[k][1] <= last:
-                marked.add(pending[k][0])
-                k += 1
-            if h.is_control:
-                if pid in marked and h.records_count > 0:
-                    sub = view[pos : pos + size]
-                    try:
-                        marker = parse_end_txn_marker(sub, h)
-                    finally:
-                        sub.release()
-                    if marker is not None and marker[0] == CONTROL_ABORT:
-                        marked.discard(pid)
-            elif h.is_transactional and pid in marked:
-                skip = True
-        if skip:
-            if run_start >= 0:
-                runs.append((run_start, pos))
-                run_start = -1
-        elif run_start < 0:
-            run_start = pos
-        pos += size
-    if run_start >= 0:
-        runs.append((run_start, n))
-    return runs
+
+def _marker_type(view: Any, header: Any) -> int | None:
+    marker = parse_end_txn_marker(view, header)
+    return None if marker is None else marker[0]
 
 
 __all__ = ["Consumer", "ColumnBatch", "TIMESTAMP_LOG_APPEND_TIME", "committed_runs"]

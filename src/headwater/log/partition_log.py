@@ -121,8 +121,8 @@ class ReadResult:
         self.log_start_offset = log_start_offset
         self.last_stable_offset = last_stable_offset
         self.aborted_transactions = aborted_transactions
-        # Where a reader continues: the first offset after the batches returned (the next
-        # batch's base offset, past any compaction gap); -1 when not known.
+        # Where a reader continues: the first offset after the batches returned (at a
+        # segment's end, its next offset); -1 when not known (no data).
         self.next_offset = next_offset
 
     @property
@@ -932,8 +932,7 @@ class PartitionLog:
                             f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
                             f"offset {offset} cannot be read"
                         )
-                    # At the segment's end a reader continues at its next offset (see _read_bounded).
-                    next_offset = seg.next_offset if end >= seg.size else -1
+                    next_offset = seg.next_offset if end >= seg.size else seg.log.next_offset_after(start, end)
                     return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso, None, next_offset)
                 i += 1
             return ReadResult(None, offset, hw, self._log_start_offset, lso)
@@ -980,10 +979,9 @@ class PartitionLog:
                             f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
                             f"offset {offset} cannot be read"
                         )
-                    # A read to the end of the segment continues at the segment's next offset
-                    # (kept in memory, not parsed from the file); elsewhere the header after
-                    # `end` has not been checked, so readers walk the batches they got.
-                    next_offset = seg.next_offset if end >= seg.size else -1
+                    # Where a reader continues: at the end of the segment its next offset (kept
+                    # in memory), else after the last batch returned (headers extent() walked).
+                    next_offset = seg.next_offset if end >= seg.size else seg.log.next_offset_after(start, end)
                     if aborted is not None:
                         upper = limit
                         if end < seg.size:

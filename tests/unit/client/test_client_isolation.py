@@ -17,7 +17,7 @@ import pytest
 from headwater import record
 from headwater.client import OFFSET_END, TopicPartition
 from headwater.client.consumer import committed_runs
-from headwater.errors import ConfigError
+from headwater.errors import ConfigError, CorruptRecordError, TruncatedError
 
 TS = 1_700_000_000_000
 
@@ -244,3 +244,8 @@ def test_committed_runs_follows_kafkas_algorithm() -> None:
     assert committed_runs(view, [(9, 10)]) == [(0, len(view))]
     # Entry for producer 2 starting at 11: only its batch goes.
     assert committed_runs(view, [(2, 11)]) == [(0, starts[1]), (starts[2], len(view))]
+    # A read cut inside a batch (never what a log read returns) raises, it does not read on.
+    with pytest.raises((TruncatedError, CorruptRecordError)):
+        committed_runs(view[: starts[1] + 20], [(1, 10)])
+    with pytest.raises((TruncatedError, CorruptRecordError)):
+        committed_runs(view[: len(view) - 3], [])

@@ -215,14 +215,14 @@ def test_read_max_bytes_limits_to_whole_batches_but_at_least_one(three_batches):
 
 
 def test_read_to_the_segment_end_says_where_to_continue(three_batches):
-    """next_offset: the segment's next offset when a read reaches the end of the segment (a
-    consumer continues there without walking the batches), -1 when more batches follow in the
-    segment (their headers are not checked by the read, so readers walk what they got)."""
+    """next_offset: where a reader continues (a consumer's next fetch position, without
+    walking the batches in Python): after the last batch returned; at a segment's end, the
+    segment's next offset."""
     log = three_batches
     with log.read(4) as r:
         assert r.next_offset == 9 == log.log_end_offset
     with log.read(0, max_bytes=1) as r:
-        assert r.next_offset == -1
+        assert r.next_offset == 3  # after the one batch returned, mid-segment
         assert [h.last_offset for h, _ in r.batches()] == [2]
     log.roll()
     log.append([b"x"], timestamp=200)
