@@ -903,8 +903,20 @@ cdef class RecordColumns:
         return out
 
 
-def decode_columns(data, int64_t start_offset=-1, decompress=None):
-    """Decode the records of the whole batches in `data` into a RecordColumns."""
+cdef inline bint _in_runs(list runs, Py_ssize_t *r, size_t pos):
+    """Whether the batch at `pos` lies in one of `runs` (sorted [start, end) ranges on batch
+    boundaries; None = everything); `r` walks them forward with the batches."""
+    if runs is None:
+        return True
+    while r[0] < len(runs) and <size_t>runs[r[0]][1] <= pos:
+        r[0] += 1
+    return r[0] < len(runs) and <size_t>runs[r[0]][0] <= pos
+
+
+def decode_columns(data, int64_t start_offset=-1, decompress=None, list runs=None):
+    """Decode the records of the whole batches in `data` into a RecordColumns; with `runs`
+    ([start, end) position ranges, as committed_runs() gives), only the batches inside them
+    (one RecordColumns for a read_committed read, whatever the aborted batches between)."""
     cdef _bytes_ref ref
     cdef hw_batch_header h
     cdef hw_record r
@@ -919,6 +931,7 @@ def decode_columns(data, int64_t start_offset=-1, decompress=None):
     cdef int64_t off, ts, append_time, i
     cdef size_t kept = 0
     cdef int64_t[:] o_, t_, ko, kl, vo, vl
+    cdef Py_ssize_t run = 0
     _acquire(data, &ref)
     try:
         # Pass 1: count records, find compressed batches.
@@ -928,6 +941,9 @@ def decode_columns(data, int64_t start_offset=-1, decompress=None):
                 break
             _raise_for(st, f"batch at {pos}")
             size = <size_t>h.batch_length + HW_LOG_OVERHEAD
+            if not _in_runs(runs, &run, pos):
+                pos += size
+                continue
             if not (h.attributes & 0x20) and h.records_count > 0 and h.base_offset + h.last_offset_delta >= start_offset:
                 count += h.records_count
                 if h.attributes & 0x07:
@@ -951,12 +967,13 @@ def decode_columns(data, int64_t start_offset=-1, decompress=None):
             buf = bytearray()
         # Pass 2: decode.
         pos = 0
+        run = 0
         while pos < <size_t>ref.length and k < count:
             st = hw_batch_parse_header(ref.ptr + pos, <size_t>ref.length - pos, &h)
             if st != HW_OK:
                 break
             size = <size_t>h.batch_length + HW_LOG_OVERHEAD
-            if (h.attributes & 0x20) or h.records_count <= 0 or h.base_offset + h.last_offset_delta < start_offset:
+            if (h.attributes & 0x20) or h.records_count <= 0 or h.base_offset + h.last_offset_delta < start_offset or not _in_runs(runs, &run, pos):
                 pos += size
                 continue
             append_time = h.max_timestamp if (h.attributes & 0x08) else -1

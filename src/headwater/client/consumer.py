@@ -605,19 +605,14 @@ class Consumer:
                     self._positions[key] = last + 1
                     advanced = True
                     if result.aborted_transactions:
-                        # One ColumnBatch per run of delivered batches, each over its own
-                        # slice of the view (the slices keep the mapping alive).
-                        for a, b in committed_runs(result.view, result.aborted_transactions):
-                            sub = result.view[a:b]
-                            cols = decode_columns(sub, pos, _decompress_section)
-                            if len(cols):
-                                budget -= len(cols)
-                                out.append(ColumnBatch(key[0], key[1], cols, sub))
-                            else:
-                                sub.release()
-                        result.release()
-                        continue
-                    cols = result.columns()
+                        # The delivered batches only, decoded in one pass over the whole view.
+                        runs = committed_runs(result.view, result.aborted_transactions)
+                        cols = decode_columns(result.view, pos, _decompress_section, runs)
+                        if not len(cols):
+                            result.release()
+                            continue
+                    else:
+                        cols = result.columns()
                     budget -= len(cols)
                     out.append(ColumnBatch(key[0], key[1], cols, result))
             if out:

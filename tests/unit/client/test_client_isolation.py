@@ -15,6 +15,7 @@ from __future__ import annotations
 import pytest
 
 from headwater import record
+from headwater._native._native import decode_columns
 from headwater.client import OFFSET_END, TopicPartition
 from headwater.client.consumer import committed_runs
 from headwater.errors import ConfigError, CorruptRecordError, TruncatedError
@@ -244,6 +245,14 @@ def test_committed_runs_follows_kafkas_algorithm() -> None:
     assert committed_runs(view, [(9, 10)]) == [(0, len(view))]
     # Entry for producer 2 starting at 11: only its batch goes.
     assert committed_runs(view, [(2, 11)]) == [(0, starts[1]), (starts[2], len(view))]
+    # decode_columns over the runs equals decoding each run's slice on its own.
+    for aborted in ([(1, 10)], [(2, 11)], [], [(1, 10), (2, 11)]):
+        runs = committed_runs(view, aborted)
+        whole = decode_columns(view, -1, None, runs)
+        parts_ = [decode_columns(view[a:b]) for a, b in runs]
+        assert list(whole.offsets) == [o for c in parts_ for o in c.offsets]
+        assert [whole.value(i) for i in range(len(whole))] == [c.value(i) for c in parts_ for i in range(len(c))]
+    assert len(decode_columns(view, -1, None, [])) == 0  # no run: nothing delivered
     # A read cut inside a batch (never what a log read returns) raises, it does not read on.
     with pytest.raises((TruncatedError, CorruptRecordError)):
         committed_runs(view[: starts[1] + 20], [(1, 10)])
