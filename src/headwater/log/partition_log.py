@@ -922,17 +922,7 @@ class PartitionLog:
                 seg = self._segments[max(i, 0)]
                 start = seg.position_of(offset)
                 if start < seg.size:
-                    end, status = seg.log.extent(start, max_bytes, verify_crc)
-                    if status == HW_ERR_IO and end == start:
-                        raise KafkaStorageError(
-                            f"I/O error reading {seg.log_path} at position {start} (offset {offset})"
-                        )
-                    if end == start:
-                        raise CorruptRecordError(
-                            f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
-                            f"offset {offset} cannot be read"
-                        )
-                    next_offset = seg.next_offset if end >= seg.size else seg.log.next_offset_after(start, end)
+                    end, next_offset = _extent(seg, start, max_bytes, verify_crc, offset)
                     return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso, None, next_offset)
                 i += 1
             return ReadResult(None, offset, hw, self._log_start_offset, lso)
@@ -969,19 +959,7 @@ class PartitionLog:
                 start = seg.position_of(offset)
                 stop = seg.size if limit >= seg.next_offset else seg.position_of(limit)
                 if start < stop:
-                    end, status = seg.log.extent(start, min(max_bytes, stop - start), verify_crc)
-                    if status == HW_ERR_IO and end == start:
-                        raise KafkaStorageError(
-                            f"I/O error reading {seg.log_path} at position {start} (offset {offset})"
-                        )
-                    if end == start:
-                        raise CorruptRecordError(
-                            f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
-                            f"offset {offset} cannot be read"
-                        )
-                    # Where a reader continues: at the end of the segment its next offset (kept
-                    # in memory), else after the last batch returned (headers extent() walked).
-                    next_offset = seg.next_offset if end >= seg.size else seg.log.next_offset_after(start, end)
+                    end, next_offset = _extent(seg, start, min(max_bytes, stop - start), verify_crc, offset)
                     if aborted is not None:
                         upper = limit
                         if end < seg.size:
@@ -1326,6 +1304,22 @@ class PartitionLog:
             f"PartitionLog({self.path!r}, start={self._log_start_offset}, end={self.log_end_offset}, "
             f"segments={len(self._segments)})"
         )
+
+
+def _extent(seg: LogSegment, start: int, max_bytes: int, verify_crc: bool, offset: int) -> tuple[int, int]:
+    """The end position of the whole batches a read of `seg` returns from `start` (at least
+    one), and where a reader continues after them: at the segment's end its next offset (kept
+    in memory), else the last returned batch's last offset + 1 (from the headers the extent
+    walk checked). A first batch that cannot be read raises; nothing is returned half."""
+    end, status = seg.log.extent(start, max_bytes, verify_crc)
+    if status == HW_ERR_IO and end == start:
+        raise KafkaStorageError(f"I/O error reading {seg.log_path} at position {start} (offset {offset})")
+    if end == start:
+        raise CorruptRecordError(
+            f"batch at position {start} of {seg.log_path} is corrupt (status {status}); "
+            f"offset {offset} cannot be read"
+        )
+    return end, seg.next_offset if end >= seg.size else seg.log.next_offset_after(start, end)
 
 
 def _classify(values: Any) -> tuple[str, int, int]:
