@@ -903,16 +903,7 @@ class PartitionLog:
         if isolation_level != READ_UNCOMMITTED or max_offset is not None:
             return self._read_bounded(offset, max_bytes, verify_crc, isolation_level, max_offset)
         with self._lock:
-            if self._closed:
-                raise ValueError(f"log {self.path} is closed")
-            if self._offline is not None:
-                raise LogOfflineError(f"log {self.path} is offline: {self._offline}")
-            leo = self.log_end_offset
-            if offset < self._log_start_offset or offset > leo:
-                raise OffsetOutOfRangeError(
-                    f"offset {offset} outside [{self._log_start_offset}, {leo}] of {self.path}"
-                )
-            hw = leo
+            hw = leo = self._check_readable_locked(offset)
             # The LSO (one dict test while no transaction is open: the hot path stays flat).
             lso = self.last_stable_offset if self._producers._ongoing else hw
             if offset == leo:
@@ -927,6 +918,19 @@ class PartitionLog:
                 i += 1
             return ReadResult(None, offset, hw, self._log_start_offset, lso)
 
+    def _check_readable_locked(self, offset: int) -> int:
+        """The log end offset, once the log is known open, online and holding `offset`."""
+        if self._closed:
+            raise ValueError(f"log {self.path} is closed")
+        if self._offline is not None:
+            raise LogOfflineError(f"log {self.path} is offline: {self._offline}")
+        leo = self.log_end_offset
+        if offset < self._log_start_offset or offset > leo:
+            raise OffsetOutOfRangeError(
+                f"offset {offset} outside [{self._log_start_offset}, {leo}] of {self.path}"
+            )
+        return leo
+
     def _read_bounded(
         self, offset: int, max_bytes: int, verify_crc: bool, isolation_level: int, max_offset: int | None
     ) -> ReadResult:
@@ -935,16 +939,7 @@ class PartitionLog:
             raise ValueError(f"isolation_level must be 0 (read_uncommitted) or 1 (read_committed), not {isolation_level}")
         committed = isolation_level == READ_COMMITTED
         with self._lock:
-            if self._closed:
-                raise ValueError(f"log {self.path} is closed")
-            if self._offline is not None:
-                raise LogOfflineError(f"log {self.path} is offline: {self._offline}")
-            leo = self.log_end_offset
-            if offset < self._log_start_offset or offset > leo:
-                raise OffsetOutOfRangeError(
-                    f"offset {offset} outside [{self._log_start_offset}, {leo}] of {self.path}"
-                )
-            hw = leo
+            hw = self._check_readable_locked(offset)
             fu = self._producers.first_unstable_offset
             lso = hw if fu is None else max(min(hw, fu), self._log_start_offset)
             limit = lso if committed else hw
