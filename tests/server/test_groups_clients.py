@@ -51,18 +51,7 @@ def broker(tmp_path: Path) -> Iterator[Broker]:
         yield b
 
 
-@pytest.fixture
-def server(broker: Broker) -> Iterator[Any]:
-    srv = broker.serve(host="127.0.0.1", port=0)
-    try:
-        yield srv
-    finally:
-        srv.close()
-
-
-@pytest.fixture
-def bootstrap(server: Any) -> str:
-    return str(server.bootstrap_servers)
+# server and bootstrap: conftest.py's, over this module's broker.
 
 
 def fill(broker: Broker, topic: str, partitions: int, per_partition: int, tag: str) -> set[bytes]:
