@@ -171,8 +171,10 @@ class Broker:
                 ),
                 self._allocate_producer_id_locked,
                 partition_count=self._partition_count_or_none,
+                sync_partitions=self._sync_txn_partitions,
             )
             self._load_txn_state()
+            self._abort_hanging_transactions()
             self.cluster_id = self._load_cluster_id()
         except BaseException:
             self._store.close()
@@ -420,10 +422,12 @@ class Broker:
                 TXN_STATE_TOPIC,
                 int(self.config["transaction.state.log.num.partitions"]),
                 1,
-                # The broker's default flush.policy, as for data: under `batch` a record that
-                # prepares a transaction is durable before EndTxn is answered and before any
-                # marker is written (kafka-spec d.3); under `interval` it survives a process
-                # kill, not a power loss, like Kafka's own default.
+                # The broker's default flush.policy, as for data: under `batch` the records
+                # a call is answered on (an InitProducerId's, a PrepareCommit/Abort) are
+                # durable before the answer and before any marker is written (kafka-spec
+                # d.3); the others ride on the next fsync (coordinator.take_sync). Under
+                # `interval` they survive a process kill, not a power loss, like Kafka's own
+                # default.
                 {"cleanup.policy": "compact", "segment.bytes": int(self.config["transaction.state.log.segment.bytes"])},
                 internal=True,
             )
@@ -490,17 +494,61 @@ class Broker:
         return entries
 
     def _persist_txn_records_locked(self) -> None:
-        """Append the transaction coordinator's records (durable per the topic's flush.policy)."""
+        """Append the transaction coordinator's records; under flush.policy=batch fsync'd when
+        one of them is answered on (``take_sync``)."""
         coordinator = self.txn_coordinator
+        sync = coordinator.take_sync()
         if coordinator.config.transaction_state_log_num_partitions == 1:
             recs = coordinator.take_records()  # one partition: no routing by transactional id
             if recs:
                 log_ = self._logs.get_log(TXN_STATE_TOPIC, 0)
-                log_.append_coordinator_records([k for k, _ in recs], [v for _, v in recs])
+                log_.append_coordinator_records([k for k, _ in recs], [v for _, v in recs], sync=sync)
             return
         for p, recs in coordinator.take_records_by_partition().items():
             log_ = self._logs.get_log(TXN_STATE_TOPIC, p)
-            log_.append_coordinator_records([k for k, _ in recs], [v for _, v in recs])
+            log_.append_coordinator_records([k for k, _ in recs], [v for _, v in recs], sync=sync)
+
+    def _sync_txn_partitions(self, partitions: Any) -> None:
+        """The coordinator's two-phase commit: make the transaction's data durable (under
+        flush.policy=batch; transactional appends skip their own fsync) before the
+        PrepareCommit record can be. A deleted topic's partition is skipped."""
+        for topic, partition in partitions:
+            try:
+                plog = self._logs.get_log(topic, partition)
+            except (KeyError, UnknownTopicOrPartitionError):
+                continue
+            plog.sync_transactional()
+
+    def _abort_hanging_transactions(self) -> None:
+        """Abort the open transactions no coordinator state will end (Kafka's "hanging
+        transactions"), after `_load_txn_state`.
+
+        The Ongoing record of AddPartitionsToTxn is written but not fsync'd on its own: after
+        a power loss a partition can hold a transaction's data whose Ongoing record was lost.
+        Its commit was never answered (that needs a durable PrepareCommit listing the
+        partition, or, one-phase, the partition's own COMMIT marker), so it is aborted here,
+        with the producer's epoch in that partition, and read_committed readers move on.
+        """
+        open_txns = self.txn_coordinator.open_transaction_partitions()
+        with self._lock:
+            for (topic, partition), plog in list(self._logs.logs()):
+                for pid in plog.producer_state.ongoing_transactions:
+                    if (topic, partition) in open_txns.get(pid, ()):
+                        continue  # the coordinator ends it (EndTxn, timeout or recovery)
+                    entry = plog.producer_state.last_entry(pid)
+                    epoch = entry.producer_epoch if entry is not None else 0
+                    log.warning(
+                        "aborting hanging transaction of producer %d (epoch %d) in %s-%d",
+                        pid, epoch, topic, partition,
+                    )
+                    try:
+                        plog.write_txn_marker(pid, epoch, False, self.txn_coordinator.coordinator_epoch)
+                    except Exception:  # an offline log stays hanging until reopened
+                        log.exception("aborting the hanging transaction in %s-%d failed", topic, partition)
+                        continue
+                    if topic == OFFSETS_TOPIC:  # its transactional offsets are dropped
+                        self.group_coordinator.complete_txn(pid, False, _now_ms())
+                        self._persist_group_records_locked()
 
     def _txn_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
         """Run one transaction-coordinator call under the broker lock; persist its records

@@ -75,7 +75,6 @@ from headwater.coordinator.txn import (
     InvalidTxnStateError,
     OperationNotAttemptedError,
     ProducerFencedError,
-    TransactionState,
 )
 from headwater.errors import (
     ConfigError,
@@ -169,10 +168,6 @@ _TXN_BEGIN_ABORT = "BeginAbort"
 _TXN_ABORTABLE = "AbortableError"
 _TXN_FATAL = "FatalError"
 
-PREPARE_COMMIT = TransactionState.PREPARE_COMMIT
-PREPARE_ABORT = TransactionState.PREPARE_ABORT
-COMPLETE_COMMIT = TransactionState.COMPLETE_COMMIT
-COMPLETE_ABORT = TransactionState.COMPLETE_ABORT
 
 _ATTR_TRANSACTIONAL = 0x10  # RecordBatch attributes bit 4
 _RETRY_BACKOFF_S = 0.01  # librdkafka retries CONCURRENT_TRANSACTIONS after ~20 ms
@@ -923,9 +918,9 @@ class Producer(ProducerCore):
                 if not isinstance(exc, _COORDINATOR_ERRORS):
                     # Storage trouble after the PrepareCommit/PrepareAbort record was durable
                     # (writing a marker): the outcome is decided and the broker's timer
-                    # retries the markers, so the caller is answered NONE, as Kafka does.
-                    decided = (PREPARE_COMMIT, COMPLETE_COMMIT) if commit else (PREPARE_ABORT, COMPLETE_ABORT)
-                    if coordinator.state_of(self._txn_id or "") in decided:
+                    # retries the markers, so the caller is answered NONE, as Kafka does. A
+                    # one-phase commit whose marker failed is not decided: the error goes out.
+                    if coordinator.is_decided(self._txn_id or "", commit):
                         return
                     if not isinstance(exc, KafkaApiError):
                         raise

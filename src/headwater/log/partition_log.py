@@ -535,13 +535,15 @@ class PartitionLog:
                 info.append_data_batch(producer_epoch, base_sequence, base, base + count - 1, max_ts, is_transactional)
                 self._producers.update(info)
                 self._producers.update_map_end_offset(self.log_end_offset)
-            self._after_append_locked(seg, count)
+            self._after_append_locked(seg, count, not is_transactional)
             return base
 
-    def append_coordinator_records(self, keys: list[bytes], values: list[bytes | None]) -> int:
+    def append_coordinator_records(self, keys: list[bytes], values: list[bytes | None], *, sync: bool = True) -> int:
         """Append a coordinator's own records (keyed, uncompressed, no producer) as one batch
         stamped now; return its base offset. The fast path of the internal topics: none of
         append()'s checks of a caller's arguments apply to records the broker encoded.
+        `sync=False`: under flush.policy=batch the batch is not fsync'd now; the next fsync of
+        this log carries it (records nobody is answered on).
 
         Raises:
             MessageTooLargeError, KafkaStorageError, LogOfflineError: as append().
@@ -551,7 +553,7 @@ class PartitionLog:
         with self._lock:
             if self._closed or self._offline is not None:
                 self._check_writable()
-            return self._append_raw_locked(raw, header, len(values))
+            return self._append_raw_locked(raw, header, len(values), sync=sync)
 
     def append_batch(self, raw: bytes | bytearray | memoryview, *, control: bool = False) -> int:
         """Append one client-built RecordBatch v2; return its assigned base offset.
@@ -641,7 +643,10 @@ class PartitionLog:
                 lat = dup.timestamp if self.config.message_timestamp_type == "LogAppendTime" else -1
                 return AppendResult(dup.first_offset, dup.last_offset, True, lat, self._log_start_offset)
         append_time = self._append_time()
-        base = self._append_raw_locked(view, header, header.records_count, append_time)
+        # A transactional batch is made durable with its transaction (sync_transactional, or
+        # the COMMIT marker's fsync), not on its own: see _after_append_locked.
+        sync = marker is not None or not header.is_transactional
+        base = self._append_raw_locked(view, header, header.records_count, append_time, sync)
         ts = append_time if append_time >= 0 else header.max_timestamp
         completed = None
         if marker is not None:
@@ -720,7 +725,7 @@ class PartitionLog:
             self._check_writable()
             return self._append_producer_batch_locked(raw, header, (ctype, coordinator_epoch))
 
-    def _append_raw_locked(self, raw: Any, header: Any, count: int, append_time: int | None = None) -> int:
+    def _append_raw_locked(self, raw: Any, header: Any, count: int, append_time: int | None = None, sync: bool = True) -> int:
         size = header.size
         if size > self.config.max_message_bytes:
             raise MessageTooLargeError(
@@ -736,7 +741,7 @@ class PartitionLog:
         except OSError as exc:
             raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
         seg.after_append(pos, written, base + header.last_offset_delta, max_ts)
-        self._after_append_locked(seg, count)
+        self._after_append_locked(seg, count, sync)
         return base
 
     def _check_writable(self) -> None:
@@ -778,11 +783,17 @@ class PartitionLog:
             return self._roll_locked(self.log_end_offset, size_bound)
         return seg
 
-    def _after_append_locked(self, seg: LogSegment, count: int) -> None:
+    def _after_append_locked(self, seg: LogSegment, count: int, sync: bool = True) -> None:
+        """The flush policy's step after an append. `sync=False` (a transactional batch, a
+        coordinator record nobody waits on): flush.policy=batch leaves it to the next fsync of
+        this log. A transaction's data gets one: its COMMIT marker's when it is the only
+        partition (the marker follows the data in this file, and a roll seals, so fsyncs, the
+        segment before), else sync_transactional() before the PrepareCommit record."""
         policy = self.config.flush_policy
         self._unflushed_messages += count
         if policy == "batch":
-            self._flush_segment_locked(seg)
+            if sync:
+                self._flush_segment_locked(seg)
         elif policy == "interval":
             # With a scheduler (LogManager's owner calls maybe_flush), a time-based flush is
             # its job: an append never waits for it.
@@ -1263,6 +1274,20 @@ class PartitionLog:
                 if target > self._recovery_point:
                     self._recovery_point = target
                 self._write_checkpoints()
+
+    def sync_transactional(self) -> None:
+        """Under flush.policy=batch, fsync what transactional appends left unsynced (the
+        transaction coordinator's two-phase commit calls it for each participant before its
+        PrepareCommit record). Other policies promise no fsync per append: nothing to do."""
+        with self._lock:
+            if self.config.flush_policy != "batch":
+                return
+            self._check_writable()
+            seg = self._segments[-1]  # older segments were sealed, so fsync'd, on roll
+            if seg.log.synced < seg.size:
+                self._flush_segment_locked(seg)
+                if self._offline is not None:
+                    self._check_writable()
 
     def maybe_flush(self, now_ms: int | None = None) -> bool:
         """For schedulers: flush if the interval policy's flush.ms has passed."""

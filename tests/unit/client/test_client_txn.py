@@ -442,20 +442,149 @@ def test_commit_then_crash_before_the_complete_record_completes_again(make_broke
 
 def test_deferred_complete_record_is_written_by_close_and_by_the_next_transaction(make_broker) -> None:
     broker = make_broker()
-    broker.create_topic("t", 1)
+    broker.create_topic("t", 2)
     p = txn_producer(broker)
     for i in range(3):
         p.begin_transaction()
-        p.produce("t", b"%d" % i)
+        p.produce("t", b"%d" % i, partition=0)
+        p.produce("t", b"%d" % i, partition=1)
         p.commit_transaction()
     broker.close()
     broker = make_broker()
     statuses = [v.transaction_status for v in txn_state_records(broker)]
     ongoing, prepare, complete = (int(TransactionState.ONGOING), int(TransactionState.PREPARE_COMMIT), int(TransactionState.COMPLETE_COMMIT))
-    # Each CompleteCommit went out with the next transaction's Ongoing record; close wrote the last.
-    assert statuses[-9:] == [ongoing, prepare, complete, ongoing, prepare, complete, ongoing, prepare, complete]
+    # Each CompleteCommit went out with the next transaction's first Ongoing record (one per
+    # partition added); close wrote the last.
+    assert statuses[-12:] == [ongoing, ongoing, prepare, complete] * 3
     assert broker.txn_coordinator.state_of("tx") is TransactionState.COMPLETE_COMMIT
+    assert read_all(broker, "t", "read_committed") == [b"0", b"1", b"2", b"0", b"1", b"2"]
+
+
+def test_one_partition_commit_is_one_phase(make_broker) -> None:
+    """One participant: its COMMIT marker is the decision; no PrepareCommit record."""
+    broker = make_broker()
+    broker.create_topic("t", 2)
+    p = txn_producer(broker)
+    for i in range(3):
+        p.begin_transaction()
+        p.produce("t", b"%d" % i, partition=1)
+        p.commit_transaction()
+    p.begin_transaction()
+    p.produce("t", b"aborted", partition=1)
+    p.flush()
+    p.abort_transaction()  # aborts keep their PrepareAbort record
+    broker.close()
+    broker = make_broker()
+    statuses = [v.transaction_status for v in txn_state_records(broker)]
+    ongoing, complete = int(TransactionState.ONGOING), int(TransactionState.COMPLETE_COMMIT)
+    prepare_abort, complete_abort = int(TransactionState.PREPARE_ABORT), int(TransactionState.COMPLETE_ABORT)
+    assert statuses[-9:] == [ongoing, complete, ongoing, complete, ongoing, complete, ongoing, prepare_abort, complete_abort]
+    assert int(TransactionState.PREPARE_COMMIT) not in statuses
     assert read_all(broker, "t", "read_committed") == [b"0", b"1", b"2"]
+
+
+ONE_PHASE_COMMIT_THEN_CRASH_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from headwater.client import Broker
+    b = Broker(sys.argv[1], {"timer.interval.ms": 600000})
+    b.create_topic("t", 1)
+    p = b.producer({"transactional.id": "tx", "linger.ms": 1000, "transaction.timeout.ms": 1000})
+    p.init_transactions()
+    p.begin_transaction()
+    p.produce("t", b"a")
+    p.produce("t", b"b")
+    p.commit_transaction()
+    os._exit(0)  # a crash right after the commit returned: Ongoing is the id's last record
+    """
+)
+
+
+def test_one_phase_commit_then_crash_stays_committed(make_broker, tmp_path) -> None:
+    """A one-phase commit leaves Ongoing last in __transaction_state; recovery aborts it after
+    the timeout, and that ABORT marker finds no open transaction: the records stay committed."""
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-c", ONE_PHASE_COMMIT_THEN_CRASH_CHILD, str(data)], check=True, timeout=60)
+    broker = make_broker()
+    statuses = [v.transaction_status for v in txn_state_records(broker)]
+    assert statuses[-1] == int(TransactionState.ONGOING)
+    assert lso_and_end(broker, "t") == (3, 3)  # two records and the COMMIT marker
+    assert read_all(broker, "t", "read_committed") == [b"a", b"b"]
+    deadline = time.monotonic() + 20
+    while broker.txn_coordinator.state_of("tx") is not TransactionState.COMPLETE_ABORT:
+        assert time.monotonic() < deadline, broker.txn_coordinator.state_of("tx")
+        time.sleep(0.05)
+    assert read_all(broker, "t", "read_committed") == [b"a", b"b"]
+    plog = broker.get_log("t", 0)
+    assert plog.aborted_transactions(0, plog.log_end_offset) == []
+    assert lso_and_end(broker, "t") == (4, 4)  # the no-op ABORT marker
+
+
+def test_hanging_transaction_is_aborted_on_open(make_broker) -> None:
+    """Transactional data whose Ongoing record was lost (a power loss: the record rides on the
+    next fsync) is aborted when the broker opens, so the last stable offset moves on."""
+    broker = make_broker()
+    broker.create_topic("t", 1)
+    broker.get_log("t", 0).append([b"lost"], producer_id=4242, producer_epoch=3, base_sequence=0, is_transactional=True)
+    assert lso_and_end(broker, "t") == (0, 1)
+    broker.close()
+    broker = make_broker()
+    assert lso_and_end(broker, "t") == (2, 2)
+    assert read_all(broker, "t", "read_committed") == []
+    assert read_all(broker, "t", "read_uncommitted") == [b"lost"]
+    plog = broker.get_log("t", 0)
+    assert [(a.producer_id, a.first_offset) for a in plog.aborted_txn_entries(0, 2)] == [(4242, 0)]
+
+
+def test_open_transaction_known_to_the_coordinator_is_not_aborted_on_open(make_broker) -> None:
+    broker = make_broker({"transaction.max.timeout.ms": 900000})
+    broker.create_topic("t", 1)
+    p = txn_producer(broker)
+    p.begin_transaction()
+    p.produce("t", b"open")
+    p.flush()
+    broker._unregister_producer(p)  # a crash: close() does not abort it
+    broker.close()
+    broker = make_broker()
+    assert lso_and_end(broker, "t") == (0, 1)  # still open: the timeout (60 s) ends it
+    assert broker.txn_coordinator.state_of("tx") is TransactionState.ONGOING
+
+
+def test_batch_policy_fsyncs_a_transaction_once_at_commit(make_broker) -> None:
+    """flush.policy=batch: a transactional batch is not fsync'd on its own; the one-phase COMMIT
+    marker's fsync covers it. Two partitions: both are fsync'd before the PrepareCommit."""
+    broker = make_broker({"flush.policy": "batch"})
+    broker.create_topic("t", 2)
+    p = txn_producer(broker)
+    seg = lambda part: broker.get_log("t", part).segments[-1].log  # noqa: E731
+    p.begin_transaction()
+    p.produce("t", b"x" * 100, partition=0)
+    p.flush()
+    assert seg(0).synced < seg(0).size  # appended, not yet durable
+    p.commit_transaction()
+    assert seg(0).synced == seg(0).size
+    p.begin_transaction()
+    p.produce("t", b"y" * 100, partition=0)
+    p.produce("t", b"z" * 100, partition=1)
+    p.flush()
+    assert seg(0).synced < seg(0).size and seg(1).synced < seg(1).size
+    order: list[str] = []
+    for part in (0, 1):
+        plog = broker.get_log("t", part)
+        orig = plog.sync_transactional
+        plog.sync_transactional = lambda orig=orig, part=part: (order.append(f"sync {part}"), orig())[1]  # type: ignore[method-assign]
+    tlog = broker.get_log("__transaction_state", 0)
+    orig_append = tlog.append_coordinator_records
+
+    def spy(keys, values, *, sync=True):  # type: ignore[no-untyped-def]
+        order.append(f"state sync={sync}")
+        return orig_append(keys, values, sync=sync)
+
+    tlog.append_coordinator_records = spy  # type: ignore[method-assign]
+    p.commit_transaction()
+    assert order[:3] == ["sync 0", "sync 1", "state sync=True"]  # data durable, then PrepareCommit
+    assert seg(0).synced == seg(0).size and seg(1).synced == seg(1).size
+    assert read_all(broker, "t", "read_committed") == [b"x" * 100, b"y" * 100, b"z" * 100]
 
 
 # ------------------------------------------------------------- consume-transform-produce

@@ -44,9 +44,22 @@ them again for a caller that must retry after a failed write.
 
 Persistence. Every transition queues one ``(key, value)`` record for ``__transaction_state``
 (formats in ``records.py``; value None = tombstone); ``take_records()`` drains them in order.
-The state is applied before the records are persisted: the caller appends them (and must make
-EndTxn's Prepare* record durable before answering, and before writing any marker) and, if the
-append fails, drops the coordinator and rebuilds it with ``load``. ``load(records, now_ms)``
+The state is applied before the records are persisted: the caller appends them and, if the
+append fails, drops the coordinator and rebuilds it with ``load``. ``take_sync()`` says whether
+the records drained since the last call include one that must be durable before the caller
+answers: an InitProducerId's Empty (it fences older instances) and a Prepare* (the decision;
+before any marker is written). Ongoing and Complete* need not be: a lost Ongoing leaves data
+that the broker's recovery aborts as a hanging transaction, a lost Complete* leaves a Prepare*
+whose markers recovery writes again.
+
+One-phase commit. EndTxn(commit) of a transaction with one partition (not
+``__consumer_offsets``) writes no PrepareCommit record: that partition's COMMIT marker is the
+decision, and the caller answers once it is written (fsync'd under ``flush.policy=batch``).
+In memory the transaction passes through PrepareCommit as usual. A crash before the marker
+leaves the Ongoing record, which ``tick`` aborts after the timeout (the client got no answer);
+a crash after it leaves a committed partition whose later ABORT marker finds no open
+transaction and changes nothing. With several participants, ``sync_partitions`` (the caller's)
+makes their data durable before the PrepareCommit record is queued (two-phase commit). ``load(records, now_ms)``
 replays the records of a restart: Ongoing transactions keep their start timestamp, so their
 timeout still runs from the original start; Prepare* transactions come back with their
 ``MarkerWork``, which the caller must finish.
@@ -117,6 +130,8 @@ PREPARE_EPOCH_FENCE = TransactionState.PREPARE_EPOCH_FENCE
 
 _PREPARING = (PREPARE_COMMIT, PREPARE_ABORT)
 _CAN_START = (EMPTY, COMPLETE_COMMIT, COMPLETE_ABORT)
+# Records that must be durable before the call that queued them is answered (take_sync).
+_DURABLE_BEFORE_ANSWER = (EMPTY, PREPARE_COMMIT, PREPARE_ABORT)
 _NULL_PARTITIONS_V0 = rec.encode_partitions_v0(None)  # Empty: Kafka writes a null array
 _NO_PARTITIONS_V0 = rec.encode_partitions_v0(())
 
@@ -192,6 +207,9 @@ class TransactionCoordinator:
             check). Default: every partition exists.
         offsets_partition: ``group_id -> __consumer_offsets partition`` for AddOffsetsToTxn.
             Default: Kafka's hash over ``offsets_topic_num_partitions``.
+        sync_partitions: makes the data written to these partitions durable; called by a
+            two-phase EndTxn(commit) before its PrepareCommit. If it raises, the transaction
+            stays Ongoing and the error propagates. Default: nothing to do.
     """
 
     def __init__(
@@ -202,6 +220,7 @@ class TransactionCoordinator:
         coordinator_epoch: int = 0,
         partition_count: Callable[[str], int | None] | None = None,
         offsets_partition: Callable[[str], int] | None = None,
+        sync_partitions: Callable[[Sequence[TopicPartition]], None] | None = None,
     ) -> None:
         self.config = config or TransactionCoordinatorConfig()
         self._allocate_producer_id = allocate_producer_id
@@ -212,7 +231,10 @@ class TransactionCoordinator:
                 group_id, self.config.offsets_topic_num_partitions
             )
         )
+        self._sync_partitions = sync_partitions
         self._txns: dict[str, TransactionMetadata] = {}
+        self._sync = False  # a queued record must be durable before the answer (take_sync)
+        self._one_phase: set[str] = set()  # ids in a PrepareCommit that has no record
         self._waiters: dict[str, list[_InitWaiter]] = {}
         self._records: list[Record] = []
         self._partitions_v0: dict[frozenset[TopicPartition], bytes] = {}  # encodings, see _persist
@@ -227,6 +249,12 @@ class TransactionCoordinator:
         """Drain the ``__transaction_state`` records to append, oldest first."""
         out, self._records = self._records, []
         return out
+
+    def take_sync(self) -> bool:
+        """Whether a record queued since the last call must be durable before the caller
+        answers (an InitProducerId's Empty, a Prepare*); resets it."""
+        sync, self._sync = self._sync, False
+        return sync
 
     def take_records_by_partition(self) -> dict[int, list[Record]]:
         """Like ``take_records`` but keyed by the ``__transaction_state`` partition of each id."""
@@ -279,6 +307,8 @@ class TransactionCoordinator:
             meta.txn_start_timestamp_ms,
         )
         self._records.append((meta.record_key, value))
+        if meta.state in _DURABLE_BEFORE_ANSWER:
+            self._sync = True
 
     def _transition(
         self,
@@ -291,8 +321,10 @@ class TransactionCoordinator:
         last_producer_epoch: int | None = None,
         txn_timeout_ms: int | None = None,
         txn_start_timestamp_ms: int | None = None,
+        persist: bool = True,
     ) -> None:
-        """Apply one transition and queue its record (Kafka's prepareTransitionTo + complete)."""
+        """Apply one transition and queue its record (Kafka's prepareTransitionTo + complete);
+        ``persist=False``: no record (a one-phase commit's PrepareCommit)."""
         meta.previous_producer_id = meta.producer_id
         if producer_id is not None:
             meta.producer_id = producer_id
@@ -309,7 +341,8 @@ class TransactionCoordinator:
             meta.partitions = set()
         meta.state = state
         meta.txn_last_update_timestamp_ms = max(meta.txn_last_update_timestamp_ms, now_ms)
-        self._persist(meta)
+        if persist:
+            self._persist(meta)
 
     def _marker_work(self, meta: TransactionMetadata) -> MarkerWork:
         assert meta.state in _PREPARING
@@ -632,6 +665,8 @@ class TransactionCoordinator:
         """EndTxn: Ongoing -> PrepareCommit/PrepareAbort (spec d.3).
 
         Answer the client NONE once the Prepare* record is durable, then write the markers.
+        A commit with one participant is one-phase (module docstring): no record, and the
+        answer waits for the marker instead.
 
         Returns:
             The markers to write, or None for a retry of an EndTxn that already completed
@@ -648,7 +683,15 @@ class TransactionCoordinator:
         state = meta.state
         outcome = "commit" if commit else "abort"
         if state is ONGOING:
-            self._transition(meta, PREPARE_COMMIT if commit else PREPARE_ABORT, now_ms)
+            if not commit:
+                self._transition(meta, PREPARE_ABORT, now_ms)
+            elif len(meta.partitions) == 1 and next(iter(meta.partitions))[0] != OFFSETS_TOPIC:
+                self._transition(meta, PREPARE_COMMIT, now_ms, persist=False)
+                self._one_phase.add(transactional_id)
+            else:
+                if self._sync_partitions is not None:
+                    self._sync_partitions(sorted(meta.partitions))
+                self._transition(meta, PREPARE_COMMIT, now_ms)
             return self._marker_work(meta)
         if state is (COMPLETE_COMMIT if commit else COMPLETE_ABORT):
             return None
@@ -674,6 +717,7 @@ class TransactionCoordinator:
         if meta is None or meta.state not in _PREPARING:
             return False
         done = COMPLETE_COMMIT if meta.state is PREPARE_COMMIT else COMPLETE_ABORT
+        self._one_phase.discard(transactional_id)
         self._transition(meta, done, now_ms)
         for waiter in self._waiters.pop(transactional_id, []):
             if waiter.pending.cancelled():
@@ -688,9 +732,31 @@ class TransactionCoordinator:
         self._deliver()
         return True
 
+    def is_decided(self, transactional_id: str, commit: bool) -> bool:
+        """Whether the id's transaction has durably reached this outcome: Complete*, or a
+        Prepare* whose record exists (a one-phase commit is decided only by its marker).
+        A caller whose marker write failed may then answer NONE: recovery finishes it."""
+        meta = self._txns.get(transactional_id)
+        if meta is None:
+            return False
+        if meta.state is (COMPLETE_COMMIT if commit else COMPLETE_ABORT):
+            return True
+        return meta.state is (PREPARE_COMMIT if commit else PREPARE_ABORT) and transactional_id not in self._one_phase
+
     def has_waiters(self, transactional_id: str) -> bool:
         """Whether InitProducerId calls wait for the id's transaction to complete."""
         return bool(self._waiters.get(transactional_id))
+
+    def open_transaction_partitions(self) -> dict[int, set[TopicPartition]]:
+        """Producer id -> the partitions of its Ongoing or Prepare* transaction: the open
+        transactions this coordinator will end (by EndTxn, timeout or recovery). An open
+        transaction found in a partition's log outside of this is hanging (its Ongoing record
+        was lost) and the caller must abort it."""
+        return {
+            meta.producer_id: set(meta.partitions)
+            for meta in self._txns.values()
+            if meta.state is ONGOING or meta.state in _PREPARING
+        }
 
     def pending_markers(self) -> list[MarkerWork]:
         """The markers still to write: one ``MarkerWork`` per id in PrepareCommit/PrepareAbort."""
