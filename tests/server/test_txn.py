@@ -496,6 +496,33 @@ def test_bad_input_gets_kafkas_errors_and_changes_nothing(broker: Broker, bootst
     assert values(read_to_end(bootstrap, "t", 2, "read_committed")) == [b"ok"]
 
 
+def test_transactional_batch_outside_the_transaction_is_refused(broker: Broker, bootstrap: str) -> None:
+    """KIP-890's verification: a transactional batch for a partition the coordinator does not
+    have in the producer's open transaction (never added, or the transaction already ended,
+    e.g. a client retrying across a server restart) is refused and nothing is written; it
+    would otherwise open a transaction nobody ends and hold back read_committed readers."""
+    broker.create_topic("t", 2)
+    with RawClient(bootstrap) as c:
+        init = _init(c, "tx-verify")
+        pid, epoch = init["producer_id"], init["producer_epoch"]
+        # No transaction at all yet.
+        assert _produce(c, "t", 0, pid, epoch, 0, "tx-verify", b"early") == INVALID_TXN_STATE
+        assert _add_partitions(c, 3, "tx-verify", pid, epoch, {"t": [0]}) == {("t", 0): 0}
+        # Partition 1 was not added; partition 0 was.
+        assert _produce(c, "t", 1, pid, epoch, 0, "tx-verify", b"unadded") == INVALID_TXN_STATE
+        assert _produce(c, "t", 0, pid, epoch, 0, "tx-verify", b"ok") == 0
+        # Wrong producer id for the transactional id; a stale epoch.
+        assert _produce(c, "t", 0, pid + 1, epoch, 0, "tx-verify", b"x") == INVALID_PRODUCER_ID_MAPPING
+        assert _end(c, 3, "tx-verify", pid, epoch, True) == 0
+        # After the commit: the batch of a retry that arrives late is refused too.
+        assert _produce(c, "t", 0, pid, epoch, 1, "tx-verify", b"late") == INVALID_TXN_STATE
+    for part in (0, 1):
+        plog = broker.get_log("t", part)
+        assert plog.last_stable_offset == plog.log_end_offset
+    assert broker.get_log("t", 1).log_end_offset == 0
+    assert values(read_to_end(bootstrap, "t", 2, "read_uncommitted")) == [b"ok"]
+
+
 def test_describe_list_transactions_and_producers(broker: Broker, bootstrap: str) -> None:
     broker.create_topic("t", 2)
     with RawClient(bootstrap) as c:

@@ -40,7 +40,11 @@ from headwater.broker.metadata import MetadataStore, TopicMetadata
 from headwater.config import LogConfig
 from headwater.coordinator.group import GroupCoordinator, GroupCoordinatorConfig, OffsetsBatch
 from headwater.coordinator.group.records import offsets_partition_for
-from headwater.coordinator.txn import TransactionCoordinator, TransactionCoordinatorConfig
+from headwater.coordinator.txn import (
+    InitPending,
+    TransactionCoordinator,
+    TransactionCoordinatorConfig,
+)
 from headwater.coordinator.txn.metadata import MarkerWork
 from headwater.errors import (
     ConfigError,
@@ -172,6 +176,7 @@ class Broker:
                 self._allocate_producer_id_locked,
                 partition_count=self._partition_count_or_none,
                 sync_partitions=self._sync_txn_partitions,
+                latest_records_only=True,  # a compacted topic: one record per id and append
             )
             self._load_txn_state()
             self._abort_hanging_transactions()
@@ -493,11 +498,22 @@ class Broker:
                 offset = max(last + 1, offset + 1)
         return entries
 
-    def _persist_txn_records_locked(self) -> None:
+    def _persist_txn_records_locked(self, *, force: bool = True) -> None:
         """Append the transaction coordinator's records; under flush.policy=batch fsync'd when
-        one of them is answered on (``take_sync``)."""
+        one of them is answered on (``take_sync``).
+
+        `force=False` (after a coordinator call): only if one of them is answered on. The
+        others (Ongoing, Complete*, tombstones) wait for that one, the timer's next tick or
+        close: a transaction of one partition then costs no append here at all. What a crash
+        loses of them is rebuilt: a transaction whose Ongoing record was lost is aborted as
+        hanging when the broker opens (`_abort_hanging_transactions`), and the wire server
+        refuses a transactional batch for a partition the coordinator does not have in the
+        producer's transaction (KIP-890's verification), so no later batch hangs either.
+        """
         coordinator = self.txn_coordinator
         sync = coordinator.take_sync()
+        if not (sync or force):
+            return
         if coordinator.config.transaction_state_log_num_partitions == 1:
             recs = coordinator.take_records()  # one partition: no routing by transactional id
             if recs:
@@ -551,20 +567,22 @@ class Broker:
                         self._persist_group_records_locked()
 
     def _txn_call(self, fn: Any, *args: Any, **kwargs: Any) -> Any:
-        """Run one transaction-coordinator call under the broker lock; persist its records
-        (durably under flush.policy=batch) before returning, then write the
+        """Run one transaction-coordinator call under the broker lock; persist its records if
+        one is answered on (durably under flush.policy=batch) before returning, then write the
         markers of any MarkerWork it returned."""
         with self._lock:
-            self._check_open()
+            if self._closed:
+                self._check_open()
+            coordinator = self.txn_coordinator
             try:
                 result = fn(*args, **kwargs)
             finally:
-                self._persist_txn_records_locked()
-            if isinstance(result, MarkerWork):
+                if coordinator.sync_pending:
+                    self._persist_txn_records_locked()
+            if type(result) is MarkerWork:
                 self._write_markers_locked(result)
-            markers = getattr(result, "markers", None)
-            if isinstance(markers, MarkerWork):
-                self._write_markers_locked(markers)
+            elif isinstance(result, InitPending) and result.markers is not None:
+                self._write_markers_locked(result.markers)
             return result
 
     def _write_markers_locked(self, work: MarkerWork) -> None:
@@ -574,12 +592,13 @@ class Broker:
         failed write leaves the work pending; the timer retries `pending_markers()`.
         """
         now = _now_ms()
+        get_log = self._logs.get_log
         for topic, partition in work.partitions:
             try:
-                plog = self._logs.get_log(topic, partition)
+                plog = get_log(topic, partition)
             except (KeyError, UnknownTopicOrPartitionError):
                 continue
-            plog.write_txn_marker(work.producer_id, work.producer_epoch, work.commit, work.coordinator_epoch)
+            plog.write_txn_marker(work.producer_id, work.producer_epoch, work.commit, work.coordinator_epoch, now)
             if topic == OFFSETS_TOPIC:
                 complete = getattr(self.group_coordinator, "complete_txn", None)
                 if complete is not None:

@@ -637,13 +637,18 @@ class Producer(ProducerCore):
         """AddPartitionsToTxn; a failure makes the transaction abortable, or the producer
         fatally failed (fenced), and raises KafkaException."""
         b = self._broker
-        deadline = time.monotonic() + self._txn_timeout_ms / 1000.0
+        deadline = None
         while True:
             errors = b._txn_call(b.txn_coordinator.add_partitions, self._txn_id, self.producer_id, self.producer_epoch, partitions, _now_ms())
+            if not any(errors.values()):
+                self._txn_partitions.update(partitions)
+                return
             failed = [e for e in errors.values() if e is not None and not isinstance(e, OperationNotAttemptedError)]
             if not failed:
                 self._txn_partitions.update(partitions)
                 return
+            if deadline is None:
+                deadline = time.monotonic() + self._txn_timeout_ms / 1000.0
             if isinstance(failed[0], ConcurrentTransactionsError) and time.monotonic() < deadline:
                 time.sleep(_RETRY_BACKOFF_S)
                 continue
@@ -862,6 +867,10 @@ class Producer(ProducerCore):
             self._check_txn_api((_TXN_IN_TRANSACTION, _TXN_BEGIN_COMMIT))
             self._set_txn_state(_TXN_BEGIN_COMMIT)  # produce() is refused from here on
             self._send_all_locked()
+            if not self._reports:  # no delivery report to serve first: end it now
+                self._end_txn_locked(True, self._deadline(timeout))
+                self._set_txn_state(_TXN_READY)
+                return
         self._serve()  # delivery reports before the outcome, as librdkafka's flush
         with self._lock:
             self._check_txn_api((_TXN_BEGIN_COMMIT,))

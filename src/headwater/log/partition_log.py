@@ -719,11 +719,23 @@ class PartitionLog:
             timestamp=ts,
         )
         # Built here, so append_batch_ex's checks of a client's batch (CRC, structure, the
-        # marker record's decoding) have nothing to find.
+        # marker record's decoding) have nothing to find; the producer state is checked and
+        # applied directly (one marker per transaction and partition: the commit's cost).
         header = record.parse_batch_header(raw)
         with self._lock:
-            self._check_writable()
-            return self._append_producer_batch_locked(raw, header, (ctype, coordinator_epoch))
+            if self._closed or self._offline is not None:
+                self._check_writable()
+            producers = self._producers
+            producers.check_end_txn_marker(producer_id, producer_epoch, coordinator_epoch)
+            append_time = self._append_time()
+            base = self._append_raw_locked(raw, header, 1, append_time)
+            completed = producers.apply_end_txn_marker(
+                producer_id, ctype, coordinator_epoch, producer_epoch, base, append_time if append_time >= 0 else ts
+            )
+            producers.map_end_offset = base + 1
+            if completed is not None and completed.is_aborted:
+                self._index_aborted_txn_locked(completed)
+            return AppendResult(base, base, False, append_time, self._log_start_offset, completed)
 
     def _append_raw_locked(self, raw: Any, header: Any, count: int, append_time: int | None = None, sync: bool = True) -> int:
         size = header.size
@@ -789,23 +801,22 @@ class PartitionLog:
         this log. A transaction's data gets one: its COMMIT marker's when it is the only
         partition (the marker follows the data in this file, and a roll seals, so fsyncs, the
         segment before), else sync_transactional() before the PrepareCommit record."""
-        policy = self.config.flush_policy
+        cfg = self.config
+        policy = cfg.flush_policy
         self._unflushed_messages += count
-        if policy == "batch":
-            if sync:
-                self._flush_segment_locked(seg)
-        elif policy == "interval":
+        if policy == "interval":
             # With a scheduler (LogManager's owner calls maybe_flush), a time-based flush is
             # its job: an append never waits for it.
-            now = 0 if self.scheduled_flush else _now_ms()
-            due = not self.scheduled_flush and now - self._last_flush_ms >= self.config.flush_ms
-            if self._unflushed_messages >= self.config.flush_messages or due:
-                now = now or _now_ms()
+            if self._unflushed_messages >= cfg.flush_messages or (
+                not self.scheduled_flush and _now_ms() - self._last_flush_ms >= cfg.flush_ms
+            ):
                 self._flush_segment_locked(seg)
-                self._last_flush_ms = now
+                self._last_flush_ms = _now_ms()
                 self._recovery_point = self.log_end_offset
                 self._write_checkpoints()
-        size = seg.size
+        elif policy == "batch" and sync:
+            self._flush_segment_locked(seg)
+        size = seg.log.size
         if size - RESIDENT_BYTES >= seg.released_upto + RELEASE_STEP_BYTES:
             # madvise walks every page of the range: once per RELEASE_STEP_BYTES appended,
             # not once per append (pages reads faulted back in go again with the next step).

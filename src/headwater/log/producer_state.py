@@ -52,7 +52,6 @@ import os
 import re
 import struct
 from collections import deque
-from dataclasses import dataclass
 from typing import Any, NamedTuple
 
 from headwater.errors import (
@@ -123,11 +122,11 @@ class BatchMetadata(NamedTuple):
         return self.last_offset - self.offset_delta
 
 
-@dataclass(frozen=True, slots=True)
-class CompletedTxn:
+class CompletedTxn(NamedTuple):
     """A transaction ended by a marker: offsets [first_offset, last_offset] (the marker's offset).
 
-    Only non-empty transactions produce one; aborted ones become `.txnindex` entries."""
+    Only non-empty transactions produce one; aborted ones become `.txnindex` entries. (A
+    NamedTuple: one per committed transaction and partition, cheap to build.)"""
 
     producer_id: int
     first_offset: int
@@ -328,18 +327,8 @@ class ProducerAppendInfo:
             InvalidProducerEpochError: the marker's epoch is older than the producer's.
             TransactionCoordinatorFencedError: an older coordinator epoch than the last marker's.
         """
-        cur = self.current
-        if cur is None or not self.validate_enabled:
-            return
-        if epoch < cur.producer_epoch:
-            raise InvalidProducerEpochError(
-                f"producer {self.producer_id}: marker epoch {epoch} is older than {cur.producer_epoch}"
-            )
-        if coordinator_epoch < cur.coordinator_epoch:
-            raise TransactionCoordinatorFencedError(
-                f"producer {self.producer_id}: coordinator epoch {coordinator_epoch} is older than "
-                f"{cur.coordinator_epoch}"
-            )
+        if self.current is not None and self.validate_enabled:
+            _check_end_txn_marker(self.current, epoch, coordinator_epoch)
 
     # ------------------------------------------------------------------ apply (after the write)
 
@@ -373,17 +362,37 @@ class ProducerAppendInfo:
         self, control_type: int, coordinator_epoch: int, epoch: int, offset: int, timestamp: int
     ) -> CompletedTxn | None:
         """Record a COMMIT/ABORT marker written at `offset`: the open transaction (if any) ends."""
-        entry = self._entry()
-        first = entry.current_txn_first_offset
-        if first is not None:
-            self.completed_txn = CompletedTxn(
-                self.producer_id, first, offset, control_type == CONTROL_ABORT
-            )
-        entry.maybe_update_producer_epoch(epoch)
-        entry.current_txn_first_offset = None
-        entry.coordinator_epoch = coordinator_epoch
-        entry.last_timestamp = timestamp
+        self.completed_txn = _end_txn(self._entry(), control_type, coordinator_epoch, epoch, offset, timestamp)
         return self.completed_txn
+
+
+def _check_end_txn_marker(cur: ProducerStateEntry, epoch: int, coordinator_epoch: int) -> None:
+    if epoch < cur.producer_epoch:
+        raise InvalidProducerEpochError(
+            f"producer {cur.producer_id}: marker epoch {epoch} is older than {cur.producer_epoch}"
+        )
+    if coordinator_epoch < cur.coordinator_epoch:
+        raise TransactionCoordinatorFencedError(
+            f"producer {cur.producer_id}: coordinator epoch {coordinator_epoch} is older than "
+            f"{cur.coordinator_epoch}"
+        )
+
+
+def _end_txn(
+    entry: ProducerStateEntry, control_type: int, coordinator_epoch: int, epoch: int, offset: int, timestamp: int
+) -> CompletedTxn | None:
+    """Apply a COMMIT/ABORT marker written at `offset` to the producer's entry: its open
+    transaction (if any) ends, and is returned."""
+    first = entry.current_txn_first_offset
+    completed = None
+    if first is not None:
+        completed = CompletedTxn(entry.producer_id, first, offset, control_type == CONTROL_ABORT)
+    if epoch != entry.producer_epoch:
+        entry.maybe_update_producer_epoch(epoch)
+    entry.current_txn_first_offset = None
+    entry.coordinator_epoch = coordinator_epoch
+    entry.last_timestamp = timestamp
+    return completed
 
 
 def parse_end_txn_marker(view: Any, header: Any) -> tuple[int, int] | None:
@@ -502,6 +511,26 @@ class ProducerStateManager:
     def prepare(self, producer_id: int, *, validate: bool = True) -> ProducerAppendInfo:
         """A pending change for `producer_id`, based on its current entry."""
         return ProducerAppendInfo(producer_id, self.producers.get(producer_id), validate=validate)
+
+    def check_end_txn_marker(self, producer_id: int, epoch: int, coordinator_epoch: int) -> None:
+        """Validate a COMMIT/ABORT marker the broker is about to write (no mutation); raises
+        as ProducerAppendInfo.validate_end_txn_marker. The lean path of write_txn_marker."""
+        cur = self.producers.get(producer_id)
+        if cur is not None:
+            _check_end_txn_marker(cur, epoch, coordinator_epoch)
+
+    def apply_end_txn_marker(
+        self, producer_id: int, control_type: int, coordinator_epoch: int, epoch: int, offset: int, timestamp: int
+    ) -> CompletedTxn | None:
+        """A marker checked by check_end_txn_marker is in the log at `offset`: end the
+        producer's open transaction (returned, if there was one)."""
+        entry = self.producers.get(producer_id)
+        if entry is None:
+            entry = self.producers[producer_id] = ProducerStateEntry(producer_id)
+        completed = _end_txn(entry, control_type, coordinator_epoch, epoch, offset, timestamp)
+        self._clean_snapshot = None
+        self._ongoing.pop(producer_id, None)
+        return completed
 
     def update(self, info: ProducerAppendInfo) -> None:
         """Install an applied ProducerAppendInfo (the batch or marker is in the log)."""

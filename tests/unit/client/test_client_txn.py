@@ -349,9 +349,12 @@ def test_close_with_an_open_transaction_aborts_it(make_broker, tmp_path) -> None
 
 CRASH_CHILD = textwrap.dedent(
     """
-    import os, sys
+    import os, sys, time
     from headwater.client import Broker
-    b = Broker(sys.argv[1], {"group.initial.rebalance.delay.ms": 0})
+    # argv[3]: "tick" lets the timer write the lazy Ongoing record before the crash; "none"
+    # keeps the timer away, so the crash loses it.
+    interval = 5 if sys.argv[3] == "tick" else 600000
+    b = Broker(sys.argv[1], {"group.initial.rebalance.delay.ms": 0, "timer.interval.ms": interval})
     b.create_topic("t", 2)
     p = b.producer({"transactional.id": "tx", "transaction.timeout.ms": int(sys.argv[2]), "linger.ms": 1000})
     p.init_transactions()
@@ -362,18 +365,30 @@ CRASH_CHILD = textwrap.dedent(
     for i in range(4):
         p.produce("t", b"lost%d" % i, partition=i % 2)
     p.flush()
+    if sys.argv[3] == "tick":
+        time.sleep(0.3)  # the coordinator's tick (every 50 ms) appends the Ongoing record
     os._exit(0)  # a crash: no close, no abort, no flush of anything else
     """
 )
 
 
-@pytest.mark.parametrize("how", ["timeout", "new_instance"])
+@pytest.mark.parametrize("how", ["timeout", "new_instance", "hanging"])
 def test_crash_with_an_open_transaction_ends_it_after_reopen(make_broker, tmp_path, how) -> None:
+    """An open transaction ends after a crash: its Ongoing record (written by the timer's
+    tick) survived, so the timeout or the next instance aborts it; or it did not, and the
+    broker aborts the hanging transaction as it opens."""
     data = tmp_path / "data"
     timeout_ms = 300 if how == "timeout" else 60000
-    subprocess.run([sys.executable, "-c", CRASH_CHILD, str(data), str(timeout_ms)], check=True, timeout=60)
+    args = [str(data), str(timeout_ms), "none" if how == "hanging" else "tick"]
+    subprocess.run([sys.executable, "-c", CRASH_CHILD, *args], check=True, timeout=60)
     broker = make_broker()
-    assert broker.txn_coordinator.state_of("tx") is TransactionState.ONGOING
+    if how == "hanging":
+        assert broker.txn_coordinator.state_of("tx") is TransactionState.EMPTY  # Init's record
+        for part in (0, 1):
+            lso, end = lso_and_end(broker, "t", part)
+            assert lso == end  # aborted as the broker opened
+    else:
+        assert broker.txn_coordinator.state_of("tx") is TransactionState.ONGOING
     assert read_all(broker, "t", "read_committed") == [b"committed"]
     if how == "timeout":
         # The start timestamp survived the restart: the broker's timer aborts it.
@@ -384,7 +399,7 @@ def test_crash_with_an_open_transaction_ends_it_after_reopen(make_broker, tmp_pa
         p.begin_transaction()
         p.produce("t", b"resumed", partition=1)
         p.commit_transaction()
-    expected = [b"committed"] + ([b"resumed"] if how == "new_instance" else [])
+    expected = [b"committed"] + ([b"resumed"] if how != "timeout" else [])
     assert read_all(broker, "t", "read_committed") == expected
     assert sorted(read_all(broker, "t", "read_uncommitted")) == sorted(expected + [b"lost0", b"lost1", b"lost2", b"lost3"])
     for part in (0, 1):
@@ -440,8 +455,13 @@ def test_commit_then_crash_before_the_complete_record_completes_again(make_broke
     assert sorted(read_all(broker, "t", "read_committed")) == [b"a", b"b", b"c"]
 
 
-def test_deferred_complete_record_is_written_by_close_and_by_the_next_transaction(make_broker) -> None:
-    broker = make_broker()
+def test_two_phase_commits_write_one_record_each_and_close_writes_the_last(make_broker) -> None:
+    """A commit over two partitions writes its PrepareCommit (durable before the markers). The
+    CompleteCommit after it is lazy, and __transaction_state is compacted: each append holds
+    one record per id, its latest, so the next transaction's Ongoing replaces it; that Ongoing
+    is written at once (recovery must not take the PrepareCommit for the last word while the
+    next transaction's data is in the partitions). Close writes the last CompleteCommit."""
+    broker = make_broker({"timer.interval.ms": 600000})  # no tick: the calls alone decide
     broker.create_topic("t", 2)
     p = txn_producer(broker)
     for i in range(3):
@@ -452,17 +472,52 @@ def test_deferred_complete_record_is_written_by_close_and_by_the_next_transactio
     broker.close()
     broker = make_broker()
     statuses = [v.transaction_status for v in txn_state_records(broker)]
-    ongoing, prepare, complete = (int(TransactionState.ONGOING), int(TransactionState.PREPARE_COMMIT), int(TransactionState.COMPLETE_COMMIT))
-    # Each CompleteCommit went out with the next transaction's first Ongoing record (one per
-    # partition added); close wrote the last.
-    assert statuses[-12:] == [ongoing, ongoing, prepare, complete] * 3
+    empty, ongoing, prepare, complete = (int(TransactionState.EMPTY), int(TransactionState.ONGOING), int(TransactionState.PREPARE_COMMIT), int(TransactionState.COMPLETE_COMMIT))
+    assert statuses == [empty, prepare, ongoing, prepare, ongoing, prepare, complete]
     assert broker.txn_coordinator.state_of("tx") is TransactionState.COMPLETE_COMMIT
     assert read_all(broker, "t", "read_committed") == [b"0", b"1", b"2", b"0", b"1", b"2"]
 
 
-def test_one_partition_commit_is_one_phase(make_broker) -> None:
-    """One participant: its COMMIT marker is the decision; no PrepareCommit record."""
+TWO_PHASE_THEN_CRASH_CHILD = textwrap.dedent(
+    """
+    import os, sys
+    from headwater.client import Broker
+    b = Broker(sys.argv[1], {"timer.interval.ms": 600000})  # no tick writes lazy records
+    b.create_topic("t", 2)
+    p = b.producer({"transactional.id": "tx", "linger.ms": 1000})
+    p.init_transactions()
+    p.begin_transaction()
+    p.produce("t", b"c0", partition=0)
+    p.produce("t", b"c1", partition=1)
+    p.commit_transaction()  # two-phase: PrepareCommit durable, CompleteCommit lazy
+    p.begin_transaction()
+    p.produce("t", b"open0", partition=0)
+    p.produce("t", b"open1", partition=1)
+    p.flush()
+    os._exit(0)
+    """
+)
+
+
+def test_crash_in_the_transaction_after_a_two_phase_commit_does_not_commit_it(make_broker, tmp_path) -> None:
+    """If the id's last record were still the PrepareCommit, recovery would write its COMMIT
+    markers again, after the open transaction's data, and commit that too. The open
+    transaction's Ongoing record is written before its data, so it is aborted instead."""
+    data = tmp_path / "data"
+    subprocess.run([sys.executable, "-c", TWO_PHASE_THEN_CRASH_CHILD, str(data)], check=True, timeout=60)
     broker = make_broker()
+    assert broker.txn_coordinator.state_of("tx") is TransactionState.ONGOING
+    assert read_all(broker, "t", "read_committed") == [b"c0", b"c1"]
+    txn_producer(broker)  # the next instance aborts the open transaction
+    assert read_all(broker, "t", "read_committed") == [b"c0", b"c1"]
+    assert read_all(broker, "t", "read_uncommitted") == [b"c0", b"open0", b"c1", b"open1"]
+
+
+def test_one_partition_commit_is_one_phase(make_broker) -> None:
+    """One participant: its COMMIT marker is the decision; no PrepareCommit record, and the
+    lazy Ongoing and CompleteCommit records wait for a record that must be durable (here the
+    abort's PrepareAbort, which replaces them: one record per id and append)."""
+    broker = make_broker({"timer.interval.ms": 600000})
     broker.create_topic("t", 2)
     p = txn_producer(broker)
     for i in range(3):
@@ -476,10 +531,9 @@ def test_one_partition_commit_is_one_phase(make_broker) -> None:
     broker.close()
     broker = make_broker()
     statuses = [v.transaction_status for v in txn_state_records(broker)]
-    ongoing, complete = int(TransactionState.ONGOING), int(TransactionState.COMPLETE_COMMIT)
+    empty = int(TransactionState.EMPTY)
     prepare_abort, complete_abort = int(TransactionState.PREPARE_ABORT), int(TransactionState.COMPLETE_ABORT)
-    assert statuses[-9:] == [ongoing, complete, ongoing, complete, ongoing, complete, ongoing, prepare_abort, complete_abort]
-    assert int(TransactionState.PREPARE_COMMIT) not in statuses
+    assert statuses == [empty, prepare_abort, complete_abort]
     assert read_all(broker, "t", "read_committed") == [b"0", b"1", b"2"]
 
 
@@ -494,6 +548,9 @@ ONE_PHASE_COMMIT_THEN_CRASH_CHILD = textwrap.dedent(
     p.begin_transaction()
     p.produce("t", b"a")
     p.produce("t", b"b")
+    p.flush()
+    with b._lock:
+        b._persist_txn_records_locked()  # what the timer's tick does: the lazy Ongoing record
     p.commit_transaction()
     os._exit(0)  # a crash right after the commit returned: Ongoing is the id's last record
     """

@@ -50,7 +50,9 @@ the records drained since the last call include one that must be durable before 
 answers: an InitProducerId's Empty (it fences older instances) and a Prepare* (the decision;
 before any marker is written). Ongoing and Complete* need not be: a lost Ongoing leaves data
 that the broker's recovery aborts as a hanging transaction, a lost Complete* leaves a Prepare*
-whose markers recovery writes again.
+whose markers recovery writes again. Except the Ongoing that starts the transaction after a
+Prepare* record: until it is durable, recovery would write that Prepare*'s markers again, past
+the new transaction's data.
 
 One-phase commit. EndTxn(commit) of a transaction with one partition (not
 ``__consumer_offsets``) writes no PrepareCommit record: that partition's COMMIT marker is the
@@ -210,6 +212,9 @@ class TransactionCoordinator:
         sync_partitions: makes the data written to these partitions durable; called by a
             two-phase EndTxn(commit) before its PrepareCommit. If it raises, the transaction
             stays Ongoing and the error propagates. Default: nothing to do.
+        latest_records_only: ``take_records`` returns one record per id, its state at the
+            time of the call, instead of one per transition (``__transaction_state`` is
+            compacted: recovery reads only the last). A transition then costs no encoding.
     """
 
     def __init__(
@@ -221,6 +226,7 @@ class TransactionCoordinator:
         partition_count: Callable[[str], int | None] | None = None,
         offsets_partition: Callable[[str], int] | None = None,
         sync_partitions: Callable[[Sequence[TopicPartition]], None] | None = None,
+        latest_records_only: bool = False,
     ) -> None:
         self.config = config or TransactionCoordinatorConfig()
         self._allocate_producer_id = allocate_producer_id
@@ -233,10 +239,16 @@ class TransactionCoordinator:
         )
         self._sync_partitions = sync_partitions
         self._txns: dict[str, TransactionMetadata] = {}
-        self._sync = False  # a queued record must be durable before the answer (take_sync)
+        # A queued record must be durable before the answer (take_sync resets it). Callers
+        # may read it to skip take_sync when False.
+        self.sync_pending = False
         self._one_phase: set[str] = set()  # ids in a PrepareCommit that has no record
+        # ids whose last durable record may still be a Prepare*: see _add
+        self._after_prepare: set[str] = set()
         self._waiters: dict[str, list[_InitWaiter]] = {}
         self._records: list[Record] = []
+        # latest_records_only: id -> its metadata (None: a tombstone), encoded when taken
+        self._latest: dict[str, TransactionMetadata | None] | None = {} if latest_records_only else None
         self._partitions_v0: dict[frozenset[TopicPartition], bytes] = {}  # encodings, see _persist
         self._deliveries: list[tuple[Pending[InitResult], InitResult | None, KafkaApiError | None]]
         self._deliveries = []
@@ -246,14 +258,25 @@ class TransactionCoordinator:
     # Records and deliveries.
 
     def take_records(self) -> list[Record]:
-        """Drain the ``__transaction_state`` records to append, oldest first."""
+        """Drain the ``__transaction_state`` records to append, oldest first (with
+        ``latest_records_only``: one per id, in the order the ids first changed)."""
+        latest = self._latest
+        if latest is not None:
+            out: list[Record] = []
+            for txn_id, meta in latest.items():
+                if meta is None:
+                    out.append((rec.encode_key(txn_id), None))
+                else:
+                    out.append(self._encode(meta, ONGOING if txn_id in self._one_phase else meta.state))
+            latest.clear()
+            return out
         out, self._records = self._records, []
         return out
 
     def take_sync(self) -> bool:
         """Whether a record queued since the last call must be durable before the caller
         answers (an InitProducerId's Empty, a Prepare*); resets it."""
-        sync, self._sync = self._sync, False
+        sync, self.sync_pending = self.sync_pending, False
         return sync
 
     def take_records_by_partition(self) -> dict[int, list[Record]]:
@@ -283,9 +306,23 @@ class TransactionCoordinator:
 
     def _persist(self, meta: TransactionMetadata) -> None:
         """Queue the id's TransactionLogValue v0 record (Kafka's layout, records.py)."""
+        state = meta.state
+        if state in _DURABLE_BEFORE_ANSWER:
+            self.sync_pending = True
+            if state is EMPTY:
+                self._after_prepare.discard(meta.transactional_id)
+            else:
+                self._after_prepare.add(meta.transactional_id)
+        if self._latest is not None:
+            self._latest[meta.transactional_id] = meta
+            return
+        self._records.append(self._encode(meta, state))
+
+    def _encode(self, meta: TransactionMetadata, state: TransactionState) -> Record:
+        """The id's record for `state` (a one-phase PrepareCommit is taken as Ongoing)."""
         if not meta.record_key:
             meta.record_key = rec.encode_key(meta.transactional_id)
-        if meta.state is EMPTY:
+        if state is EMPTY:
             parts = _NULL_PARTITIONS_V0
         elif not meta.partitions:
             parts = _NO_PARTITIONS_V0
@@ -301,14 +338,12 @@ class TransactionCoordinator:
             meta.producer_id,
             meta.producer_epoch,
             meta.txn_timeout_ms,
-            int(meta.state),
+            int(state),
             parts,
             meta.txn_last_update_timestamp_ms,
             meta.txn_start_timestamp_ms,
         )
-        self._records.append((meta.record_key, value))
-        if meta.state in _DURABLE_BEFORE_ANSWER:
-            self._sync = True
+        return (meta.record_key, value)
 
     def _transition(
         self,
@@ -321,10 +356,8 @@ class TransactionCoordinator:
         last_producer_epoch: int | None = None,
         txn_timeout_ms: int | None = None,
         txn_start_timestamp_ms: int | None = None,
-        persist: bool = True,
     ) -> None:
-        """Apply one transition and queue its record (Kafka's prepareTransitionTo + complete);
-        ``persist=False``: no record (a one-phase commit's PrepareCommit)."""
+        """Apply one transition and queue its record (Kafka's prepareTransitionTo + complete)."""
         meta.previous_producer_id = meta.producer_id
         if producer_id is not None:
             meta.producer_id = producer_id
@@ -341,18 +374,30 @@ class TransactionCoordinator:
             meta.partitions = set()
         meta.state = state
         meta.txn_last_update_timestamp_ms = max(meta.txn_last_update_timestamp_ms, now_ms)
+        self._persist(meta)
+
+    def _move(self, meta: TransactionMetadata, state: TransactionState, now_ms: int, persist: bool = True) -> None:
+        """``_transition`` for the transitions of a transaction's life (Ongoing, Prepare*,
+        Complete*), which change only the state: the lean path, one per call of a client."""
+        meta.previous_producer_id = meta.producer_id
+        if state is COMPLETE_COMMIT or state is COMPLETE_ABORT:
+            meta.partitions = set()
+        meta.state = state
+        if now_ms > meta.txn_last_update_timestamp_ms:
+            meta.txn_last_update_timestamp_ms = now_ms
         if persist:
             self._persist(meta)
 
     def _marker_work(self, meta: TransactionMetadata) -> MarkerWork:
         assert meta.state in _PREPARING
+        parts = meta.partitions
         return MarkerWork(
-            transactional_id=meta.transactional_id,
-            producer_id=meta.producer_id,
-            producer_epoch=meta.producer_epoch,
-            coordinator_epoch=self.coordinator_epoch,
-            commit=meta.state is PREPARE_COMMIT,
-            partitions=tuple(sorted(meta.partitions)),
+            meta.transactional_id,
+            meta.producer_id,
+            meta.producer_epoch,
+            self.coordinator_epoch,
+            meta.state is PREPARE_COMMIT,
+            tuple(parts) if len(parts) == 1 else tuple(sorted(parts)),
         )
 
     # ------------------------------------------------------------------------------------------
@@ -552,8 +597,10 @@ class TransactionCoordinator:
             same instance for every partition; with an unknown topic or partition that one gets
             UNKNOWN_TOPIC_OR_PARTITION and the others OPERATION_NOT_ATTEMPTED.
         """
-        parts = list(dict.fromkeys((str(t), int(p)) for t, p in partitions))
-        unknown = {tp for tp in parts if not self._partition_exists(tp)}
+        parts = [(str(t), int(p)) for t, p in partitions]
+        if len(parts) > 1:
+            parts = list(dict.fromkeys(parts))
+        unknown = [tp for tp in parts if not self._partition_exists(tp)]
         if unknown:
             return {
                 tp: UnknownTopicOrPartitionError(f"{tp[0]}-{tp[1]}")
@@ -606,14 +653,22 @@ class TransactionCoordinator:
             if meta.partitions.issuperset(parts):
                 return
             meta.partitions.update(parts)
-            self._transition(meta, ONGOING, now_ms)
+            self._move(meta, ONGOING, now_ms)
             return
         if meta.state not in _CAN_START:
             raise InvalidTxnStateError(
                 f"transactional id {transactional_id!r} is {meta.state.kafka_name}"
             )
         meta.partitions = set(parts)
-        self._transition(meta, ONGOING, now_ms, txn_start_timestamp_ms=now_ms)
+        meta.txn_start_timestamp_ms = now_ms
+        self._move(meta, ONGOING, now_ms)
+        if transactional_id in self._after_prepare:
+            # The previous transaction's Prepare* record may be the id's last durable one
+            # (its Complete* is lazy). Recovery would write its markers again, at the end of
+            # partitions that by then hold this transaction's data, and commit or abort that
+            # too: this Ongoing record must be durable before any of that data is written.
+            self._after_prepare.discard(transactional_id)
+            self.sync_pending = True
 
     def _partition_exists(self, tp: TopicPartition) -> bool:
         if self._partition_count is None:
@@ -684,14 +739,14 @@ class TransactionCoordinator:
         outcome = "commit" if commit else "abort"
         if state is ONGOING:
             if not commit:
-                self._transition(meta, PREPARE_ABORT, now_ms)
+                self._move(meta, PREPARE_ABORT, now_ms)
             elif len(meta.partitions) == 1 and next(iter(meta.partitions))[0] != OFFSETS_TOPIC:
-                self._transition(meta, PREPARE_COMMIT, now_ms, persist=False)
+                self._move(meta, PREPARE_COMMIT, now_ms, persist=False)
                 self._one_phase.add(transactional_id)
             else:
                 if self._sync_partitions is not None:
                     self._sync_partitions(sorted(meta.partitions))
-                self._transition(meta, PREPARE_COMMIT, now_ms)
+                self._move(meta, PREPARE_COMMIT, now_ms)
             return self._marker_work(meta)
         if state is (COMPLETE_COMMIT if commit else COMPLETE_ABORT):
             return None
@@ -718,8 +773,10 @@ class TransactionCoordinator:
             return False
         done = COMPLETE_COMMIT if meta.state is PREPARE_COMMIT else COMPLETE_ABORT
         self._one_phase.discard(transactional_id)
-        self._transition(meta, done, now_ms)
-        for waiter in self._waiters.pop(transactional_id, []):
+        self._move(meta, done, now_ms)
+        if transactional_id not in self._waiters:
+            return True
+        for waiter in self._waiters.pop(transactional_id):
             if waiter.pending.cancelled():
                 continue
             try:
@@ -791,7 +848,10 @@ class TransactionCoordinator:
                 expired.append(txn_id)
         for txn_id in expired:
             del self._txns[txn_id]
-            self._records.append((rec.encode_key(txn_id), None))
+            if self._latest is not None:
+                self._latest[txn_id] = None
+            else:
+                self._records.append((rec.encode_key(txn_id), None))
         return work
 
     def next_deadline_ms(self) -> int | None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import enum
 from dataclasses import dataclass, field
+from typing import NamedTuple
 
 NO_PRODUCER_ID = -1
 NO_PRODUCER_EPOCH = -1
@@ -97,8 +98,7 @@ class InitResult:
     producer_epoch: int
 
 
-@dataclass(frozen=True)
-class MarkerWork:
+class MarkerWork(NamedTuple):
     """Transaction markers to write: one COMMIT or ABORT control batch per partition.
 
     Write a control batch with ``producer_id``/``producer_epoch``, the marker value's
@@ -106,7 +106,8 @@ class MarkerWork:
     ``partitions`` (sorted; ``__consumer_offsets`` partitions included), then call
     ``TransactionCoordinator.markers_written(transactional_id, now_ms)``. An empty
     ``partitions`` still needs that call. Writing a marker twice is harmless: the second one
-    finds no open transaction of the producer.
+    finds no open transaction of the producer. (A NamedTuple: one per transaction, made on
+    every commit, so it must be cheap to build.)
     """
 
     transactional_id: str

@@ -55,8 +55,11 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from headwater.errors import (
+    InvalidProducerEpochError,
     InvalidRecordError,
+    InvalidTxnStateError,
     OffsetOutOfRangeError,
+    ProducerFencedError,
     UnsupportedCompressionTypeError,
 )
 from headwater.server import errors as E
@@ -88,6 +91,9 @@ INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
 # (codec = low 3 bits of its low byte, 22), base offset int64 at 0.
 _MAGIC_POS = 16
 _ATTRIBUTES_LOW_POS = 22
+_TRANSACTIONAL = 0x10  # attributes bit 4
+_PRODUCER_ID_POS = 43  # RecordBatch v2: int64 producerId, then int16 producerEpoch
+_PRODUCER_EPOCH_POS = 51
 _MIN_BATCH = 61
 _ZSTD = 4
 
@@ -147,12 +153,33 @@ def _check_produce_records(records: Any, version: int) -> None:
         raise UnsupportedCompressionTypeError(f"zstd batches need Produce v7+, not v{version}")
 
 
-def _append_partition(broker: Any, topic: str, index: int, records: Any, version: int) -> dict:
+def _verify_transactional(broker: Any, txn_id: str | None, topic: str, index: int, records: Any) -> None:
+    """A transactional batch only for a partition of the producer's open transaction
+    (KIP-890's verification, Kafka 3.6+'s transaction.partition.verification.enable): a batch
+    the coordinator does not expect would open a transaction nobody ends. That happens when
+    the server restarted meanwhile (the Ongoing record is written lazily) or when the
+    transaction was already aborted. INVALID_TXN_STATE, or the fencing error."""
+    if txn_id is None:
+        raise InvalidTxnStateError("a transactional batch in a Produce request without a transactional id")
+    producer_id = int.from_bytes(records[_PRODUCER_ID_POS:_PRODUCER_ID_POS + 8], "big", signed=True)
+    epoch = int.from_bytes(records[_PRODUCER_EPOCH_POS:_PRODUCER_EPOCH_POS + 2], "big", signed=True)
+    coordinator = broker.txn_coordinator
+    error = broker._txn_call(coordinator.verify_partitions, txn_id, producer_id, epoch, [(topic, index)])[(topic, index)]
+    if isinstance(error, ProducerFencedError):
+        # Produce answers a stale epoch as the log does: INVALID_PRODUCER_EPOCH (47).
+        raise InvalidProducerEpochError(str(error))
+    if error is not None:
+        raise error
+
+
+def _append_partition(broker: Any, topic: str, index: int, records: Any, version: int, txn_id: str | None = None) -> dict:
     """Append one partition's batch; its ProduceResponse partition entry."""
     try:
         if topic in INTERNAL_TOPICS:
             return _produce_error(index, E.INVALID_TOPIC_EXCEPTION, f"cannot append to internal topic {topic}")
         _check_produce_records(records, version)
+        if records[_ATTRIBUTES_LOW_POS] & _TRANSACTIONAL:
+            _verify_transactional(broker, txn_id, topic, index, records)
         res = broker._append_batch(topic, index, records)
     except Exception as exc:
         return _produce_error(index, _code(exc), E.error_message(exc))
@@ -165,14 +192,14 @@ def _append_partition(broker: Any, topic: str, index: int, records: Any, version
     }
 
 
-def _append_all(broker: Any, topics: list, version: int) -> list:
+def _append_all(broker: Any, topics: list, version: int, txn_id: str | None) -> list:
     out = []
     for t in topics:
         name = t["name"]
         out.append({
             "name": name,
             "partition_responses": [
-                _append_partition(broker, name, p["index"], p["records"], version) for p in t["partition_data"]
+                _append_partition(broker, name, p["index"], p["records"], version, txn_id) for p in t["partition_data"]
             ],
         })
     return out
@@ -224,19 +251,20 @@ def handle_produce(ctx: RequestContext, request: dict) -> Any:
             topics, E.INVALID_REQUIRED_ACKS, f"acks must be 0, 1 or -1, not {acks}"
         ))
     broker = ctx.broker
+    txn_id = request.get("transactional_id")
     if _is_durable(broker, topics):
-        return _produce_durable(ctx, acks, topics, version)
-    return _produce_response(ctx, acks, _append_all(broker, topics, version))
+        return _produce_durable(ctx, acks, topics, version, txn_id)
+    return _produce_response(ctx, acks, _append_all(broker, topics, version, txn_id))
 
 
-async def _produce_durable(ctx: RequestContext, acks: int, topics: list, version: int) -> dict | None:
+async def _produce_durable(ctx: RequestContext, acks: int, topics: list, version: int, txn_id: str | None) -> dict | None:
     """Each partition's append (and fdatasync) on the pool at once: different partitions are
     different files, so their flushes overlap instead of adding up."""
     loop = asyncio.get_running_loop()
     pool = _DURABLE_POOL
     broker = ctx.broker
     pending = [
-        [loop.run_in_executor(pool, _append_partition, broker, t["name"], p["index"], p["records"], version)
+        [loop.run_in_executor(pool, _append_partition, broker, t["name"], p["index"], p["records"], version, txn_id)
          for p in t["partition_data"]]
         for t in topics
     ]
