@@ -73,7 +73,6 @@ from headwater.coordinator.txn import (
     InvalidProducerIdMappingError,
     InvalidRequestError,
     InvalidTxnStateError,
-    OperationNotAttemptedError,
     ProducerFencedError,
 )
 from headwater.errors import (
@@ -622,7 +621,7 @@ class Producer(ProducerCore):
             raise KafkaException(TxnKafkaError(ERR__STATE, f"no transaction to send to (state {self._txn_state})"))
         tp = (state.name, partition)
         if tp not in self._txn_partitions:
-            self._add_partitions_locked([tp])
+            self._add_partition_locked(tp)
         buf = state.buffers[partition]
         count = _count(values)
         base = self._broker._append(
@@ -633,26 +632,26 @@ class Producer(ProducerCore):
         buf.next_sequence = (buf.next_sequence + count) & 0x7FFFFFFF
         return int(base)
 
-    def _add_partitions_locked(self, partitions: list[tuple[str, int]]) -> None:
-        """AddPartitionsToTxn; a failure makes the transaction abortable, or the producer
-        fatally failed (fenced), and raises KafkaException."""
+    def _add_partition_locked(self, tp: tuple[str, int]) -> None:
+        """AddPartitionsToTxn of one partition this producer resolved (its topic state exists);
+        a failure makes the transaction abortable, or the producer fatally failed (fenced),
+        and raises KafkaException."""
         b = self._broker
         deadline = None
         while True:
-            errors = b._txn_call(b.txn_coordinator.add_partitions, self._txn_id, self.producer_id, self.producer_epoch, partitions, _now_ms())
-            if not any(errors.values()):
-                self._txn_partitions.update(partitions)
-                return
-            failed = [e for e in errors.values() if e is not None and not isinstance(e, OperationNotAttemptedError)]
-            if not failed:
-                self._txn_partitions.update(partitions)
-                return
-            if deadline is None:
-                deadline = time.monotonic() + self._txn_timeout_ms / 1000.0
-            if isinstance(failed[0], ConcurrentTransactionsError) and time.monotonic() < deadline:
-                time.sleep(_RETRY_BACKOFF_S)
-                continue
-            raise KafkaException(self._txn_failed_locked(failed[0]))
+            try:
+                b._txn_call(b.txn_coordinator.add_partition, self._txn_id, self.producer_id, self.producer_epoch, tp, _now_ms())
+            except ConcurrentTransactionsError as exc:
+                if deadline is None:
+                    deadline = time.monotonic() + self._txn_timeout_ms / 1000.0
+                if time.monotonic() < deadline:
+                    time.sleep(_RETRY_BACKOFF_S)
+                    continue
+                raise KafkaException(self._txn_failed_locked(exc)) from exc
+            except KafkaApiError as exc:
+                raise KafkaException(self._txn_failed_locked(exc)) from exc
+            self._txn_partitions.add(tp)
+            return
 
     def _txn_failed_locked(self, exc: KafkaApiError) -> TxnKafkaError:
         """Record a failure inside the transaction the way librdkafka classifies it: fenced

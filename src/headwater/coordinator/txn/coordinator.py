@@ -614,6 +614,23 @@ class TransactionCoordinator:
             return dict.fromkeys(parts, error)
         return dict.fromkeys(parts)
 
+    def add_partition(
+        self,
+        transactional_id: str,
+        producer_id: int,
+        producer_epoch: int,
+        partition: TopicPartition,
+        now_ms: int,
+    ) -> None:
+        """``add_partitions`` of one partition the caller knows exists (the embedded
+        producer, which resolved it; a partition deleted meanwhile fails its append).
+
+        Raises:
+            The request errors of ``add_partitions``: InvalidProducerIdMappingError,
+            ProducerFencedError, ConcurrentTransactionsError, InvalidTxnStateError.
+        """
+        self._add(transactional_id, producer_id, producer_epoch, (partition,), now_ms)
+
     def add_offsets(
         self,
         transactional_id: str,

@@ -389,6 +389,24 @@ def test_add_partitions_empty_transactional_id_is_invalid_request(
     assert isinstance(coord.add_partitions("", 1, 0, [TP0], 0)[TP0], InvalidRequestError)
 
 
+def test_add_partition_is_add_partitions_of_one_raising_its_error(coord: TransactionCoordinator) -> None:
+    with pytest.raises(InvalidProducerIdMappingError):
+        coord.add_partition("t", PID, 0, TP0, 0)
+    r = init(coord, "t")
+    coord.take_records()
+    with pytest.raises(ProducerFencedError):
+        coord.add_partition("t", PID, r.producer_epoch + 1, TP0, 1)
+    assert coord.take_records() == []
+    coord.add_partition("t", PID, r.producer_epoch, TP0, 7)
+    d = describe(coord)
+    assert (d.transaction_state, d.transaction_start_time_ms, d.topics) == ("Ongoing", 7, (("orders", (0,)),))
+    ((_, value),) = coord.take_records()
+    assert value is not None and rec.decode_value(value).transaction_status == int(S.ONGOING)
+    coord.end_txn("t", PID, r.producer_epoch, True, 8)
+    with pytest.raises(ConcurrentTransactionsError):
+        coord.add_partition("t", PID, r.producer_epoch, TP1, 9)
+
+
 def test_add_offsets_adds_the_groups_offsets_partition(coord: TransactionCoordinator) -> None:
     r = init(coord, "t")
     tp = coord.add_offsets("t", PID, r.producer_epoch, "my-group", 3)
