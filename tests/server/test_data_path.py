@@ -477,9 +477,13 @@ def test_fetch_max_wait_without_data_returns_empty(broker: Any, server: Any) -> 
 def test_fetch_read_committed_stops_at_last_stable_offset(broker: Any, server: Any) -> None:
     broker.create_topic("t", 1)
     produce_one(server, "t", batch([b"plain"]))
-    pid, epoch = broker._init_producer_id()
+    coordinator = broker.txn_coordinator
+    init = broker._txn_call(coordinator.init_producer_id, "tx", 60000, 0)
+    pid, epoch = init.producer_id, init.producer_epoch
+    broker._txn_call(coordinator.add_partitions, "tx", pid, epoch, [("t", 0)], 0)  # AddPartitionsToTxn
     txn = batch([b"open-txn"], producer_id=pid, producer_epoch=epoch, base_sequence=0, attributes=TRANSACTIONAL)
-    assert produce_one(server, "t", txn)["error_code"] == NONE
+    resp = call(server, PRODUCE, 9, produce_body("t", {0: txn}, txn="tx"))
+    assert resp is not None and resp["responses"][0]["partition_responses"][0]["error_code"] == NONE
     produce_one(server, "t", batch([b"after"]))
     (committed,) = fetch_parts(server, "t", {0: 0}, isolation_level=1)
     assert (committed["high_watermark"], committed["last_stable_offset"]) == (3, 1)

@@ -163,8 +163,10 @@ def _verify_transactional(broker: Any, txn_id: str | None, topic: str, index: in
         raise InvalidTxnStateError("a transactional batch in a Produce request without a transactional id")
     producer_id = int.from_bytes(records[_PRODUCER_ID_POS:_PRODUCER_ID_POS + 8], "big", signed=True)
     epoch = int.from_bytes(records[_PRODUCER_EPOCH_POS:_PRODUCER_EPOCH_POS + 2], "big", signed=True)
-    coordinator = broker.txn_coordinator
-    error = broker._txn_call(coordinator.verify_partitions, txn_id, producer_id, epoch, [(topic, index)])[(topic, index)]
+    # Read-only and without the broker lock: a transaction call holding it may be in an
+    # fdatasync, and this runs on the event loop. Each read is GIL-atomic; the answer is as
+    # fresh as Kafka's own check, made when the request arrives.
+    error = broker.txn_coordinator.verify_partitions(txn_id, producer_id, epoch, [(topic, index)])[(topic, index)]
     if isinstance(error, ProducerFencedError):
         # Produce answers a stale epoch as the log does: INVALID_PRODUCER_EPOCH (47).
         raise InvalidProducerEpochError(str(error))
