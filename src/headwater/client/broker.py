@@ -498,22 +498,20 @@ class Broker:
                 offset = max(last + 1, offset + 1)
         return entries
 
-    def _persist_txn_records_locked(self, *, force: bool = True) -> None:
-        """Append the transaction coordinator's records; under flush.policy=batch fsync'd when
-        one of them is answered on (``take_sync``).
+    def _persist_txn_records_locked(self) -> None:
+        """Append the transaction coordinator's records, one per id; under flush.policy=batch
+        fsync'd when one of them is answered on (``take_sync``).
 
-        `force=False` (after a coordinator call): only if one of them is answered on. The
-        others (Ongoing, Complete*, tombstones) wait for that one, the timer's next tick or
-        close: a transaction of one partition then costs no append here at all. What a crash
-        loses of them is rebuilt: a transaction whose Ongoing record was lost is aborted as
-        hanging when the broker opens (`_abort_hanging_transactions`), and the wire server
-        refuses a transactional batch for a partition the coordinator does not have in the
-        producer's transaction (KIP-890's verification), so no later batch hangs either.
+        `_txn_call` calls it only then. The other records (Ongoing, Complete*, tombstones)
+        wait for such a one, the timer's next tick or close: a transaction of one partition
+        costs no append here at all. What a crash loses of them is rebuilt: a transaction
+        whose Ongoing record was lost is aborted as hanging when the broker opens
+        (`_abort_hanging_transactions`), and the wire server refuses a transactional batch for
+        a partition the coordinator does not have in the producer's transaction (KIP-890's
+        verification), so no later batch hangs either.
         """
         coordinator = self.txn_coordinator
         sync = coordinator.take_sync()
-        if not (sync or force):
-            return
         if coordinator.config.transaction_state_log_num_partitions == 1:
             recs = coordinator.take_records()  # one partition: no routing by transactional id
             if recs:
@@ -539,8 +537,9 @@ class Broker:
         """Abort the open transactions no coordinator state will end (Kafka's "hanging
         transactions"), after `_load_txn_state`.
 
-        The Ongoing record of AddPartitionsToTxn is written but not fsync'd on its own: after
-        a power loss a partition can hold a transaction's data whose Ongoing record was lost.
+        The Ongoing record of AddPartitionsToTxn is written lazily and not fsync'd on its own
+        (`_persist_txn_records_locked`): after a crash a partition can hold a transaction's
+        data whose Ongoing record was lost.
         Its commit was never answered (that needs a durable PrepareCommit listing the
         partition, or, one-phase, the partition's own COMMIT marker), so it is aborted here,
         with the producer's epoch in that partition, and read_committed readers move on.

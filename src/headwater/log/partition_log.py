@@ -626,12 +626,13 @@ class PartitionLog:
     def _append_time(self) -> int:
         return _now_ms() if self.config.message_timestamp_type == "LogAppendTime" else -1
 
-    def _append_producer_batch_locked(self, view: Any, header: Any, marker: tuple[int, int] | None = None) -> AppendResult:
-        """Validate against the producer state, write, then apply (STYLE.md 5). `marker` is
-        (control type, coordinator epoch) when the caller built the control batch itself."""
+    def _append_producer_batch_locked(self, view: Any, header: Any) -> AppendResult:
+        """Validate against the producer state, write, then apply (STYLE.md 5). Markers the
+        broker builds itself take write_txn_marker's lean path instead."""
         info = self._producers.prepare(header.producer_id)
+        marker = None
         if header.is_control:
-            if marker is None and header.records_count > 0:
+            if header.records_count > 0:
                 marker = parse_end_txn_marker(view, header)
             if marker is not None:
                 info.validate_end_txn_marker(header.producer_epoch, marker[1])
@@ -645,7 +646,7 @@ class PartitionLog:
         append_time = self._append_time()
         # A transactional batch is made durable with its transaction (sync_transactional, or
         # the COMMIT marker's fsync), not on its own: see _after_append_locked.
-        sync = marker is not None or not header.is_transactional
+        sync = header.is_control or not header.is_transactional
         base = self._append_raw_locked(view, header, header.records_count, append_time, sync)
         ts = append_time if append_time >= 0 else header.max_timestamp
         completed = None

@@ -52,7 +52,9 @@ before any marker is written). Ongoing and Complete* need not be: a lost Ongoing
 that the broker's recovery aborts as a hanging transaction, a lost Complete* leaves a Prepare*
 whose markers recovery writes again. Except the Ongoing that starts the transaction after a
 Prepare* record: until it is durable, recovery would write that Prepare*'s markers again, past
-the new transaction's data.
+the new transaction's data. ``load(records, now_ms)`` replays the records of a restart: Ongoing
+transactions keep their start timestamp, so their timeout still runs from the original start;
+Prepare* transactions come back with their ``MarkerWork``, which the caller must finish.
 
 One-phase commit. EndTxn(commit) of a transaction with one partition (not
 ``__consumer_offsets``) writes no PrepareCommit record: that partition's COMMIT marker is the
@@ -61,10 +63,7 @@ In memory the transaction passes through PrepareCommit as usual. A crash before 
 leaves the Ongoing record, which ``tick`` aborts after the timeout (the client got no answer);
 a crash after it leaves a committed partition whose later ABORT marker finds no open
 transaction and changes nothing. With several participants, ``sync_partitions`` (the caller's)
-makes their data durable before the PrepareCommit record is queued (two-phase commit). ``load(records, now_ms)``
-replays the records of a restart: Ongoing transactions keep their start timestamp, so their
-timeout still runs from the original start; Prepare* transactions come back with their
-``MarkerWork``, which the caller must finish.
+makes their data durable before the PrepareCommit record is queued (two-phase commit).
 
 Producer ids come from ``allocate_producer_id`` (a new id for a new transactional id and on
 epoch exhaustion); ``highest_producer_id`` after ``load`` tells the allocator where to resume.
@@ -75,6 +74,9 @@ Deviations from Kafka, on purpose:
 - InitProducerId with an expected epoch that is not the current one while the current epoch
   is exhausted answers PRODUCER_FENCED (Kafka throws an internal IllegalStateException).
 - Only transaction.version 1 (no epoch bump per EndTxn, records written as v0).
+- One-phase commit of one-partition transactions, and lazy Ongoing/Complete* records (above):
+  Kafka writes every transition to its replicated log before it answers; one node that
+  fsyncs cannot afford four ordered fsyncs per transaction.
 
 Not thread-safe: one thread (the event loop, or the embedded broker's lock holder) drives it.
 """
