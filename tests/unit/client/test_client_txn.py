@@ -407,11 +407,11 @@ def test_crash_with_an_open_transaction_ends_it_after_reopen(make_broker, tmp_pa
         assert lso == end
 
 
-COMMIT_THEN_CRASH_CHILD = textwrap.dedent(
+TWO_PARTITION_COMMIT_CHILD = textwrap.dedent(
     """
     import os, sys
     from headwater.client import Broker
-    # The timer would write the deferred CompleteCommit record within 50 ms: keep it away.
+    # The timer's tick would write the lazy CompleteCommit record within 50 ms: keep it away.
     b = Broker(sys.argv[1], {"timer.interval.ms": 600000})
     b.create_topic("t", 2)
     p = b.producer({"transactional.id": "tx", "linger.ms": 1000})
@@ -419,10 +419,10 @@ COMMIT_THEN_CRASH_CHILD = textwrap.dedent(
     p.begin_transaction()
     p.produce("t", b"a", partition=0)
     p.produce("t", b"b", partition=1)
-    p.commit_transaction()
-    os._exit(0)  # a crash right after the commit returned
+    p.commit_transaction()  # two-phase: PrepareCommit durable, CompleteCommit lazy
     """
 )
+COMMIT_THEN_CRASH_CHILD = TWO_PARTITION_COMMIT_CHILD + "os._exit(0)  # a crash right after the commit returned\n"
 
 
 def txn_state_records(broker: Any) -> list[Any]:
@@ -478,18 +478,8 @@ def test_two_phase_commits_write_one_record_each_and_close_writes_the_last(make_
     assert read_all(broker, "t", "read_committed") == [b"0", b"1", b"2", b"0", b"1", b"2"]
 
 
-TWO_PHASE_THEN_CRASH_CHILD = textwrap.dedent(
+TWO_PHASE_THEN_CRASH_CHILD = TWO_PARTITION_COMMIT_CHILD + textwrap.dedent(
     """
-    import os, sys
-    from headwater.client import Broker
-    b = Broker(sys.argv[1], {"timer.interval.ms": 600000})  # no tick writes lazy records
-    b.create_topic("t", 2)
-    p = b.producer({"transactional.id": "tx", "linger.ms": 1000})
-    p.init_transactions()
-    p.begin_transaction()
-    p.produce("t", b"c0", partition=0)
-    p.produce("t", b"c1", partition=1)
-    p.commit_transaction()  # two-phase: PrepareCommit durable, CompleteCommit lazy
     p.begin_transaction()
     p.produce("t", b"open0", partition=0)
     p.produce("t", b"open1", partition=1)
@@ -507,10 +497,10 @@ def test_crash_in_the_transaction_after_a_two_phase_commit_does_not_commit_it(ma
     subprocess.run([sys.executable, "-c", TWO_PHASE_THEN_CRASH_CHILD, str(data)], check=True, timeout=60)
     broker = make_broker()
     assert broker.txn_coordinator.state_of("tx") is TransactionState.ONGOING
-    assert read_all(broker, "t", "read_committed") == [b"c0", b"c1"]
+    assert read_all(broker, "t", "read_committed") == [b"a", b"b"]
     txn_producer(broker)  # the next instance aborts the open transaction
-    assert read_all(broker, "t", "read_committed") == [b"c0", b"c1"]
-    assert read_all(broker, "t", "read_uncommitted") == [b"c0", b"open0", b"c1", b"open1"]
+    assert read_all(broker, "t", "read_committed") == [b"a", b"b"]
+    assert read_all(broker, "t", "read_uncommitted") == [b"a", b"open0", b"b", b"open1"]
 
 
 def test_one_partition_commit_is_one_phase(make_broker) -> None:
