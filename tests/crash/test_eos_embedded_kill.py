@@ -28,7 +28,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from test_eos_kill import _kill, _wait_line  # same child plumbing as the wire version
+from test_eos_kill import _kill, _wait_line, copy_loop  # same child plumbing and loop as the wire version
 
 TOPIC_IN, TOPIC_OUT, PARTITIONS, KEYS = "eos-in", "eos-out", 3, 9
 GROUP, TXN_ID = "eos-embedded", "eos-embedded-txn"
@@ -48,29 +48,8 @@ def child_main(data_dir: str, child_seed: int, ends: dict[int, int]) -> None:
             "auto.offset.reset": "earliest", "enable.auto.commit": False, "session.timeout.ms": 1000,
         })
         consumer.subscribe([TOPIC_IN])
-        ready = False
-        while True:
-            msgs = [m for m in consumer.consume(rng.randint(1, 40), 0.05) if m.error() is None]
-            assignment = consumer.assignment()
-            if assignment and not ready:
-                print("READY", flush=True)
-                ready = True
-            if not msgs:
-                if len(assignment) == PARTITIONS:
-                    committed = consumer.committed(assignment, 10)
-                    if all(tp.offset >= ends[tp.partition] for tp in committed):
-                        print("DONE", flush=True)
-                        consumer.close()
-                        producer.close()
-                        return
-                continue
-            producer.begin_transaction()
-            for m in msgs:
-                producer.produce(TOPIC_OUT, m.value(), key=m.key(), partition=m.partition())
-            positions = [tp for tp in consumer.position(assignment) if tp.offset >= 0]
-            producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 10)
-            time.sleep(rng.uniform(0, 0.02))  # a kill here leaves an open transaction
-            producer.commit_transaction(10)
+        copy_loop(producer, consumer, rng, ends, 0.05, 10, PARTITIONS, TOPIC_OUT)
+        producer.close()
 
 
 def _start(data_dir: str, child_seed: int, ends: dict[int, int], log: Any) -> subprocess.Popen[str]:

@@ -96,6 +96,36 @@ def read_committed(bootstrap: str, topic: str, partitions: int, timeout: float =
 # ---------------------------------------------------------------------------- the child loop
 
 
+def copy_loop(producer: Any, consumer: Any, rng: random.Random, ends: dict[int, int], poll_s: float, call_s: float, partitions: int = PARTITIONS, topic_out: str = TOPIC_OUT) -> None:
+    """The consume-transform-produce loop over confluent-kafka-shaped objects (the real
+    client's or the embedded API's): batches of 1-40 records to the same partition of
+    `topic_out` with their offsets, one transaction each. Prints READY once assigned and DONE
+    (then closes the consumer) when the group's committed offsets reach `ends`."""
+    ready = False
+    while True:
+        msgs = [m for m in consumer.consume(rng.randint(1, 40), poll_s) if not m.error()]
+        assignment = consumer.assignment()
+        if assignment and not ready:
+            print("READY", flush=True)
+            ready = True
+        if not msgs:
+            if len(assignment) == partitions:
+                committed = consumer.committed(assignment, 10)
+                if all(tp.offset >= ends[tp.partition] for tp in committed):
+                    print("DONE", flush=True)
+                    consumer.close()
+                    return
+            continue
+        producer.begin_transaction()
+        for m in msgs:
+            producer.produce(topic_out, key=m.key(), value=m.value(), partition=m.partition())
+        producer.flush(call_s)
+        positions = [tp for tp in consumer.position(assignment) if tp.offset >= 0]
+        producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), call_s)
+        time.sleep(rng.uniform(0, 0.01))  # "transform" time: a kill here leaves an open txn
+        producer.commit_transaction(call_s)
+
+
 def child_main(bootstrap: str, child_seed: int, ends: dict[int, int]) -> None:
     """The consume-transform-produce loop; prints READY once assigned, DONE at the end."""
     from confluent_kafka import Consumer, Producer
@@ -110,29 +140,7 @@ def child_main(bootstrap: str, child_seed: int, ends: dict[int, int]) -> None:
         "fetch.wait.max.ms": 20,
     })
     consumer.subscribe([TOPIC_IN])
-    ready = False
-    while True:
-        msgs = [m for m in consumer.consume(rng.randint(1, 40), 0.1) if not m.error()]
-        assignment = consumer.assignment()
-        if assignment and not ready:
-            print("READY", flush=True)
-            ready = True
-        if not msgs:
-            if len(assignment) == PARTITIONS:
-                committed = consumer.committed(assignment, 10)
-                if all(tp.offset >= ends[tp.partition] for tp in committed):
-                    print("DONE", flush=True)
-                    consumer.close()
-                    return
-            continue
-        producer.begin_transaction()
-        for m in msgs:
-            producer.produce(TOPIC_OUT, key=m.key(), value=m.value(), partition=m.partition())
-        producer.flush(30)
-        positions = [tp for tp in consumer.position(assignment) if tp.offset >= 0]
-        producer.send_offsets_to_transaction(positions, consumer.consumer_group_metadata(), 30)
-        time.sleep(rng.uniform(0, 0.01))  # "transform" time: a kill here leaves an open txn
-        producer.commit_transaction(30)
+    copy_loop(producer, consumer, rng, ends, 0.1, 30)
 
 
 async def aio_child_main(bootstrap: str, child_seed: int, ends: dict[int, int]) -> None:
