@@ -1482,6 +1482,40 @@ cdef class Segment:
             _write_records(&w, vals, ks, hs, tss, timestamp)
             return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
 
+    def append_one(self, value, key, int64_t timestamp, int64_t base_offset,
+                   int32_t partition_leader_epoch, int64_t producer_id, int producer_epoch,
+                   int32_t base_sequence, Py_ssize_t max_batch_bytes):
+        """append_records([value], [key] or None, timestamp, ...) for one record (value and
+        key bytes-like or None), positional arguments only: a single-record send pays for one
+        call here instead of append_records' list walks and keyword parsing. The bytes are
+        append_records' (tests compare them). Returns (position, size)."""
+        cdef _bytes_ref kref, vref
+        cdef hw_batch_writer w
+        cdef size_t bound
+        cdef uint8_t *buf
+        cdef hw_status st
+        self._check_open()
+        _acquire(value, &vref)
+        try:
+            _acquire(key, &kref)
+            try:
+                # Lengths are -1 for None; the record's framing fits in the per-record bound
+                # append_records uses (HW_RECORD_MAX_OVERHEAD + 15).
+                bound = (HW_BATCH_HEADER_SIZE + HW_RECORD_MAX_OVERHEAD + 15
+                         + <size_t>(vref.length if vref.length > 0 else 0)
+                         + <size_t>(kref.length if kref.length > 0 else 0))
+                buf = self._staging(bound)
+                hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
+                               producer_id, <int16_t>producer_epoch, base_sequence, timestamp)
+                st = hw_batch_write_record(&w, timestamp, kref.ptr, kref.length, vref.ptr,
+                                           vref.length, 0, 0)
+            finally:
+                _release(&kref)
+        finally:
+            _release(&vref)
+        _raise_for(st, "record")
+        return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
+
     def append_fixed(self, data, size_t width, size_t count, int64_t timestamp=-1,
                      int64_t base_offset=0, int32_t partition_leader_epoch=-1,
                      Py_ssize_t max_batch_bytes=-1, int64_t producer_id=-1,
@@ -1623,6 +1657,32 @@ cdef class Segment:
         else:  # a tail read of a few records: keep the GIL (see append_fixed)
             st = hw_segment_extent(self.seg.map, self.seg.size, position, max_bytes, verify_crc, &end)
         return end, st
+
+    def read_messages(self, size_t position, size_t max_bytes, bint verify_crc,
+                      int64_t start_offset, topic, int32_t partition, decompress=None):
+        """extent() then decode_messages() of those batches, straight from the mapping: a
+        consumer's read of a few records without a view, a ReadResult or a Python walk of the
+        headers. Returns (messages, end, status, next_offset): end and status as extent()
+        (end == position: the first batch could not be read, nothing decoded); next_offset
+        the offset after the last batch returned (control batches included), -1 if none."""
+        cdef size_t end = position
+        cdef hw_status st
+        cdef list out = []
+        cdef int64_t nxt = -1
+        self._check_open()
+        if position > self.seg.size:
+            raise IndexError(position)
+        if min(<size_t>max_bytes, self.seg.size - position) >= NOGIL_BYTES:
+            with nogil:
+                st = hw_segment_extent(self.seg.map, self.seg.size, position, max_bytes, verify_crc, &end)
+        else:
+            st = hw_segment_extent(self.seg.map, self.seg.size, position, max_bytes, verify_crc, &end)
+        if end > position:
+            # extent() checked every batch in [position, end): whole, and bounds-checked as the
+            # decode walks each record.
+            nxt = _decode_messages_into(out, self.seg.map + position, end - position, self,
+                                        position, start_offset, topic, partition, decompress)
+        return out, end, st, nxt
 
     def last_nonzero(self, size_t start, size_t end):
         """1 + position of the last non-zero byte in [start, end), or `start` if all zero."""
@@ -1859,6 +1919,23 @@ def decode_messages(data, int64_t start_offset, topic, int32_t partition, decomp
     batches skipped). Timestamp type 2 (LogAppendTime) or 1 (CreateTime) per batch. Each batch
     is walked by one C loop into columns; Messages are then built from them."""
     cdef _bytes_ref ref
+    cdef list out = []
+    _acquire(data, &ref)
+    try:
+        _decode_messages_into(out, ref.ptr, <size_t>ref.length, data, 0, start_offset, topic,
+                              partition, decompress)
+    finally:
+        _release(&ref)
+    return out
+
+
+cdef int64_t _decode_messages_into(list out, const uint8_t *base, size_t length, object owner,
+                                   size_t owner_pos, int64_t start_offset, object topic,
+                                   int32_t partition, object decompress) except -2:
+    """decode_messages() over [base, base+length), appending to `out`. `owner` is the object
+    holding those bytes at `owner_pos` (a compressed batch is handed to `decompress` as a
+    memoryview slice of it). Returns the offset after the last whole batch walked (-1: none):
+    where a reader continues, control batches included."""
     cdef hw_batch_header h
     cdef hw_status st
     cdef hw_record r
@@ -1869,19 +1946,19 @@ def decode_messages(data, int64_t start_offset, topic, int32_t partition, decomp
     cdef const uint8_t *rp
     cdef int64_t append_time
     cdef int64_t *cols = NULL
+    cdef int64_t next_offset = -1
     cdef Py_ssize_t cap = 0
-    cdef list out = []
     cdef Message m
     cdef object section
     cdef int ts_type
-    _acquire(data, &ref)
     try:
-        while pos < <size_t>ref.length:
-            st = hw_batch_parse_header(ref.ptr + pos, <size_t>ref.length - pos, &h)
+        while pos < length:
+            st = hw_batch_parse_header(base + pos, length - pos, &h)
             if st == HW_ERR_TRUNCATED:
                 break
             _raise_for(st, f"batch at {pos}")
             size = <size_t>h.batch_length + HW_LOG_OVERHEAD
+            next_offset = h.base_offset + h.last_offset_delta + 1
             if (h.attributes & 0x20) or h.records_count <= 0 or h.base_offset + h.last_offset_delta < start_offset:
                 pos += size
                 continue
@@ -1891,16 +1968,18 @@ def decode_messages(data, int64_t start_offset, topic, int32_t partition, decomp
             if h.attributes & 0x07:
                 if decompress is None:
                     raise CorruptRecordError("compressed batch and no decompressor")
-                view = memoryview(data)[pos:pos + size]
-                section = decompress(_header_from(&h), view)
-                view.release()
+                view = memoryview(owner)[owner_pos + pos:owner_pos + pos + size]
+                try:
+                    section = decompress(_header_from(&h), view)
+                finally:
+                    view.release()
                 if not PyBytes_CheckExact(section):
                     section = bytes(section)
                 p = <const uint8_t *>PyBytes_AS_STRING(section)
                 end = p + PyBytes_GET_SIZE(section)
             else:
-                p = ref.ptr + pos + HW_BATCH_HEADER_SIZE
-                end = ref.ptr + pos + size
+                p = base + pos + HW_BATCH_HEADER_SIZE
+                end = base + pos + size
             origin = p
             if h.records_count > cap:
                 free(cols)
@@ -1931,8 +2010,7 @@ def decode_messages(data, int64_t start_offset, topic, int32_t partition, decomp
             pos += size
     finally:
         free(cols)
-        _release(&ref)
-    return out
+    return next_offset
 
 
 def last_offsets(list messages):

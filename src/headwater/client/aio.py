@@ -85,6 +85,15 @@ _PRODUCER_NAMES = {
 }
 
 
+def _delivery_error(err: KafkaError) -> Exception:
+    """The exception a send() future fails with: the delivery report's error, code kept."""
+    from headwater.errors import KafkaApiError
+
+    exc = KafkaApiError(err.str())
+    exc.code = err.code()
+    return exc
+
+
 class BatchBuilder:
     """aiokafka's create_batch() result: append records, then send_batch() them at once."""
 
@@ -148,16 +157,25 @@ class AIOProducer:
         producer = self._require()
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[RecordMetadata] = loop.create_future()
+        if producer._linger_s <= 0 and not headers:
+            # linger.ms=0 sends every record at once: append it now and resolve the future
+            # with what its delivery report would have said (Producer._send_one).
+            sent = producer._send_one(topic, value, key, -1 if partition is None else partition, timestamp_ms or 0)
+            if sent is not None:
+                p, base, err = sent
+                if err is not None:
+                    fut.set_exception(_delivery_error(err))
+                else:
+                    fut.set_result(RecordMetadata(topic, p, base, int(timestamp_ms) if timestamp_ms else -1))
+                if producer._reports:
+                    producer.poll(0)
+                return fut
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
             if fut.done():
                 return
             if err is not None:
-                from headwater.errors import KafkaApiError
-
-                exc = KafkaApiError(err.str())
-                exc.code = err.code()
-                fut.set_exception(exc)
+                fut.set_exception(_delivery_error(err))
             else:
                 fut.set_result(RecordMetadata(msg.topic() or topic, msg.partition(), msg.offset(), msg.timestamp()[1]))
 

@@ -529,13 +529,28 @@ class Consumer:
         if pos is None:
             pos = self._positions[key] = self._resolve_position(key)
         plog = self._broker.get_log(*key)
+        topic, partition = key
+        fast = plog.read_messages(pos, self._max_partition_bytes, topic, partition, verify_crc=self._check_crcs, isolation_level=self._isolation)
+        if fast is not None:
+            # The common read (see PartitionLog.read_messages): Messages without a view.
+            msgs, next_offset = fast
+            if next_offset >= 0:
+                if msgs:
+                    self._buffer.extend(msgs)
+                # Past control batches too: the next fetch starts after the last batch read.
+                self._positions[key] = max(next_offset, msgs[-1].offset() + 1 if msgs else pos)
+                self._eof_sent.discard(key)
+                return True
+            if self._eof and key not in self._eof_sent:
+                self._eof_sent.add(key)
+                self._buffer.append(Message(topic, partition, pos, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "end of partition")))
+            return False
         try:
             result = plog.read(pos, self._max_partition_bytes, verify_crc=self._check_crcs, isolation_level=self._isolation)
         except OffsetOutOfRangeError:
             self._positions[key] = self._reset_position(key)
             return False
         with result:
-            topic, partition = key
             last = pos - 1
             if result.view is not None:
                 if result.aborted_transactions:
