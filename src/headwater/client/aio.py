@@ -381,17 +381,18 @@ class AIOConsumer:
         deadline = loop.time() + timeout_ms / 1000.0
         wakeup = self._event
         while True:
-            # Armed before looking, so an append while consume() runs is not missed.
-            fut = wakeup.arm(loop)
-            msgs = c.consume(max_records, 0)
-            msgs = [m for m in msgs if m.error() is None]
+            msgs = c._take_ready(max_records)
             if msgs:
-                wakeup.disarm()
-                return msgs
+                msgs = [m for m in msgs if m.error() is None]
+                if msgs:
+                    return msgs
             remaining = deadline - loop.time()
             if remaining <= 0:
-                wakeup.disarm()
                 return []
+            # Armed after looking, before yielding: an append on this loop cannot run in
+            # between, and one from another thread sets the event through call_soon_threadsafe,
+            # which runs after this await starts. A wait is armed only when nothing was ready.
+            fut = wakeup.arm(loop)
             # Wake on the next append, or re-drive the group protocol at least every 50 ms.
             timer = loop.call_later(min(remaining, 0.05), wakeup.set)
             try:

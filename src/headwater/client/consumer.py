@@ -476,30 +476,43 @@ class Consumer:
         if num_messages < 1:
             raise ValueError("num_messages must be >= 1")
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
-        out: list[Message] = []
         while True:
             seen = self._broker._data_seq
-            with self._lock:
-                self._check_open()
-                self._drive_group()
-                self._maybe_auto_commit()
-                want = num_messages - len(out)
-                if len(self._buffer) < want:
-                    # A read may hold only batches that are not delivered (markers, aborted
-                    # transactions): read on while positions advance, without waiting.
-                    while self._fill(want) and not self._buffer:
-                        pass
-                buf = self._buffer
-                taken = buf[:want]
-                del buf[:want]
-                out.extend(taken)
-                self._consumed.update(last_offsets(taken))
+            out = self._take_ready(num_messages)
             if out:
                 return out
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return out
             self._broker._wait_for_data(0.05 if remaining is None else min(remaining, 0.05), seen)
+
+    def _take_ready(self, want: int) -> list[Message]:
+        """One pass of consume() without its wait (the asyncio face waits on its loop): drive
+        the group, read assigned partitions until `want` messages are buffered, and take up
+        to `want` of them (error events included)."""
+        with self._lock:
+            if self._closed:
+                self._check_open()
+            if self._subscribed:
+                self._drive_group()
+            if self._auto_commit:
+                self._maybe_auto_commit()
+            buf = self._buffer
+            if len(buf) < want:
+                # A read may hold only batches that are not delivered (markers, aborted
+                # transactions): read on while positions advance, without waiting.
+                while self._fill(want) and not buf:
+                    pass
+            if not buf:
+                return []
+            if len(buf) <= want:
+                taken = buf[:]
+                buf.clear()
+            else:
+                taken = buf[:want]
+                del buf[:want]
+            self._consumed.update(last_offsets(taken))
+            return taken
 
     def _fill(self, want: int) -> bool:
         """Read assigned partitions into the buffer, each once at most, starting after the one
@@ -508,6 +521,11 @@ class Consumer:
         all of them every time, but only what is asked for is built: a read of every partition
         made ~70,000 Messages at once for a consume(10000), and allocating that many live
         objects (fresh pages each time) cost more than building them."""
+        if len(self._positions) == 1 and not self._paused:
+            # One assigned partition (a tailing reader): no rotation to keep.
+            self._fill_next = 0
+            for key in self._positions:
+                return self._fill_one(key)
         advanced = False
         keys = list(self._positions)
         n = len(keys)

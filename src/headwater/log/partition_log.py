@@ -576,14 +576,17 @@ class PartitionLog:
         with self._lock:
             if self._closed or self._offline is not None:
                 self._check_writable()
-            info = None
+            info = nxt = None
             if producer_id >= 0:
                 if base_sequence < 0:
                     raise InvalidRecordError("idempotent batch without a base sequence")
-                info = self._producers.prepare(producer_id)
-                dup = info.validate_data_batch(producer_epoch, base_sequence, 0, False)
-                if dup is not None:
-                    return int(dup.first_offset)
+                # The common case (the producer's next record) needs no duplicate search.
+                nxt = self._producers.next_in_sequence(producer_id, producer_epoch, base_sequence)
+                if nxt is None:
+                    info = self._producers.prepare(producer_id)
+                    dup = info.validate_data_batch(producer_epoch, base_sequence, 0, False)
+                    if dup is not None:
+                        return int(dup.first_offset)
             seg = self._segment_for_append_locked(bound, ts, 1)
             base = seg.next_offset  # the log end offset
             try:
@@ -595,7 +598,9 @@ class PartitionLog:
                 # The C layer already cut any part of the write that landed.
                 raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
             seg.after_append(pos, size, base, ts)
-            if info is not None:
+            if nxt is not None:
+                self._producers.append_next(nxt, base_sequence, base, ts)
+            elif info is not None:
                 info.append_data_batch(producer_epoch, base_sequence, base, base, ts, False)
                 self._producers.update(info)
                 self._producers.update_map_end_offset(base + 1)

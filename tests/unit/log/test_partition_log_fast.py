@@ -284,3 +284,37 @@ def test_offline_log_refuses_both_lanes(tmp_path) -> None:
             log.close()
         except (LogOfflineError, KafkaStorageError):
             pass
+
+
+def test_append_one_next_in_sequence_equals_general_validation(tmp_path) -> None:
+    """The next-record shortcut of the producer state (no duplicate search) leaves the same
+    state as prepare/validate/apply, across the INT32_MAX -> 0 wrap and an epoch bump."""
+    from headwater.log.producer_state import INT32_MAX
+
+    cfg = {"flush.policy": "none"}
+    slow = PartitionLog.open(str(tmp_path / "slow"), **cfg)
+    fast = PartitionLog.open(str(tmp_path / "fast"), **cfg)
+    try:
+        seqs = [(EPOCH, INT32_MAX - 2 + i) for i in range(3)] + [(EPOCH, i) for i in range(7)] + [(EPOCH + 1, i) for i in range(3)]
+        for i, (epoch, seq) in enumerate(seqs):
+            a = slow.append([b"v%d" % i], timestamps=[TS + i], producer_id=PID, producer_epoch=epoch, base_sequence=seq)
+            b = fast.append_one(b"v%d" % i, None, TS + i, PID, epoch, seq)
+            assert a == b
+            ea, eb = slow.producer_state.last_entry(PID), fast.producer_state.last_entry(PID)
+            assert ea == eb and list(ea.batch_metadata) == list(eb.batch_metadata)
+            assert slow.producer_state.map_end_offset == fast.producer_state.map_end_offset
+        # Retries of the new epoch's batches are found: their original offsets, nothing written.
+        leo = fast.log_end_offset
+        for seq in range(3):
+            assert fast.append_one(b"x", None, TS, PID, EPOCH + 1, seq) == leo - 3 + seq
+        assert fast.log_end_offset == leo
+        with pytest.raises((OutOfOrderSequenceError, InvalidProducerEpochError)):
+            fast.append_one(b"x", None, TS, PID, EPOCH, 7)
+        # A producer in a transaction: the shortcut does not apply, the general check refuses.
+        fast.append([b"t"], producer_id=PID + 1, producer_epoch=0, base_sequence=0, is_transactional=True)
+        assert fast.producer_state.next_in_sequence(PID + 1, 0, 1) is None
+        with pytest.raises(Exception, match="transaction"):
+            fast.append_one(b"x", None, TS, PID + 1, 0, 1)
+    finally:
+        slow.close()
+        fast.close()
