@@ -46,6 +46,16 @@ class RecordMetadata:
     offset: int
     timestamp: int
 
+    # One is made per send: the generated frozen __init__ sets each field through
+    # object.__setattr__; storing into the instance dict costs half (dataclass keeps an
+    # __init__ defined here, and frozen still refuses assignment afterwards).
+    def __init__(self, topic: str, partition: int, offset: int, timestamp: int) -> None:
+        d = self.__dict__
+        d["topic"] = topic
+        d["partition"] = partition
+        d["offset"] = offset
+        d["timestamp"] = timestamp
+
 
 @dataclass(frozen=True)
 class ConsumerRecord:
@@ -59,6 +69,28 @@ class ConsumerRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes | None], ...]
+
+    # One is made per record received: see RecordMetadata.__init__.
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp: int,
+        timestamp_type: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: tuple[tuple[str, bytes | None], ...],
+    ) -> None:
+        d = self.__dict__
+        d["topic"] = topic
+        d["partition"] = partition
+        d["offset"] = offset
+        d["timestamp"] = timestamp
+        d["timestamp_type"] = timestamp_type
+        d["key"] = key
+        d["value"] = value
+        d["headers"] = headers
 
 
 def _kafka_config(kwargs: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
@@ -349,6 +381,7 @@ class AIOConsumer:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+            self._wake()  # a waiting getone() raises now, not at the next append
         if self._loop is not None and self._event is not None:
             self._broker._remove_async_waiter(self._loop, self._event)
 
@@ -367,18 +400,21 @@ class AIOConsumer:
     def subscribe(self, topics: list[str] | None = None, pattern: str | None = None) -> None:
         c = self._require()
         c.subscribe(list(topics or []) + ([pattern] if pattern else []))
+        self._wake()
 
     def assign(self, partitions: list[TopicPartition]) -> None:
         self._require().assign(partitions)
+        self._wake()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._require().assignment())
 
-    async def _fetch(self, max_records: int, timeout_ms: int) -> list[Message]:
+    async def _fetch(self, max_records: int, timeout_ms: int | None) -> list[Message]:
+        """Up to max_records messages; waits up to timeout_ms (None: until one arrives)."""
         c = self._require()
         assert self._event is not None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_ms / 1000.0
+        deadline = None if timeout_ms is None else loop.time() + timeout_ms / 1000.0
         wakeup = self._event
         while True:
             msgs = c._take_ready(max_records)
@@ -386,7 +422,7 @@ class AIOConsumer:
                 msgs = [m for m in msgs if m.error() is None]
                 if msgs:
                     return msgs
-            remaining = deadline - loop.time()
+            remaining = 0.05 if deadline is None else deadline - loop.time()
             if remaining <= 0:
                 return []
             # Armed after looking, before yielding: an append on this loop cannot run in
@@ -394,16 +430,26 @@ class AIOConsumer:
             # which runs after this await starts. A wait is armed only when nothing was ready.
             fut = wakeup.arm(loop)
             # Wake on the next append, or re-drive the group protocol at least every 50 ms.
-            timer = loop.call_later(min(remaining, 0.05), wakeup.set)
+            # Without a group protocol or auto-commit to drive, or a deadline, only an append
+            # (or this consumer's own assign, seek, subscribe or stop, which set the event)
+            # changes what a look finds: no timer to start and cancel per record.
+            timed = deadline is not None or c._subscribed or c._auto_commit
+            timer = loop.call_later(min(remaining, 0.05), wakeup.set) if timed else None
             try:
                 await fut
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 wakeup.disarm()
+
+    def _wake(self) -> None:
+        """Let a waiting getone()/getmany() look again (what it waits for changed)."""
+        if self._event is not None:
+            self._event.set()
 
     async def getone(self, *partitions: TopicPartition) -> ConsumerRecord:
         while True:
-            msgs = await self._fetch(1, 1000)
+            msgs = await self._fetch(1, None)
             if msgs:
                 return _record(msgs[0])
 
@@ -438,6 +484,7 @@ class AIOConsumer:
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self._require().seek(TopicPartition(partition.topic, partition.partition, offset))
+        self._wake()
 
 
 def _record(m: Message) -> ConsumerRecord:

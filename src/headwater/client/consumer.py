@@ -501,8 +501,16 @@ class Consumer:
             if len(buf) < want:
                 # A read may hold only batches that are not delivered (markers, aborted
                 # transactions): read on while positions advance, without waiting.
-                while self._fill(want) and not buf:
-                    pass
+                positions = self._positions
+                if len(positions) == 1 and not self._paused:
+                    # One assigned partition (a tailing reader): _fill without its rotation.
+                    self._fill_next = 0
+                    for key in positions:
+                        while self._fill_one(key) and not buf:
+                            pass
+                else:
+                    while self._fill(want) and not buf:
+                        pass
             if not buf:
                 return []
             if len(buf) <= want:
@@ -521,11 +529,6 @@ class Consumer:
         all of them every time, but only what is asked for is built: a read of every partition
         made ~70,000 Messages at once for a consume(10000), and allocating that many live
         objects (fresh pages each time) cost more than building them."""
-        if len(self._positions) == 1 and not self._paused:
-            # One assigned partition (a tailing reader): no rotation to keep.
-            self._fill_next = 0
-            for key in self._positions:
-                return self._fill_one(key)
         advanced = False
         keys = list(self._positions)
         n = len(keys)

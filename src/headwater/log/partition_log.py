@@ -240,6 +240,11 @@ class PartitionLog:
         self._last_flush_ms = _now_ms()
         self.recovery: RecoveryResult = RecoveryResult()
         self.partition_leader_epoch = 0
+        # append_one's test of whether the topic's rules (compression, LogAppendTime,
+        # compaction) need append(): worked out once per LogConfig (frozen; a config change
+        # installs a new one).
+        self._one_config: LogConfig | None = None
+        self._one_needs_append = True
         self._producers = ProducerStateManager(
             path, producer_id_expiration_ms=config.producer_id_expiration_ms
         )
@@ -557,11 +562,14 @@ class PartitionLog:
         Raises: as append().
         """
         cfg = self.config
-        if (
-            _TOPIC_CODECS.get(cfg.compression_type)
-            or cfg.message_timestamp_type == "LogAppendTime"
-            or is_compacted(cfg)
-        ):
+        if cfg is not self._one_config:
+            self._one_needs_append = bool(
+                _TOPIC_CODECS.get(cfg.compression_type)
+                or cfg.message_timestamp_type == "LogAppendTime"
+                or is_compacted(cfg)
+            )
+            self._one_config = cfg
+        if self._one_needs_append:
             return self.append(
                 [value], None if key is None else [key], None, None if not timestamp else [timestamp],
                 producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,

@@ -318,3 +318,20 @@ def test_append_one_next_in_sequence_equals_general_validation(tmp_path) -> None
     finally:
         slow.close()
         fast.close()
+
+
+def test_append_one_follows_a_config_change(tmp_path) -> None:
+    """The topic-rules test is cached per LogConfig: a new config (what alter_topic_config
+    installs) is seen by the next append."""
+    import dataclasses
+
+    log = PartitionLog.open(str(tmp_path / "p"), **{"flush.policy": "none"})
+    try:
+        log.append_one(b"plain" * 20, None, TS)
+        log.config = dataclasses.replace(log.config, compression_type="gzip")
+        log.append_one(b"gz" * 50, None, TS)
+        with log.read(0) as r:
+            assert [h.compression for h, v in r.batches()] == [0, 1]
+            assert [rec.value for rec in r] == [b"plain" * 20, b"gz" * 50]
+    finally:
+        log.close()
