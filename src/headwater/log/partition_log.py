@@ -1027,12 +1027,13 @@ class PartitionLog:
             if offset == leo:
                 return [], -1
             start = seg.position_of(offset)
-            if start >= seg.size:
+            size = seg.log.size
+            if start >= size:
                 return None
             msgs, end, _, next_offset = seg.log.read_messages(start, max_bytes, verify_crc, offset, topic, partition, _decompress_section)
             if end == start:
                 return None  # the first batch is unreadable: read() says why
-            return msgs, (leo if end >= seg.size else next_offset)
+            return msgs, (leo if end >= size else next_offset)
 
     def _check_readable_locked(self, offset: int) -> int:
         """The log end offset, once the log is known open, online and holding `offset`."""

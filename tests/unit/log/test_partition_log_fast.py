@@ -335,3 +335,23 @@ def test_append_one_follows_a_config_change(tmp_path) -> None:
             assert [rec.value for rec in r] == [b"plain" * 20, b"gz" * 50]
     finally:
         log.close()
+
+
+def test_tail_position_shortcut_survives_truncation_and_gaps(tmp_path) -> None:
+    """position_of() of the offset after the previous append answers from the last append;
+    truncation forgets it, and every answer equals the index walk's."""
+    log = PartitionLog.open(str(tmp_path / "p"), **{"flush.policy": "none", "index.interval.bytes": 256})
+    try:
+        for i in range(50):
+            log.append_one(b"v%d" % i, None, TS + i)
+            seg = log.segments[-1]
+            assert seg.position_of(i) == seg.log.find_offset(seg._index_position(i), i)
+        log.truncate_to(30)
+        seg = log.segments[-1]
+        assert seg.last_append_offset == -1
+        assert [m.offset() for m in log.read_messages(29, 1 << 20, "t", 0)[0]] == [29]
+        log.append_one(b"again", None, TS)
+        msgs, nxt = log.read_messages(30, 1 << 20, "t", 0)
+        assert [(m.offset(), m.value()) for m in msgs] == [(30, b"again")] and nxt == 31
+    finally:
+        log.close()
