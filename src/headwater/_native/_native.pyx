@@ -35,6 +35,7 @@ import time
 from headwater.errors import (
     CorruptRecordError,
     InvalidCrcError,
+    KafkaApiError,
     SegmentFullError,
     SegmentOffsetOverflowError,
     MessageTooLargeError,
@@ -2312,6 +2313,70 @@ cdef class ProducerCore:
             return None
         lock._release()
         return None
+
+
+    def _send_one_fast(self, topic, value, Py_ssize_t partition):
+        """Producer._send_one for the plainest record (bytes or None value, no key, headers
+        or timestamp; a producer neither transactional nor compressing, nothing buffered)
+        without a Python frame: the linger.ms=0 asyncio send of issue 3's latency bar.
+        Every other case, including every error raised before the append, goes to
+        _send_one, which owns them.
+
+        Returns (partition, base offset or -1, exception from the append or None)."""
+        cdef Py_ssize_t size, p, n
+        cdef TopicBuffers state
+        cdef PartitionBuffer buf
+        cdef PyObject *found
+        cdef FastRLock lock
+        if value is None:
+            size = 0
+        elif PyBytes_CheckExact(value):
+            size = PyBytes_GET_SIZE(value)
+        else:
+            size = -1
+        if (size < 0 or size > self._max_message or not PyUnicode_CheckExact(topic)
+                or self._topics is None or self._txn_id is not None or self._codec):
+            return self._send_one(topic, value, None, partition, 0)
+        lock = self._lock
+        lock._acquire()
+        # From here every exit releases the lock.
+        if self._closed or self._queued:
+            lock._release()
+            return self._send_one(topic, value, None, partition, 0)
+        if topic is self._cached_topic and self._topics is self._cached_topics:
+            state = self._cached_state
+        else:
+            found = PyDict_GetItemWithError(self._topics, topic)
+            if found == NULL:
+                lock._release()
+                return self._send_one(topic, value, None, partition, 0)
+            state = <TopicBuffers>found
+            self._cached_topic = topic
+            self._cached_topics = self._topics
+            self._cached_state = state
+        n = state.partitions
+        p = partition if partition >= 0 else state.sticky
+        if p < 0 or p >= n or state.buffers is None or p >= PyList_GET_SIZE(state.buffers):
+            # No sticky partition yet, or a partition this producer has not seen.
+            lock._release()
+            return self._send_one(topic, value, None, partition, 0)
+        try:
+            if p == state.sticky and n > 1:
+                # As _send_locked: a sent batch moves the sticky partition on.
+                state.sticky = (p + 1 + self._rng.randrange(n - 1)) % n
+            buf = <PartitionBuffer>PyList_GET_ITEM(state.buffers, p)
+            try:
+                if self._idempotent:
+                    base = self._broker._append_one(state.name, p, value, None, 0, self.producer_id,
+                                                    self.producer_epoch, buf.next_sequence)
+                    buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
+                else:
+                    base = self._broker._append_one(state.name, p, value, None, 0, -1, -1, -1)
+            except (KafkaApiError, OSError, ValueError, TypeError) as exc:
+                return p, -1, exc
+            return p, base, None
+        finally:
+            lock._release()
 
 
 # produce() is called once per record, so its argument parsing is a good part of its cost: a

@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from headwater.client.message import KafkaError, Message, TopicPartition
+from headwater.client.producer import delivery_error
 
 if TYPE_CHECKING:
     from headwater.client.broker import Broker
@@ -192,11 +193,14 @@ class AIOProducer:
         if producer._linger_s <= 0 and not headers:
             # linger.ms=0 sends every record at once: append it now and resolve the future
             # with what its delivery report would have said (Producer._send_one).
-            sent = producer._send_one(topic, value, key, -1 if partition is None else partition, timestamp_ms or 0)
+            if key is None and not timestamp_ms:
+                sent = producer._send_one_fast(topic, value, -1 if partition is None else partition)
+            else:
+                sent = producer._send_one(topic, value, key, -1 if partition is None else partition, timestamp_ms or 0)
             if sent is not None:
-                p, base, err = sent
-                if err is not None:
-                    fut.set_exception(_delivery_error(err))
+                p, base, exc = sent
+                if exc is not None:
+                    fut.set_exception(_delivery_error(delivery_error(exc)))
                 else:
                     fut.set_result(RecordMetadata(topic, p, base, int(timestamp_ms) if timestamp_ms else -1))
                 if producer._reports:

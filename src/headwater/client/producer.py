@@ -402,10 +402,11 @@ class Producer(ProducerCore):
         record is appended now, without the partition buffer, the delivery report and its
         Message (the general path costs a third of a record's produce-to-consume time).
 
-        Returns what the delivery report would say: (partition, base offset or -1, error or
-        None); or None when the record must take produce() (a transactional or compressing
-        producer, or records buffered that must go first). Raises what produce() raises
-        before buffering.
+        Returns (partition, base offset or -1, the append's exception or None: see
+        delivery_error() for what the delivery report would say); or None when the record
+        must take produce() (a transactional or compressing producer, or records buffered
+        that must go first). Raises what produce() raises before buffering.
+        ProducerCore._send_one_fast is this for a plain record, without a Python frame.
         """
         if type(value) is not bytes and value is not None:
             value = _to_bytes(value, "value")
@@ -443,10 +444,8 @@ class Producer(ProducerCore):
                     buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
                 else:
                     base = self._broker._append_one(state.name, partition, value, key, timestamp, -1, -1, -1)
-            except KafkaApiError as exc:
-                return partition, -1, KafkaError.from_exception(exc)
-            except (OSError, ValueError, TypeError) as exc:
-                return partition, -1, KafkaError(-1, str(exc))
+            except (KafkaApiError, OSError, ValueError, TypeError) as exc:
+                return partition, -1, exc
             return partition, base, None
 
     def _choose(self, topic: str, key: Any, state: _TopicState) -> int:
@@ -1048,6 +1047,14 @@ class Producer(ProducerCore):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def delivery_error(exc: BaseException) -> KafkaError:
+    """The delivery report's error for an append that raised `exc` (as _send_locked makes it
+    for a non-transactional producer)."""
+    if isinstance(exc, KafkaApiError):
+        return KafkaError.from_exception(exc)
+    return KafkaError(-1, str(exc))
 
 
 def _key_hash(name: str) -> Callable[[Any], int]:
