@@ -187,7 +187,9 @@ class AIOProducer:
 
     async def send(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None, timestamp_ms: int | None = None, headers: Any = None) -> asyncio.Future[RecordMetadata]:
         """Buffer one record; the returned future resolves with its RecordMetadata."""
-        producer = self._require()
+        producer = self._producer
+        if producer is None:
+            producer = self._require()  # raises
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[RecordMetadata] = loop.create_future()
         if producer._linger_s <= 0 and not headers:
@@ -423,7 +425,8 @@ class AIOConsumer:
         while True:
             msgs = c._take_ready(max_records)
             if msgs:
-                msgs = [m for m in msgs if m.error() is None]
+                if c._eof:  # end-of-partition events are the only messages with an error
+                    msgs = [m for m in msgs if m.error() is None]
                 if msgs:
                     return msgs
             remaining = 0.05 if deadline is None else deadline - loop.time()

@@ -106,6 +106,9 @@ def in_sequence(last_seq: int, next_seq: int) -> bool:
     return next_seq == last_seq + 1 or (next_seq == 0 and last_seq == INT32_MAX)
 
 
+_new_tuple = tuple.__new__
+
+
 class BatchMetadata(NamedTuple):
     """One written batch of a producer (kafka-spec.md c.2). A tuple: cheap to create per batch."""
 
@@ -535,7 +538,8 @@ class ProducerStateManager:
     def append_next(self, entry: ProducerStateEntry, base_seq: int, offset: int, timestamp: int) -> None:
         """Apply a one-record batch next_in_sequence() accepted, written at `offset`: what
         append_data_batch(), update() and update_map_end_offset() do for it."""
-        entry.batch_metadata.append(BatchMetadata(base_seq, offset, 0, timestamp))
+        # tuple.__new__ directly: the NamedTuple's own __new__ is a Python function.
+        entry.batch_metadata.append(_new_tuple(BatchMetadata, (base_seq, offset, 0, timestamp)))
         entry.last_timestamp = timestamp
         self._clean_snapshot = None
         self.map_end_offset = offset + 1
