@@ -615,6 +615,20 @@ class Producer(ProducerCore):
         buf = state.buffers[partition]
         if self._txn_id is not None:
             return self._append_txn_locked(state, partition, values, keys, headers, timestamps)
+        if type(values) is list and len(values) == 1 and not headers and not self._codec:
+            # One record (what linger.ms=0 sends): the log's single-record append writes the
+            # same batch in fewer steps.
+            value = values[0]
+            key = keys[0] if keys is not None else None
+            if (value is None or type(value) is bytes) and (key is None or type(key) is bytes):
+                ts = timestamps[0] if timestamps else 0
+                if self._idempotent:
+                    base = self._broker._append_one(
+                        state.name, partition, value, key, ts, self.producer_id, self.producer_epoch, buf.next_sequence,
+                    )
+                    buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
+                    return base
+                return self._broker._append_one(state.name, partition, value, key, ts, -1, -1, -1)
         if self._idempotent:
             count = _count(values)
             base = self._broker._append(

@@ -464,3 +464,44 @@ def test_send_one_fast_hands_over(tmp_path) -> None:  # type: ignore[no-untyped-
         p.close()
         with pytest.raises(RuntimeError):
             p._send_one_fast("t", b"v", 0)
+
+
+def test_one_record_sends_write_what_batches_write(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A buffer of one record is sent through the log's single-record append: the segment
+    bytes, delivery reports, sequences and errors equal a producer whose records go through
+    append(); each send holds one record (linger.ms=0)."""
+    import headwater
+
+    reports = {}
+    data = {}
+    for lane in ("one", "batch"):
+        with headwater.Broker(str(tmp_path / lane), {"flush.policy": "none"}) as b:
+            b.create_topic("t", partitions=1)
+            b.create_topic("small", partitions=1, config={"max.message.bytes": 100})
+            p = b.producer({"linger.ms": 0})
+            if lane == "batch":
+                # The general path: the same call made through append().
+                p._broker._append_one = lambda t, q, v, k, ts, pid, ep, seq: p._broker._append(  # type: ignore[method-assign]
+                    t, q, [v], None if k is None else [k], None, None if not ts else [ts], 0,
+                    producer_id=pid, producer_epoch=ep, base_sequence=seq,
+                )
+            got = []
+
+            def cb(err, msg, got=got):  # type: ignore[no-untyped-def]
+                got.append((None if err is None else err.code(), msg.offset(), msg.key(), msg.value(), msg.timestamp()))
+
+            p.produce("t", b"a", on_delivery=cb)
+            p.produce("t", b"b", key=b"k", timestamp=1_700_000_000_000, on_delivery=cb)
+            p.produce("t", None, key=b"tomb", on_delivery=cb)
+            p.produce("small", b"x" * 200, on_delivery=cb)
+            p.produce_batch("t", [b"single"], timestamp=1_700_000_000_001)
+            p.flush()
+            reports[lane] = got
+            with b.get_log("t", 0).read(0) as r:
+                data[lane] = [(rec.offset, rec.key, rec.value) for rec in r] + [r.nbytes]
+            assert b.get_log("t", 0).producer_state.last_entry(p.producer_id).last_seq == 3
+            p.close()
+    assert data["one"] == data["batch"]
+    assert [r[:4] for r in reports["one"]] == [r[:4] for r in reports["batch"]]
+    assert reports["one"][3][0] == 10  # MESSAGE_TOO_LARGE in the delivery report
+    assert reports["one"][1][4] == (1, 1_700_000_000_000)
