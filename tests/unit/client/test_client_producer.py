@@ -432,7 +432,10 @@ def test_send_one_fast_equals_send_one(tmp_path) -> None:  # type: ignore[no-unt
                     sent.append(p._send_one_fast("t", value, part))
                 else:
                     sent.append(p._send_one("t", value, None, part, 0))
-            pp, base, exc = (p._send_one_fast if lane == "fast" else (lambda t, v, q: p._send_one(t, v, None, q, 0)))("small", b"x" * 200, 0)
+            if lane == "fast":
+                pp, base, exc = p._send_one_fast("small", b"x" * 200, 0)
+            else:
+                pp, base, exc = p._send_one("small", b"x" * 200, None, 0, 0)
             assert (pp, base) == (0, -1) and isinstance(exc, MessageTooLargeError)
             logs = [b.get_log("t", i) for i in range(4)]
             seqs = [log.producer_state.last_entry(p.producer_id) for log in logs]
@@ -481,7 +484,7 @@ def test_one_record_sends_write_what_batches_write(tmp_path) -> None:  # type: i
             p = b.producer({"linger.ms": 0})
             if lane == "batch":
                 # The general path: the same call made through append().
-                p._broker._append_one = lambda t, q, v, k, ts, pid, ep, seq: p._broker._append(  # type: ignore[method-assign]
+                p._broker._append_one = lambda t, q, v, k, ts, pid, ep, seq, b=b: b._append(  # type: ignore[method-assign]
                     t, q, [v], None if k is None else [k], None, None if not ts else [ts], 0,
                     producer_id=pid, producer_epoch=ep, base_sequence=seq,
                 )
