@@ -2412,3 +2412,105 @@ _produce_def.ml_doc = (
 PyDict_SetItemString(<object>(<PyTypeObject *>ProducerCore).tp_dict, "produce",
                      PyDescr_NewMethod(<PyTypeObject *>ProducerCore, &_produce_def))
 PyType_Modified(ProducerCore)
+
+
+# ---------------------------------------------------------------- consumer hot path
+
+cdef class ConsumerCore:
+    """The C part of client.consumer.Consumer: _take_ready() (one consume() pass without its
+    wait) and, for a consumer of one partition, the tail read it makes on every wakeup
+    (PartitionLog.read_messages into the buffer) without Python frames. Everything else (the
+    group protocol, auto-commit, several partitions, the first position, end-of-partition
+    events, reads PartitionLog.read_messages hands over) calls the Python methods, which own
+    those rules; _fill_one's fast branch is the Python twin of _fill_tail. Subclassed by
+    Consumer, which sets every field."""
+    cdef public object _lock
+    cdef public bint _closed
+    cdef public bint _subscribed
+    cdef public bint _auto_commit
+    cdef public bint _eof
+    cdef public bint _check_crcs
+    cdef public int _isolation
+    cdef public Py_ssize_t _max_partition_bytes
+    cdef public Py_ssize_t _fill_next
+    cdef public list _buffer
+    cdef public dict _positions
+    cdef public dict _consumed
+    cdef public set _paused
+    cdef public set _eof_sent
+    cdef public object _broker
+
+    def _take_ready(self, Py_ssize_t want):
+        """Drive the group, read assigned partitions until `want` messages are buffered, and
+        take up to `want` of them (error events included)."""
+        cdef list buf, taken
+        cdef Py_ssize_t n
+        cdef object key = None
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                self._check_open()
+            if self._subscribed:
+                self._drive_group()
+            if self._auto_commit:
+                self._maybe_auto_commit()
+            buf = self._buffer
+            if PyList_GET_SIZE(buf) < want:
+                # A read may hold only batches that are not delivered (markers, aborted
+                # transactions): read on while positions advance, without waiting.
+                if len(self._positions) == 1 and not self._paused:
+                    # One assigned partition (a tailing reader): _fill without its rotation.
+                    self._fill_next = 0
+                    for key in self._positions:
+                        break
+                    while self._fill_tail(key) and PyList_GET_SIZE(buf) == 0:
+                        pass
+                else:
+                    while self._fill(want) and PyList_GET_SIZE(buf) == 0:
+                        pass
+            n = PyList_GET_SIZE(buf)
+            if n == 0:
+                return []
+            if n <= want:
+                taken = buf[:]
+                del buf[:]
+            else:
+                taken = buf[:want]
+                del buf[:want]
+            self._consumed.update(last_offsets(taken))
+            return taken
+        finally:
+            lock.release()
+
+    cdef bint _fill_tail(self, object key) except -1:
+        """Consumer._fill_one for a partition with a known position whose read
+        PartitionLog.read_messages serves: True if the position advanced."""
+        cdef object pos = self._positions[key]
+        cdef Message last
+        cdef int64_t nxt
+        if pos is None:
+            return self._fill_one(key)
+        topic, partition = key
+        fast = self._broker.get_log(topic, partition).read_messages(
+            pos, self._max_partition_bytes, topic, partition, verify_crc=self._check_crcs,
+            isolation_level=self._isolation)
+        if fast is None:
+            return self._fill_one(key)  # read() decides (and raises what it raises)
+        msgs, next_offset = fast
+        nxt = next_offset
+        if nxt < 0:
+            if self._eof and key not in self._eof_sent:
+                return self._fill_one(key)  # it appends the end-of-partition event
+            return False
+        if msgs:
+            self._buffer.extend(msgs)
+            last = (<list>msgs)[len(msgs) - 1]  # (wraparound is off in this module)
+            if last._offset + 1 > nxt:
+                nxt = last._offset + 1
+        elif pos > nxt:
+            nxt = pos
+        # Past control batches too: the next fetch starts after the last batch read.
+        self._positions[key] = nxt
+        self._eof_sent.discard(key)
+        return True

@@ -37,12 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater._native._native import (
-    committed_runs as _committed_runs,
-)
-from headwater._native._native import (
+    ConsumerCore,
     decode_columns,
     decode_messages,
-    last_offsets,
+)
+from headwater._native._native import (
+    committed_runs as _committed_runs,
 )
 from headwater.client.message import (
     OFFSET_BEGINNING,
@@ -146,8 +146,11 @@ class ColumnBatch:
             self._result = None
 
 
-class Consumer:
-    """Embedded consumer; create with broker.consumer(config)."""
+class Consumer(ConsumerCore):
+    """Embedded consumer; create with broker.consumer(config).
+
+    _take_ready() and the single-partition tail read are ConsumerCore's (C); the rest is here.
+    """
 
     def __init__(self, broker: Broker, config: Mapping[str, Any] | None = None) -> None:
         cfg = dict(CONSUMER_DEFAULTS)
@@ -486,41 +489,8 @@ class Consumer:
                 return out
             self._broker._wait_for_data(0.05 if remaining is None else min(remaining, 0.05), seen)
 
-    def _take_ready(self, want: int) -> list[Message]:
-        """One pass of consume() without its wait (the asyncio face waits on its loop): drive
-        the group, read assigned partitions until `want` messages are buffered, and take up
-        to `want` of them (error events included)."""
-        with self._lock:
-            if self._closed:
-                self._check_open()
-            if self._subscribed:
-                self._drive_group()
-            if self._auto_commit:
-                self._maybe_auto_commit()
-            buf = self._buffer
-            if len(buf) < want:
-                # A read may hold only batches that are not delivered (markers, aborted
-                # transactions): read on while positions advance, without waiting.
-                positions = self._positions
-                if len(positions) == 1 and not self._paused:
-                    # One assigned partition (a tailing reader): _fill without its rotation.
-                    self._fill_next = 0
-                    for key in positions:
-                        while self._fill_one(key) and not buf:
-                            pass
-                else:
-                    while self._fill(want) and not buf:
-                        pass
-            if not buf:
-                return []
-            if len(buf) <= want:
-                taken = buf[:]
-                buf.clear()
-            else:
-                taken = buf[:want]
-                del buf[:want]
-            self._consumed.update(last_offsets(taken))
-            return taken
+    # _take_ready(want) is ConsumerCore._take_ready (C): one consume() pass without its wait
+    # (the asyncio face waits on its loop).
 
     def _fill(self, want: int) -> bool:
         """Read assigned partitions into the buffer, each once at most, starting after the one
