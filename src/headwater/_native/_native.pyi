@@ -296,3 +296,7 @@ class ProducerCore:
     def _send_one_fast(
         self, topic: str, value: Buffer | None, partition: int,
     ) -> tuple[int, int, BaseException | None] | None: ...  # Producer._send_one of a plain record, in C
+
+class ConsumerCore:
+    """Base of client.consumer.Consumer: one consume() pass and a single partition's tail read (C)."""
+    def _take_ready(self, want: int) -> list[Message]: ...
