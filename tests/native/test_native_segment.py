@@ -532,3 +532,119 @@ def test_append_records_plain_values_too_large_writes_nothing(native, Segment, s
         assert pos == 0 and size > 0
     finally:
         s.close()
+
+
+# append_one is append_records for a single record (the linger.ms=0 send): it must write the
+# same bytes for every shape of value and key, and refuse what append_records refuses.
+@pytest.mark.parametrize(
+    "value,key",
+    [
+        (b"v", None),
+        (None, None),
+        (b"", b""),
+        (b"value", b"key"),
+        (None, b"tombstone-key"),
+        (b"x" * 300, b"k" * 200),  # 2-byte length varints
+        (bytearray(b"ba"), memoryview(b"mv")),  # buffers other than bytes
+    ],
+)
+@pytest.mark.parametrize("pid", [(-1, -1, -1), (42, 3, 2147483647)])
+def test_append_one_equals_append_records(native, Segment, tmp_path, value, key, pid):
+    a = _open(Segment, str(tmp_path / "a.log"))
+    b = _open(Segment, str(tmp_path / "b.log"))
+    try:
+        pa, sa = a.append_one(value, key, TS, 17, 5, *pid, -1)
+        pb, sb = b.append_records([value], None if key is None else [key], TS, 17, 5, *pid)
+        assert (pa, sa) == (pb, sb) == (0, sa)
+        got = a.read(0, sa)
+        assert got == b.read(0, sb)
+    finally:
+        a.close()
+        b.close()
+    # An independent reader: kafka-python decodes the batch and checks its CRC.
+    from kafka.record.memory_records import MemoryRecords
+
+    records = MemoryRecords(got)
+    batch = records.next_batch()
+    assert batch.validate_crc()
+    assert (batch.base_offset, batch.producer_id, batch.producer_epoch, batch.base_sequence) == (17, *pid)
+    (rec,) = list(batch)
+    assert rec.offset == 17 and rec.timestamp == TS
+    assert rec.key == (None if key is None else bytes(key))
+    assert rec.value == (None if value is None else bytes(value))
+
+
+def test_append_one_errors_write_nothing(Segment, seg_path):
+    from headwater.errors import MessageTooLargeError
+
+    s = _open(Segment, seg_path, max_bytes=1 << 12)
+    try:
+        with pytest.raises(MessageTooLargeError):
+            s.append_one(b"x" * 1000, None, TS, 0, 0, -1, -1, -1, 500)
+        with pytest.raises(TypeError):
+            s.append_one(12, None, TS, 0, 0, -1, -1, -1, -1)
+        with pytest.raises(TypeError):
+            s.append_one(b"v", "str key", TS, 0, 0, -1, -1, -1, -1)
+        assert s.size == 0
+        with pytest.raises(SegmentFullError):
+            s.append_one(b"x" * 5000, None, TS, 0, 0, -1, -1, -1, -1)  # past the 4 KiB mapping
+        assert s.size == 0
+        pos, size = s.append_one(b"x" * 10, None, TS, 0, 0, -1, -1, -1, 500)
+        assert pos == 0 and s.size == size
+    finally:
+        s.close()
+    with pytest.raises(ValueError):
+        s.append_one(b"v", None, TS, 0, 0, -1, -1, -1, -1)  # closed
+
+
+# read_messages is extent() + decode_messages() straight from the mapping: the same Messages
+# as decoding a view of the same range, the same end and status, and the offset after the last
+# batch read (control batches included).
+def test_read_messages_equals_view_decode(native, Segment, seg_path):
+    s = _open(Segment, seg_path, max_bytes=1 << 20)
+    try:
+        s.append_records([b"a", None, b"c"], [b"k0", None, b"k2"], TS, 0, 0, timestamps=[TS, TS + 1, TS + 2], headers=[[("h", b"1")], [], []])
+        s.append_one(b"d", None, TS + 3, 3, 0, -1, -1, -1, -1)
+        s.append(native.build_control_batch(0, producer_id=7, producer_epoch=0, coordinator_epoch=0, base_offset=4, timestamp=TS))
+        s.append_one(b"f", b"kf", TS + 5, 5, 0, -1, -1, -1, -1)
+        size = s.size
+        for position, start_offset, max_bytes in [(0, 0, 1 << 20), (0, 1, 1 << 20), (0, 2, 10), (s.find_offset(0, 3), 3, 1 << 20)]:
+            msgs, end, status, nxt = s.read_messages(position, max_bytes, False, start_offset, "t", 4)
+            want_end, want_status = s.extent(position, max_bytes, False)
+            assert (end, status) == (want_end, want_status)
+            view = s.view(position, end - position)
+            want = native.decode_messages(view, start_offset, "t", 4)
+            view.release()
+            assert [(m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(), m.timestamp()) for m in msgs] == [
+                (m.topic(), m.partition(), m.offset(), m.key(), m.value(), m.headers(), m.timestamp()) for m in want
+            ]
+            assert nxt == s.next_offset_after(position, end)
+        msgs, end, _, nxt = s.read_messages(0, 1 << 20, True, 0, "t", 0)
+        assert [m.offset() for m in msgs] == [0, 1, 2, 3, 5] and end == size and nxt == 6
+        msgs, end, _, nxt = s.read_messages(size, 100, True, 6, "t", 0)
+        assert (msgs, end, nxt) == ([], size, -1)  # at the end: nothing
+        with pytest.raises(IndexError):
+            s.read_messages(size + 1, 100, True, 0, "t", 0)
+        assert s.exported_views == 0  # nothing pinned by a read
+    finally:
+        s.close()
+
+
+def test_read_messages_bad_first_batch_decodes_nothing(native, Segment, seg_path):
+    s = _open(Segment, seg_path)
+    try:
+        s.append(_batch(native))
+        size = s.size
+        s.append(_batch(native, base_offset=2))
+        raw = bytearray(s.read(size, s.size - size))
+        raw[-1] ^= 0xFF  # a record byte: inside the CRC
+        s.truncate(size)
+        s.append(bytes(raw))
+        msgs, end, status, nxt = s.read_messages(size, 1 << 20, True, 2, "t", 0)
+        assert (msgs, end, nxt) == ([], size, -1) and status != 0
+        msgs, end, status, nxt = s.read_messages(0, 1 << 20, True, 0, "t", 0)
+        assert [m.offset() for m in msgs] == [0, 1] and end == size and nxt == 2 and status != 0
+    finally:
+        s.close()
+    with pytest.raises(ValueError):
+        s.read_messages(0, 100, True, 0, "t", 0)

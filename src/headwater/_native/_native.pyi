@@ -164,6 +164,15 @@ class Segment:
         base_sequence: int = -1,
         attributes: int = 0,
     ) -> tuple[int, int]: ...  # build a batch straight into the mapping: (position, size)
+    def append_one(
+        self, value: Buffer | None, key: Buffer | None, timestamp: int, base_offset: int,
+        partition_leader_epoch: int, producer_id: int, producer_epoch: int, base_sequence: int,
+        max_batch_bytes: int,
+    ) -> tuple[int, int]: ...  # append_records([value], [key]) of one record: (position, size)
+    def read_messages(
+        self, position: int, max_bytes: int, verify_crc: bool, start_offset: int, topic: str,
+        partition: int, decompress: object = None,
+    ) -> tuple[list[Message], int, int, int]: ...  # extent + decode_messages: (msgs, end, status, next offset or -1)
     def append_fixed(
         self, data: Buffer, width: int, count: int, timestamp: int, base_offset: int,
         partition_leader_epoch: int,
@@ -284,3 +293,10 @@ class ProducerCore:
         partition: int = -1, on_delivery: object = None, timestamp: int = 0,
         headers: object = None, callback: object = None,
     ) -> None: ...
+    def _send_one_fast(
+        self, topic: str, value: Buffer | None, partition: int,
+    ) -> tuple[int, int, BaseException | None] | None: ...  # Producer._send_one of a plain record, in C
+
+class ConsumerCore:
+    """Base of client.consumer.Consumer: one consume() pass and a single partition's tail read (C)."""
+    def _take_ready(self, want: int) -> list[Message]: ...

@@ -35,6 +35,7 @@ import time
 from headwater.errors import (
     CorruptRecordError,
     InvalidCrcError,
+    KafkaApiError,
     SegmentFullError,
     SegmentOffsetOverflowError,
     MessageTooLargeError,
@@ -1482,6 +1483,40 @@ cdef class Segment:
             _write_records(&w, vals, ks, hs, tss, timestamp)
             return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
 
+    def append_one(self, value, key, int64_t timestamp, int64_t base_offset,
+                   int32_t partition_leader_epoch, int64_t producer_id, int producer_epoch,
+                   int32_t base_sequence, Py_ssize_t max_batch_bytes):
+        """append_records([value], [key] or None, timestamp, ...) for one record (value and
+        key bytes-like or None), positional arguments only: a single-record send pays for one
+        call here instead of append_records' list walks and keyword parsing. The bytes are
+        append_records' (tests compare them). Returns (position, size)."""
+        cdef _bytes_ref kref, vref
+        cdef hw_batch_writer w
+        cdef size_t bound
+        cdef uint8_t *buf
+        cdef hw_status st
+        self._check_open()
+        _acquire(value, &vref)
+        try:
+            _acquire(key, &kref)
+            try:
+                # Lengths are -1 for None; the record's framing fits in the per-record bound
+                # append_records uses (HW_RECORD_MAX_OVERHEAD + 15).
+                bound = (HW_BATCH_HEADER_SIZE + HW_RECORD_MAX_OVERHEAD + 15
+                         + <size_t>(vref.length if vref.length > 0 else 0)
+                         + <size_t>(kref.length if kref.length > 0 else 0))
+                buf = self._staging(bound)
+                hw_batch_begin(&w, buf, bound, base_offset, partition_leader_epoch, 0,
+                               producer_id, <int16_t>producer_epoch, base_sequence, timestamp)
+                st = hw_batch_write_record(&w, timestamp, kref.ptr, kref.length, vref.ptr,
+                                           vref.length, 0, 0)
+            finally:
+                _release(&kref)
+        finally:
+            _release(&vref)
+        _raise_for(st, "record")
+        return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
+
     def append_fixed(self, data, size_t width, size_t count, int64_t timestamp=-1,
                      int64_t base_offset=0, int32_t partition_leader_epoch=-1,
                      Py_ssize_t max_batch_bytes=-1, int64_t producer_id=-1,
@@ -1623,6 +1658,32 @@ cdef class Segment:
         else:  # a tail read of a few records: keep the GIL (see append_fixed)
             st = hw_segment_extent(self.seg.map, self.seg.size, position, max_bytes, verify_crc, &end)
         return end, st
+
+    def read_messages(self, size_t position, size_t max_bytes, bint verify_crc,
+                      int64_t start_offset, topic, int32_t partition, decompress=None):
+        """extent() then decode_messages() of those batches, straight from the mapping: a
+        consumer's read of a few records without a view, a ReadResult or a Python walk of the
+        headers. Returns (messages, end, status, next_offset): end and status as extent()
+        (end == position: the first batch could not be read, nothing decoded); next_offset
+        the offset after the last batch returned (control batches included), -1 if none."""
+        cdef size_t end = position
+        cdef hw_status st
+        cdef list out = []
+        cdef int64_t nxt = -1
+        self._check_open()
+        if position > self.seg.size:
+            raise IndexError(position)
+        if min(<size_t>max_bytes, self.seg.size - position) >= NOGIL_BYTES:
+            with nogil:
+                st = hw_segment_extent(self.seg.map, self.seg.size, position, max_bytes, verify_crc, &end)
+        else:
+            st = hw_segment_extent(self.seg.map, self.seg.size, position, max_bytes, verify_crc, &end)
+        if end > position:
+            # extent() checked every batch in [position, end): whole, and bounds-checked as the
+            # decode walks each record.
+            nxt = _decode_messages_into(out, self.seg.map + position, end - position, self,
+                                        position, start_offset, topic, partition, decompress)
+        return out, end, st, nxt
 
     def last_nonzero(self, size_t start, size_t end):
         """1 + position of the last non-zero byte in [start, end), or `start` if all zero."""
@@ -1859,6 +1920,23 @@ def decode_messages(data, int64_t start_offset, topic, int32_t partition, decomp
     batches skipped). Timestamp type 2 (LogAppendTime) or 1 (CreateTime) per batch. Each batch
     is walked by one C loop into columns; Messages are then built from them."""
     cdef _bytes_ref ref
+    cdef list out = []
+    _acquire(data, &ref)
+    try:
+        _decode_messages_into(out, ref.ptr, <size_t>ref.length, data, 0, start_offset, topic,
+                              partition, decompress)
+    finally:
+        _release(&ref)
+    return out
+
+
+cdef int64_t _decode_messages_into(list out, const uint8_t *base, size_t length, object owner,
+                                   size_t owner_pos, int64_t start_offset, object topic,
+                                   int32_t partition, object decompress) except -2:
+    """decode_messages() over [base, base+length), appending to `out`. `owner` is the object
+    holding those bytes at `owner_pos` (a compressed batch is handed to `decompress` as a
+    memoryview slice of it). Returns the offset after the last whole batch walked (-1: none):
+    where a reader continues, control batches included."""
     cdef hw_batch_header h
     cdef hw_status st
     cdef hw_record r
@@ -1869,19 +1947,19 @@ def decode_messages(data, int64_t start_offset, topic, int32_t partition, decomp
     cdef const uint8_t *rp
     cdef int64_t append_time
     cdef int64_t *cols = NULL
+    cdef int64_t next_offset = -1
     cdef Py_ssize_t cap = 0
-    cdef list out = []
     cdef Message m
     cdef object section
     cdef int ts_type
-    _acquire(data, &ref)
     try:
-        while pos < <size_t>ref.length:
-            st = hw_batch_parse_header(ref.ptr + pos, <size_t>ref.length - pos, &h)
+        while pos < length:
+            st = hw_batch_parse_header(base + pos, length - pos, &h)
             if st == HW_ERR_TRUNCATED:
                 break
             _raise_for(st, f"batch at {pos}")
             size = <size_t>h.batch_length + HW_LOG_OVERHEAD
+            next_offset = h.base_offset + h.last_offset_delta + 1
             if (h.attributes & 0x20) or h.records_count <= 0 or h.base_offset + h.last_offset_delta < start_offset:
                 pos += size
                 continue
@@ -1891,16 +1969,18 @@ def decode_messages(data, int64_t start_offset, topic, int32_t partition, decomp
             if h.attributes & 0x07:
                 if decompress is None:
                     raise CorruptRecordError("compressed batch and no decompressor")
-                view = memoryview(data)[pos:pos + size]
-                section = decompress(_header_from(&h), view)
-                view.release()
+                view = memoryview(owner)[owner_pos + pos:owner_pos + pos + size]
+                try:
+                    section = decompress(_header_from(&h), view)
+                finally:
+                    view.release()
                 if not PyBytes_CheckExact(section):
                     section = bytes(section)
                 p = <const uint8_t *>PyBytes_AS_STRING(section)
                 end = p + PyBytes_GET_SIZE(section)
             else:
-                p = ref.ptr + pos + HW_BATCH_HEADER_SIZE
-                end = ref.ptr + pos + size
+                p = base + pos + HW_BATCH_HEADER_SIZE
+                end = base + pos + size
             origin = p
             if h.records_count > cap:
                 free(cols)
@@ -1931,8 +2011,7 @@ def decode_messages(data, int64_t start_offset, topic, int32_t partition, decomp
             pos += size
     finally:
         free(cols)
-        _release(&ref)
-    return out
+    return next_offset
 
 
 def last_offsets(list messages):
@@ -2236,6 +2315,70 @@ cdef class ProducerCore:
         return None
 
 
+    def _send_one_fast(self, topic, value, Py_ssize_t partition):
+        """Producer._send_one for the plainest record (bytes or None value, no key, headers
+        or timestamp; a producer neither transactional nor compressing, nothing buffered)
+        without a Python frame: the linger.ms=0 asyncio send of issue 3's latency bar.
+        Every other case, including every error raised before the append, goes to
+        _send_one, which owns them.
+
+        Returns (partition, base offset or -1, exception from the append or None)."""
+        cdef Py_ssize_t size, p, n
+        cdef TopicBuffers state
+        cdef PartitionBuffer buf
+        cdef PyObject *found
+        cdef FastRLock lock
+        if value is None:
+            size = 0
+        elif PyBytes_CheckExact(value):
+            size = PyBytes_GET_SIZE(value)
+        else:
+            size = -1
+        if (size < 0 or size > self._max_message or not PyUnicode_CheckExact(topic)
+                or self._topics is None or self._txn_id is not None or self._codec):
+            return self._send_one(topic, value, None, partition, 0)
+        lock = self._lock
+        lock._acquire()
+        # From here every exit releases the lock.
+        if self._closed or self._queued:
+            lock._release()
+            return self._send_one(topic, value, None, partition, 0)
+        if topic is self._cached_topic and self._topics is self._cached_topics:
+            state = self._cached_state
+        else:
+            found = PyDict_GetItemWithError(self._topics, topic)
+            if found == NULL:
+                lock._release()
+                return self._send_one(topic, value, None, partition, 0)
+            state = <TopicBuffers>found
+            self._cached_topic = topic
+            self._cached_topics = self._topics
+            self._cached_state = state
+        n = state.partitions
+        p = partition if partition >= 0 else state.sticky
+        if p < 0 or p >= n or state.buffers is None or p >= PyList_GET_SIZE(state.buffers):
+            # No sticky partition yet, or a partition this producer has not seen.
+            lock._release()
+            return self._send_one(topic, value, None, partition, 0)
+        try:
+            if p == state.sticky and n > 1:
+                # As _send_locked: a sent batch moves the sticky partition on.
+                state.sticky = (p + 1 + self._rng.randrange(n - 1)) % n
+            buf = <PartitionBuffer>PyList_GET_ITEM(state.buffers, p)
+            try:
+                if self._idempotent:
+                    base = self._broker._append_one(state.name, p, value, None, 0, self.producer_id,
+                                                    self.producer_epoch, buf.next_sequence)
+                    buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
+                else:
+                    base = self._broker._append_one(state.name, p, value, None, 0, -1, -1, -1)
+            except (KafkaApiError, OSError, ValueError, TypeError) as exc:
+                return p, -1, exc
+            return p, base, None
+        finally:
+            lock._release()
+
+
 # produce() is called once per record, so its argument parsing is a good part of its cost: a
 # Cython def with eight defaulted parameters spends ~15 ns taking and dropping references to
 # the defaults (measured: 56 ns vs 41 ns for a two-parameter def, per call from a loop). The
@@ -2269,3 +2412,105 @@ _produce_def.ml_doc = (
 PyDict_SetItemString(<object>(<PyTypeObject *>ProducerCore).tp_dict, "produce",
                      PyDescr_NewMethod(<PyTypeObject *>ProducerCore, &_produce_def))
 PyType_Modified(ProducerCore)
+
+
+# ---------------------------------------------------------------- consumer hot path
+
+cdef class ConsumerCore:
+    """The C part of client.consumer.Consumer: _take_ready() (one consume() pass without its
+    wait) and, for a consumer of one partition, the tail read it makes on every wakeup
+    (PartitionLog.read_messages into the buffer) without Python frames. Everything else (the
+    group protocol, auto-commit, several partitions, the first position, end-of-partition
+    events, reads PartitionLog.read_messages hands over) calls the Python methods, which own
+    those rules; _fill_one's fast branch is the Python twin of _fill_tail. Subclassed by
+    Consumer, which sets every field."""
+    cdef public object _lock
+    cdef public bint _closed
+    cdef public bint _subscribed
+    cdef public bint _auto_commit
+    cdef public bint _eof
+    cdef public bint _check_crcs
+    cdef public int _isolation
+    cdef public Py_ssize_t _max_partition_bytes
+    cdef public Py_ssize_t _fill_next
+    cdef public list _buffer
+    cdef public dict _positions
+    cdef public dict _consumed
+    cdef public set _paused
+    cdef public set _eof_sent
+    cdef public object _broker
+
+    def _take_ready(self, Py_ssize_t want):
+        """Drive the group, read assigned partitions until `want` messages are buffered, and
+        take up to `want` of them (error events included)."""
+        cdef list buf, taken
+        cdef Py_ssize_t n
+        cdef object key = None
+        lock = self._lock
+        lock.acquire()
+        try:
+            if self._closed:
+                self._check_open()
+            if self._subscribed:
+                self._drive_group()
+            if self._auto_commit:
+                self._maybe_auto_commit()
+            buf = self._buffer
+            if PyList_GET_SIZE(buf) < want:
+                # A read may hold only batches that are not delivered (markers, aborted
+                # transactions): read on while positions advance, without waiting.
+                if len(self._positions) == 1 and not self._paused:
+                    # One assigned partition (a tailing reader): _fill without its rotation.
+                    self._fill_next = 0
+                    for key in self._positions:
+                        break
+                    while self._fill_tail(key) and PyList_GET_SIZE(buf) == 0:
+                        pass
+                else:
+                    while self._fill(want) and PyList_GET_SIZE(buf) == 0:
+                        pass
+            n = PyList_GET_SIZE(buf)
+            if n == 0:
+                return []
+            if n <= want:
+                taken = buf[:]
+                del buf[:]
+            else:
+                taken = buf[:want]
+                del buf[:want]
+            self._consumed.update(last_offsets(taken))
+            return taken
+        finally:
+            lock.release()
+
+    cdef bint _fill_tail(self, object key) except -1:
+        """Consumer._fill_one for a partition with a known position whose read
+        PartitionLog.read_messages serves: True if the position advanced."""
+        cdef object pos = self._positions[key]
+        cdef Message last
+        cdef int64_t nxt
+        if pos is None:
+            return self._fill_one(key)
+        topic, partition = key
+        fast = self._broker.get_log(topic, partition).read_messages(
+            pos, self._max_partition_bytes, topic, partition, verify_crc=self._check_crcs,
+            isolation_level=self._isolation)
+        if fast is None:
+            return self._fill_one(key)  # read() decides (and raises what it raises)
+        msgs, next_offset = fast
+        nxt = next_offset
+        if nxt < 0:
+            if self._eof and key not in self._eof_sent:
+                return self._fill_one(key)  # it appends the end-of-partition event
+            return False
+        if msgs:
+            self._buffer.extend(msgs)
+            last = (<list>msgs)[len(msgs) - 1]  # (wraparound is off in this module)
+            if last._offset + 1 > nxt:
+                nxt = last._offset + 1
+        elif pos > nxt:
+            nxt = pos
+        # Past control batches too: the next fetch starts after the last batch read.
+        self._positions[key] = nxt
+        self._eof_sent.discard(key)
+        return True

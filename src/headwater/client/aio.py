@@ -32,6 +32,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from headwater.client.message import KafkaError, Message, TopicPartition
+from headwater.client.producer import delivery_error
 
 if TYPE_CHECKING:
     from headwater.client.broker import Broker
@@ -46,6 +47,16 @@ class RecordMetadata:
     offset: int
     timestamp: int
 
+    # One is made per send: the generated frozen __init__ sets each field through
+    # object.__setattr__; storing into the instance dict costs half (dataclass keeps an
+    # __init__ defined here, and frozen still refuses assignment afterwards).
+    def __init__(self, topic: str, partition: int, offset: int, timestamp: int) -> None:
+        d = self.__dict__
+        d["topic"] = topic
+        d["partition"] = partition
+        d["offset"] = offset
+        d["timestamp"] = timestamp
+
 
 @dataclass(frozen=True)
 class ConsumerRecord:
@@ -59,6 +70,28 @@ class ConsumerRecord:
     key: bytes | None
     value: bytes | None
     headers: tuple[tuple[str, bytes | None], ...]
+
+    # One is made per record received: see RecordMetadata.__init__.
+    def __init__(
+        self,
+        topic: str,
+        partition: int,
+        offset: int,
+        timestamp: int,
+        timestamp_type: int,
+        key: bytes | None,
+        value: bytes | None,
+        headers: tuple[tuple[str, bytes | None], ...],
+    ) -> None:
+        d = self.__dict__
+        d["topic"] = topic
+        d["partition"] = partition
+        d["offset"] = offset
+        d["timestamp"] = timestamp
+        d["timestamp_type"] = timestamp_type
+        d["key"] = key
+        d["value"] = value
+        d["headers"] = headers
 
 
 def _kafka_config(kwargs: Mapping[str, Any], names: Mapping[str, str]) -> dict[str, Any]:
@@ -83,6 +116,15 @@ _PRODUCER_NAMES = {
     "max_request_size": "message.max.bytes",
     "bootstrap_servers": "bootstrap.servers",
 }
+
+
+def _delivery_error(err: KafkaError) -> Exception:
+    """The exception a send() future fails with: the delivery report's error, code kept."""
+    from headwater.errors import KafkaApiError
+
+    exc = KafkaApiError(err.str())
+    exc.code = err.code()
+    return exc
 
 
 class BatchBuilder:
@@ -145,19 +187,33 @@ class AIOProducer:
 
     async def send(self, topic: str, value: Any = None, key: Any = None, partition: int | None = None, timestamp_ms: int | None = None, headers: Any = None) -> asyncio.Future[RecordMetadata]:
         """Buffer one record; the returned future resolves with its RecordMetadata."""
-        producer = self._require()
+        producer = self._producer
+        if producer is None:
+            producer = self._require()  # raises
         loop = asyncio.get_running_loop()
         fut: asyncio.Future[RecordMetadata] = loop.create_future()
+        if producer._linger_s <= 0 and not headers:
+            # linger.ms=0 sends every record at once: append it now and resolve the future
+            # with what its delivery report would have said (Producer._send_one).
+            if key is None and not timestamp_ms:
+                sent = producer._send_one_fast(topic, value, -1 if partition is None else partition)
+            else:
+                sent = producer._send_one(topic, value, key, -1 if partition is None else partition, timestamp_ms or 0)
+            if sent is not None:
+                p, base, exc = sent
+                if exc is not None:
+                    fut.set_exception(_delivery_error(delivery_error(exc)))
+                else:
+                    fut.set_result(RecordMetadata(topic, p, base, int(timestamp_ms) if timestamp_ms else -1))
+                if producer._reports:
+                    producer.poll(0)
+                return fut
 
         def delivered(err: KafkaError | None, msg: Message) -> None:
             if fut.done():
                 return
             if err is not None:
-                from headwater.errors import KafkaApiError
-
-                exc = KafkaApiError(err.str())
-                exc.code = err.code()
-                fut.set_exception(exc)
+                fut.set_exception(_delivery_error(err))
             else:
                 fut.set_result(RecordMetadata(msg.topic() or topic, msg.partition(), msg.offset(), msg.timestamp()[1]))
 
@@ -331,6 +387,7 @@ class AIOConsumer:
         if self._consumer is not None:
             self._consumer.close()
             self._consumer = None
+            self._wake()  # a waiting getone() raises now, not at the next append
         if self._loop is not None and self._event is not None:
             self._broker._remove_async_waiter(self._loop, self._event)
 
@@ -349,42 +406,57 @@ class AIOConsumer:
     def subscribe(self, topics: list[str] | None = None, pattern: str | None = None) -> None:
         c = self._require()
         c.subscribe(list(topics or []) + ([pattern] if pattern else []))
+        self._wake()
 
     def assign(self, partitions: list[TopicPartition]) -> None:
         self._require().assign(partitions)
+        self._wake()
 
     def assignment(self) -> set[TopicPartition]:
         return set(self._require().assignment())
 
-    async def _fetch(self, max_records: int, timeout_ms: int) -> list[Message]:
+    async def _fetch(self, max_records: int, timeout_ms: int | None) -> list[Message]:
+        """Up to max_records messages; waits up to timeout_ms (None: until one arrives)."""
         c = self._require()
         assert self._event is not None
         loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout_ms / 1000.0
+        deadline = None if timeout_ms is None else loop.time() + timeout_ms / 1000.0
         wakeup = self._event
         while True:
-            # Armed before looking, so an append while consume() runs is not missed.
-            fut = wakeup.arm(loop)
-            msgs = c.consume(max_records, 0)
-            msgs = [m for m in msgs if m.error() is None]
+            msgs = c._take_ready(max_records)
             if msgs:
-                wakeup.disarm()
-                return msgs
-            remaining = deadline - loop.time()
+                if c._eof:  # end-of-partition events are the only messages with an error
+                    msgs = [m for m in msgs if m.error() is None]
+                if msgs:
+                    return msgs
+            remaining = 0.05 if deadline is None else deadline - loop.time()
             if remaining <= 0:
-                wakeup.disarm()
                 return []
+            # Armed after looking, before yielding: an append on this loop cannot run in
+            # between, and one from another thread sets the event through call_soon_threadsafe,
+            # which runs after this await starts. A wait is armed only when nothing was ready.
+            fut = wakeup.arm(loop)
             # Wake on the next append, or re-drive the group protocol at least every 50 ms.
-            timer = loop.call_later(min(remaining, 0.05), wakeup.set)
+            # Without a group protocol or auto-commit to drive, or a deadline, only an append
+            # (or this consumer's own assign, seek, subscribe or stop, which set the event)
+            # changes what a look finds: no timer to start and cancel per record.
+            timed = deadline is not None or c._subscribed or c._auto_commit
+            timer = loop.call_later(min(remaining, 0.05), wakeup.set) if timed else None
             try:
                 await fut
             finally:
-                timer.cancel()
+                if timer is not None:
+                    timer.cancel()
                 wakeup.disarm()
+
+    def _wake(self) -> None:
+        """Let a waiting getone()/getmany() look again (what it waits for changed)."""
+        if self._event is not None:
+            self._event.set()
 
     async def getone(self, *partitions: TopicPartition) -> ConsumerRecord:
         while True:
-            msgs = await self._fetch(1, 1000)
+            msgs = await self._fetch(1, None)
             if msgs:
                 return _record(msgs[0])
 
@@ -419,6 +491,7 @@ class AIOConsumer:
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
         self._require().seek(TopicPartition(partition.topic, partition.partition, offset))
+        self._wake()
 
 
 def _record(m: Message) -> ConsumerRecord:

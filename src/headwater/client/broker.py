@@ -355,6 +355,26 @@ class Broker:
         self._notify_data()
         return base
 
+    def _append_one(
+        self,
+        topic: str,
+        partition: int,
+        value: bytes | None,
+        key: bytes | None,
+        timestamp: int,
+        producer_id: int,
+        producer_epoch: int,
+        base_sequence: int,
+    ) -> int:
+        """_append() of one plain record (PartitionLog.append_one): a linger.ms=0 send."""
+        try:
+            plog = self._logs.get_log(topic, partition)
+        except (KeyError, UnknownTopicOrPartitionError):
+            raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
+        base = plog.append_one(value, key, timestamp, producer_id, producer_epoch, base_sequence)
+        self._notify_data()
+        return base
+
     def _append_batch(self, topic: str, partition: int, raw: Any) -> AppendResult:
         """Append one RecordBatch v2 as received (the wire Produce path): validated, offsets
         stamped, idempotent sequence checked by the partition's producer state."""

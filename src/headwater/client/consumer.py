@@ -37,12 +37,12 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater._native._native import (
-    committed_runs as _committed_runs,
-)
-from headwater._native._native import (
+    ConsumerCore,
     decode_columns,
     decode_messages,
-    last_offsets,
+)
+from headwater._native._native import (
+    committed_runs as _committed_runs,
 )
 from headwater.client.message import (
     OFFSET_BEGINNING,
@@ -146,8 +146,11 @@ class ColumnBatch:
             self._result = None
 
 
-class Consumer:
-    """Embedded consumer; create with broker.consumer(config)."""
+class Consumer(ConsumerCore):
+    """Embedded consumer; create with broker.consumer(config).
+
+    _take_ready() and the single-partition tail read are ConsumerCore's (C); the rest is here.
+    """
 
     def __init__(self, broker: Broker, config: Mapping[str, Any] | None = None) -> None:
         cfg = dict(CONSUMER_DEFAULTS)
@@ -476,30 +479,18 @@ class Consumer:
         if num_messages < 1:
             raise ValueError("num_messages must be >= 1")
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
-        out: list[Message] = []
         while True:
             seen = self._broker._data_seq
-            with self._lock:
-                self._check_open()
-                self._drive_group()
-                self._maybe_auto_commit()
-                want = num_messages - len(out)
-                if len(self._buffer) < want:
-                    # A read may hold only batches that are not delivered (markers, aborted
-                    # transactions): read on while positions advance, without waiting.
-                    while self._fill(want) and not self._buffer:
-                        pass
-                buf = self._buffer
-                taken = buf[:want]
-                del buf[:want]
-                out.extend(taken)
-                self._consumed.update(last_offsets(taken))
+            out = self._take_ready(num_messages)
             if out:
                 return out
             remaining = None if deadline is None else deadline - time.monotonic()
             if remaining is not None and remaining <= 0:
                 return out
             self._broker._wait_for_data(0.05 if remaining is None else min(remaining, 0.05), seen)
+
+    # _take_ready(want) is ConsumerCore._take_ready (C): one consume() pass without its wait
+    # (the asyncio face waits on its loop).
 
     def _fill(self, want: int) -> bool:
         """Read assigned partitions into the buffer, each once at most, starting after the one
@@ -529,13 +520,28 @@ class Consumer:
         if pos is None:
             pos = self._positions[key] = self._resolve_position(key)
         plog = self._broker.get_log(*key)
+        topic, partition = key
+        fast = plog.read_messages(pos, self._max_partition_bytes, topic, partition, verify_crc=self._check_crcs, isolation_level=self._isolation)
+        if fast is not None:
+            # The common read (see PartitionLog.read_messages): Messages without a view.
+            msgs, next_offset = fast
+            if next_offset >= 0:
+                if msgs:
+                    self._buffer.extend(msgs)
+                # Past control batches too: the next fetch starts after the last batch read.
+                self._positions[key] = max(next_offset, msgs[-1].offset() + 1 if msgs else pos)
+                self._eof_sent.discard(key)
+                return True
+            if self._eof and key not in self._eof_sent:
+                self._eof_sent.add(key)
+                self._buffer.append(Message(topic, partition, pos, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "end of partition")))
+            return False
         try:
             result = plog.read(pos, self._max_partition_bytes, verify_crc=self._check_crcs, isolation_level=self._isolation)
         except OffsetOutOfRangeError:
             self._positions[key] = self._reset_position(key)
             return False
         with result:
-            topic, partition = key
             last = pos - 1
             if result.view is not None:
                 if result.aborted_transactions:

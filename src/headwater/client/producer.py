@@ -391,6 +391,57 @@ class Producer(ProducerCore):
             if i + 1 >= self._batch_messages or buf.nbytes >= self._batch_bytes or self._linger_s <= 0:
                 self._send_locked(state, partition)
 
+    def _send_one(self, topic: str, value: Any, key: Any, partition: int, timestamp: int) -> tuple[int, int, KafkaError | None] | None:
+        """produce() and send at once, for a linger.ms=0 producer (AIOProducer.send): the
+        record is appended now, without the partition buffer, the delivery report and its
+        Message (the general path costs a third of a record's produce-to-consume time).
+
+        Returns (partition, base offset or -1, the append's exception or None: see
+        delivery_error() for what the delivery report would say); or None when the record
+        must take produce() (a transactional or compressing producer, or records buffered
+        that must go first). Raises what produce() raises before buffering.
+        ProducerCore._send_one_fast is this for a plain record, without a Python frame.
+        """
+        if type(value) is not bytes and value is not None:
+            value = _to_bytes(value, "value")
+        size = len(value) if value is not None else 0
+        if key is not None:
+            if type(key) is not bytes:
+                key = _to_bytes(key, "key")
+            size += len(key)
+        if size > self._max_message:
+            raise MessageTooLargeError(f"message of {size} bytes exceeds message.max.bytes={self._max_message}")
+        if timestamp:
+            timestamp = int(timestamp)
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("producer is closed")
+            if self._txn_id is not None or self._queued or self._codec:
+                return None
+            state = self._topics.get(topic)
+            if state is None:
+                state = self._topic_state(topic)
+            if partition < 0:
+                partition = state.sticky if key is None and state.sticky >= 0 else self._choose(topic, key, state)
+            elif partition >= state.partitions:
+                state = self._refresh_topic_locked(state, partition)
+            if partition == state.sticky and state.partitions > 1:
+                # As _send_locked: a sent batch moves the sticky partition on.
+                state.sticky = (partition + 1 + self._rng.randrange(state.partitions - 1)) % state.partitions
+            try:
+                if self._idempotent:
+                    buf = state.buffers[partition]
+                    base = self._broker._append_one(
+                        state.name, partition, value, key, timestamp,
+                        self.producer_id, self.producer_epoch, buf.next_sequence,
+                    )
+                    buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
+                else:
+                    base = self._broker._append_one(state.name, partition, value, key, timestamp, -1, -1, -1)
+            except (KafkaApiError, OSError, ValueError, TypeError) as exc:
+                return partition, -1, exc
+            return partition, base, None
+
     def _choose(self, topic: str, key: Any, state: _TopicState) -> int:
         if key is None:
             return self._partitioner(topic, None, state.partitions)
@@ -558,6 +609,20 @@ class Producer(ProducerCore):
         buf = state.buffers[partition]
         if self._txn_id is not None:
             return self._append_txn_locked(state, partition, values, keys, headers, timestamps)
+        if type(values) is list and len(values) == 1 and not headers and not self._codec:
+            # One record (what linger.ms=0 sends): the log's single-record append writes the
+            # same batch in fewer steps.
+            value = values[0]
+            key = keys[0] if keys is not None else None
+            if (value is None or type(value) is bytes) and (key is None or type(key) is bytes):
+                ts = timestamps[0] if timestamps else 0
+                if self._idempotent:
+                    base = self._broker._append_one(
+                        state.name, partition, value, key, ts, self.producer_id, self.producer_epoch, buf.next_sequence,
+                    )
+                    buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
+                    return base
+                return self._broker._append_one(state.name, partition, value, key, ts, -1, -1, -1)
         if self._idempotent:
             count = _count(values)
             base = self._broker._append(
@@ -999,6 +1064,14 @@ class Producer(ProducerCore):
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def delivery_error(exc: BaseException) -> KafkaError:
+    """The delivery report's error for an append that raised `exc` (as _send_locked makes it
+    for a non-transactional producer)."""
+    if isinstance(exc, KafkaApiError):
+        return KafkaError.from_exception(exc)
+    return KafkaError(-1, str(exc))
 
 
 def _key_hash(name: str) -> Callable[[Any], int]:

@@ -240,6 +240,11 @@ class PartitionLog:
         self._last_flush_ms = _now_ms()
         self.recovery: RecoveryResult = RecoveryResult()
         self.partition_leader_epoch = 0
+        # append_one's test of whether the topic's rules (compression, LogAppendTime,
+        # compaction) need append(): worked out once per LogConfig (frozen; a config change
+        # installs a new one).
+        self._one_config: LogConfig | None = None
+        self._one_needs_append = True
         self._producers = ProducerStateManager(
             path, producer_id_expiration_ms=config.producer_id_expiration_ms
         )
@@ -536,6 +541,78 @@ class PartitionLog:
                 self._producers.update(info)
                 self._producers.update_map_end_offset(self.log_end_offset)
             self._after_append_locked(seg, count, not is_transactional)
+            return base
+
+    def append_one(
+        self,
+        value: bytes | None,
+        key: bytes | None = None,
+        timestamp: int = 0,
+        producer_id: int = -1,
+        producer_epoch: int = -1,
+        base_sequence: int = -1,
+    ) -> int:
+        """append([value], [key]) of one plain record (bytes or None; `timestamp` 0 = now):
+        the same batch bytes, checks and producer-state update, in fewer steps. It is the
+        embedded producer's linger.ms=0 send, where append()'s argument sorting (kinds,
+        lists, compression, headers) was a third of a record's produce-to-consume time.
+        Anything else (a compressing or LogAppendTime topic, a compacted topic, a
+        transactional batch) goes through append(), which owns those rules.
+
+        Raises: as append().
+        """
+        cfg = self.config
+        if cfg is not self._one_config:
+            self._one_needs_append = bool(
+                _TOPIC_CODECS.get(cfg.compression_type)
+                or cfg.message_timestamp_type == "LogAppendTime"
+                or is_compacted(cfg)
+            )
+            self._one_config = cfg
+        if self._one_needs_append:
+            return self.append(
+                [value], None if key is None else [key], None, None if not timestamp else [timestamp],
+                producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
+            )
+        if timestamp:
+            ts = timestamp
+            if ts < 0:
+                raise InvalidTimestampError("negative record timestamp")
+        else:
+            ts = int(time.time() * 1000)
+        bound = record.BATCH_HEADER_SIZE + RECORD_BOUND + (0 if value is None else len(value)) + (0 if key is None else len(key))
+        with self._lock:
+            if self._closed or self._offline is not None:
+                self._check_writable()
+            info = nxt = None
+            if producer_id >= 0:
+                if base_sequence < 0:
+                    raise InvalidRecordError("idempotent batch without a base sequence")
+                # The common case (the producer's next record) needs no duplicate search.
+                nxt = self._producers.next_in_sequence(producer_id, producer_epoch, base_sequence)
+                if nxt is None:
+                    info = self._producers.prepare(producer_id)
+                    dup = info.validate_data_batch(producer_epoch, base_sequence, 0, False)
+                    if dup is not None:
+                        return int(dup.first_offset)
+            seg = self._segment_for_append_locked(bound, ts, 1)
+            base = seg.next_offset  # the log end offset
+            try:
+                pos, size = seg.log.append_one(
+                    value, key, ts, base, self.partition_leader_epoch,
+                    producer_id, producer_epoch, base_sequence, cfg.max_message_bytes,
+                )
+            except OSError as exc:
+                # The C layer already cut any part of the write that landed.
+                raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
+            seg.after_append(pos, size, base, ts)
+            if nxt is not None:
+                self._producers.append_next(nxt, base_sequence, base, ts)
+            elif info is not None:
+                info.append_data_batch(producer_epoch, base_sequence, base, base, ts, False)
+                self._producers.update(info)
+                self._producers.update_map_end_offset(base + 1)
+            self._after_append_locked(seg, 1)
             return base
 
     def append_coordinator_records(self, keys: list[bytes], values: list[bytes | None], *, sync: bool = True) -> int:
@@ -940,6 +1017,46 @@ class PartitionLog:
                     return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso, None, next_offset)
                 i += 1
             return ReadResult(None, offset, hw, self._log_start_offset, lso)
+
+    def read_messages(
+        self,
+        offset: int,
+        max_bytes: int,
+        topic: str,
+        partition: int,
+        *,
+        verify_crc: bool = True,
+        isolation_level: int = READ_UNCOMMITTED,
+    ) -> tuple[list[Any], int] | None:
+        """read() and decode_messages() in one step for a consumer's common read: from the
+        active segment, no transaction open and no aborted one indexed there (so both
+        isolation levels deliver every data record up to the log end). A tailing consumer
+        reads a record or two per wakeup, where building the ReadResult and its view cost
+        more than decoding.
+
+        Returns (Messages from `offset` on, offset after the last batch read; -1 when nothing
+        was there), or None when the read needs read(): any other case, including every
+        error (read() raises it).
+        """
+        with self._lock:
+            if self._closed or self._offline is not None or self._producers._ongoing:
+                return None
+            seg = self._segments[-1]
+            leo = seg.next_offset
+            if offset < seg.base_offset or offset < self._log_start_offset or offset > leo:
+                return None
+            if isolation_level != READ_UNCOMMITTED and (isolation_level != READ_COMMITTED or seg.txn_index.entries):
+                return None
+            if offset == leo:
+                return [], -1
+            start = seg.position_of(offset)
+            size = seg.log.size
+            if start >= size:
+                return None
+            msgs, end, _, next_offset = seg.log.read_messages(start, max_bytes, verify_crc, offset, topic, partition, _decompress_section)
+            if end == start:
+                return None  # the first batch is unreadable: read() says why
+            return msgs, (leo if end >= size else next_offset)
 
     def _check_readable_locked(self, offset: int) -> int:
         """The log end offset, once the log is known open, online and holding `offset`."""

@@ -105,6 +105,9 @@ def in_sequence(last_seq: int, next_seq: int) -> bool:
     return next_seq == last_seq + 1 or (next_seq == 0 and last_seq == INT32_MAX)
 
 
+_new_tuple = tuple.__new__
+
+
 class BatchMetadata(NamedTuple):
     """One written batch of a producer (kafka-spec.md c.2). A tuple: cheap to create per batch."""
 
@@ -546,6 +549,29 @@ class ProducerStateManager:
 
     def update_map_end_offset(self, offset: int) -> None:
         self.map_end_offset = offset
+
+    def next_in_sequence(self, producer_id: int, epoch: int, base_seq: int) -> ProducerStateEntry | None:
+        """The producer's entry if a non-transactional one-record batch (epoch, base_seq) simply
+        follows its last batch: same epoch, the next sequence, no transaction open. Such a
+        batch cannot be a duplicate and passes every check of validate_data_batch(), so the
+        single-record append (PartitionLog.append_one) skips the ProducerAppendInfo and applies
+        it with append_next(). None: take prepare() and validate_data_batch()."""
+        cur = self.producers.get(producer_id)
+        if cur is None or epoch != cur.producer_epoch or cur.current_txn_first_offset is not None:
+            return None
+        metas = cur.batch_metadata
+        if not metas or base_seq != ((metas[-1].last_seq + 1) & 0x7FFFFFFF):
+            return None
+        return cur
+
+    def append_next(self, entry: ProducerStateEntry, base_seq: int, offset: int, timestamp: int) -> None:
+        """Apply a one-record batch next_in_sequence() accepted, written at `offset`: what
+        append_data_batch(), update() and update_map_end_offset() do for it."""
+        # tuple.__new__ directly: the NamedTuple's own __new__ is a Python function.
+        entry.batch_metadata.append(_new_tuple(BatchMetadata, (base_seq, offset, 0, timestamp)))
+        entry.last_timestamp = timestamp
+        self._clean_snapshot = None
+        self.map_end_offset = offset + 1
 
     def replay_batch(self, header: Any, view: Any) -> CompletedTxn | None:
         """Apply one batch read back from the log, without validation (recovery, truncation).

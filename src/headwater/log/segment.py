@@ -99,6 +99,12 @@ class LogSegment:
         self.offset_of_max_timestamp = -1
         self.first_batch_max_timestamp = -1
         self.next_offset = base_offset  # last offset + 1 of the last batch
+        # Where the last appended batch starts, and the offset a reader there asks for (the
+        # next offset before that append): position_of() of exactly that offset is this
+        # position, gaps or not. A tailing reader asks for it on every read; the index walk
+        # it saves reads up to index.interval.bytes of headers. -1: no append yet.
+        self.last_append_offset = -1
+        self.last_append_position = -1
         self.created_ms = 0
         self.corrupt_ranges: list[CorruptRange] = []
         # Offsets run without gaps unless the log was ever compacted (cleanup.policy=compact):
@@ -139,6 +145,8 @@ class LogSegment:
         if max_timestamp >= self.max_timestamp:
             self.max_timestamp = max_timestamp
             self.offset_of_max_timestamp = last_offset
+        self.last_append_offset = self.next_offset
+        self.last_append_position = position
         self.next_offset = last_offset + 1
 
     def fits_offsets(self, last_offset: int) -> bool:
@@ -148,6 +156,10 @@ class LogSegment:
 
     def position_of(self, offset: int) -> int:
         """Position of the first batch whose last offset >= offset (size if none)."""
+        if offset == self.last_append_offset and not self.corrupt_ranges and self.last_append_position < self.log.size:
+            # A tail read. The size test covers truncation: every append sets both fields,
+            # so they are stale only if the segment was cut below that batch since.
+            return self.last_append_position
         start = self._index_position(offset)
         for r in self.corrupt_ranges:
             if offset >= r.resume_offset and start < r.resume_position:
@@ -320,6 +332,7 @@ class LogSegment:
         self.time_index.truncate_entries(self.time_index.entry_index(next_offset))
         self.corrupt_ranges = [r for r in self.corrupt_ranges if r.position < position]
         self.next_offset = next_offset
+        self.last_append_offset = self.last_append_position = -1
         if position == 0:
             self.first_batch_max_timestamp = -1
         # Recompute timestamps and index accounting from what is left (bounded by one scan

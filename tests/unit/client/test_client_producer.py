@@ -405,3 +405,106 @@ def test_one_producer_shared_by_four_threads_delivers_each_record_once(broker) -
             i = int(v.split(b"-")[1])
             assert last.get(k, -1) < i
             last[k] = i
+
+
+def test_send_one_fast_equals_send_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """ProducerCore._send_one_fast (C) is Producer._send_one for a plain record: same
+    partitions (sticky moves included), offsets, sequences and appended bytes; anything it does
+    not handle goes to _send_one, errors of the append come back as values."""
+    import random
+
+    import headwater
+    from headwater.errors import MessageTooLargeError
+
+    results = {}
+    for lane in ("fast", "py"):
+        with headwater.Broker(str(tmp_path / lane), {"flush.policy": "none"}) as b:
+            b.create_topic("t", partitions=4)
+            b.create_topic("small", partitions=1, config={"max.message.bytes": 100})
+            p = b.producer({"linger.ms": 0})
+            p._rng = random.Random(7)
+            p._topic_state("t").sticky = 1
+            sent = []
+            for i in range(40):
+                value = None if i % 9 == 0 else b"v%d" % i
+                part = -1 if i % 3 else i % 4
+                if lane == "fast":
+                    sent.append(p._send_one_fast("t", value, part))
+                else:
+                    sent.append(p._send_one("t", value, None, part, 0))
+            if lane == "fast":
+                pp, base, exc = p._send_one_fast("small", b"x" * 200, 0)
+            else:
+                pp, base, exc = p._send_one("small", b"x" * 200, None, 0, 0)
+            assert (pp, base) == (0, -1) and isinstance(exc, MessageTooLargeError)
+            logs = [b.get_log("t", i) for i in range(4)]
+            seqs = [log.producer_state.last_entry(p.producer_id) for log in logs]
+            results[lane] = (
+                sent,
+                [None if e is None else [m.last_seq for m in e.batch_metadata] for e in seqs],
+                [[(r.offset, r.value) for r in log.read(0)] if log.log_end_offset else [] for log in logs],
+            )
+            assert b.get_log("small", 0).log_end_offset == 0
+            p.close()
+    assert results["fast"] == results["py"]
+    assert len({s[0] for s in results["fast"][0]}) > 1  # the sticky partition moved on
+
+
+def test_send_one_fast_hands_over(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    import headwater
+
+    with headwater.Broker(str(tmp_path / "d"), {"flush.policy": "none"}) as b:
+        b.create_topic("t", partitions=2)
+        p = b.producer({"linger.ms": 0})
+        with pytest.raises(TypeError):
+            p._send_one_fast("t", 12, 0)  # not bytes: _send_one raises as produce() does
+        with pytest.raises(headwater.errors.UnknownTopicOrPartitionError):
+            p._send_one_fast("t", b"v", 5)
+        assert p._send_one_fast("t", bytearray(b"ba"), 1)[:2] == (1, 0)  # _send_one converts
+        q = b.producer({"linger.ms": 0, "compression.type": "gzip"})
+        assert q._send_one_fast("t", b"v", 0) is None  # compressing: produce() does it
+        q.close()
+        p.close()
+        with pytest.raises(RuntimeError):
+            p._send_one_fast("t", b"v", 0)
+
+
+def test_one_record_sends_write_what_batches_write(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    """A buffer of one record is sent through the log's single-record append: the segment
+    bytes, delivery reports, sequences and errors equal a producer whose records go through
+    append(); each send holds one record (linger.ms=0)."""
+    import headwater
+
+    reports = {}
+    data = {}
+    for lane in ("one", "batch"):
+        with headwater.Broker(str(tmp_path / lane), {"flush.policy": "none"}) as b:
+            b.create_topic("t", partitions=1)
+            b.create_topic("small", partitions=1, config={"max.message.bytes": 100})
+            p = b.producer({"linger.ms": 0})
+            if lane == "batch":
+                # The general path: the same call made through append().
+                p._broker._append_one = lambda t, q, v, k, ts, pid, ep, seq, b=b: b._append(  # type: ignore[method-assign]
+                    t, q, [v], None if k is None else [k], None, None if not ts else [ts], 0,
+                    producer_id=pid, producer_epoch=ep, base_sequence=seq,
+                )
+            got = []
+
+            def cb(err, msg, got=got):  # type: ignore[no-untyped-def]
+                got.append((None if err is None else err.code(), msg.offset(), msg.key(), msg.value(), msg.timestamp()))
+
+            p.produce("t", b"a", on_delivery=cb)
+            p.produce("t", b"b", key=b"k", timestamp=1_700_000_000_000, on_delivery=cb)
+            p.produce("t", None, key=b"tomb", on_delivery=cb)
+            p.produce("small", b"x" * 200, on_delivery=cb)
+            p.produce_batch("t", [b"single"], timestamp=1_700_000_000_001)
+            p.flush()
+            reports[lane] = got
+            with b.get_log("t", 0).read(0) as r:
+                data[lane] = [(rec.offset, rec.key, rec.value) for rec in r] + [r.nbytes]
+            assert b.get_log("t", 0).producer_state.last_entry(p.producer_id).last_seq == 3
+            p.close()
+    assert data["one"] == data["batch"]
+    assert [r[:4] for r in reports["one"]] == [r[:4] for r in reports["batch"]]
+    assert reports["one"][3][0] == 10  # MESSAGE_TOO_LARGE in the delivery report
+    assert reports["one"][1][4] == (1, 1_700_000_000_000)
