@@ -612,30 +612,31 @@ class Broker:
         """
         now = _now_ms()
         get_log = self._logs.get_log
-        for topic, partition in work.partitions:
+        txn_id, pid, epoch, coordinator_epoch, commit, partitions = work
+        for topic, partition in partitions:
             try:
                 plog = get_log(topic, partition)
             except (KeyError, UnknownTopicOrPartitionError):
                 continue
-            plog.write_txn_marker(work.producer_id, work.producer_epoch, work.commit, work.coordinator_epoch, now)
+            plog.write_txn_marker(pid, epoch, commit, coordinator_epoch, now)
             if topic == OFFSETS_TOPIC:
                 complete = getattr(self.group_coordinator, "complete_txn", None)
                 if complete is not None:
-                    complete(work.producer_id, work.commit, now)
+                    complete(pid, commit, now)
                     self._persist_group_records_locked()
         self._notify_data()
         coordinator = self.txn_coordinator
-        waiters = coordinator.has_waiters(work.transactional_id)
-        coordinator.markers_written(work.transactional_id, now)
-        if waiters:
-            # InitProducerIds that waited for this completion are answered now: their records
+        coordinator.markers_written(txn_id, now)
+        if coordinator.sync_pending:
+            # InitProducerIds that waited for this completion were answered: their records
             # must be durable first.
             self._persist_txn_records_locked()
         # Otherwise the Complete* record waits in the coordinator's queue and goes out with
-        # the next one (the id's next AddPartitionsToTxn, usually) or the timer's next tick:
-        # one append per transaction fewer. Nobody is answered on it; if the process dies
-        # first, recovery finds the transaction still in Prepare* and writes its markers
-        # again (a marker for a producer without an open transaction changes nothing).
+        # the next record that must be durable, the timer's next tick or close. Nobody is
+        # answered on it; if the process dies first, recovery finds the transaction still in
+        # Prepare* and writes its markers again (a marker for a producer without an open
+        # transaction changes nothing), or, one-phase, Ongoing and aborts it after its
+        # timeout (an ABORT marker after the COMMIT one changes nothing either).
 
     def _load_cluster_id(self) -> str:
         """The cluster id in `meta.properties` (Kafka's file and format), made on first open:

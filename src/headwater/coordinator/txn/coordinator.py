@@ -755,7 +755,6 @@ class TransactionCoordinator:
         """
         meta = self._owned(transactional_id, producer_id, producer_epoch)
         state = meta.state
-        outcome = "commit" if commit else "abort"
         if state is ONGOING:
             if not commit:
                 self._move(meta, PREPARE_ABORT, now_ms)
@@ -773,6 +772,7 @@ class TransactionCoordinator:
             raise ConcurrentTransactionsError(
                 f"transactional id {transactional_id!r} is already {state.kafka_name}"
             )
+        outcome = "commit" if commit else "abort"
         raise InvalidTxnStateError(
             f"EndTxn({outcome}) for transactional id {transactional_id!r} in {state.kafka_name}"
         )
@@ -818,10 +818,6 @@ class TransactionCoordinator:
         if meta.state is (COMPLETE_COMMIT if commit else COMPLETE_ABORT):
             return True
         return meta.state is (PREPARE_COMMIT if commit else PREPARE_ABORT) and transactional_id not in self._one_phase
-
-    def has_waiters(self, transactional_id: str) -> bool:
-        """Whether InitProducerId calls wait for the id's transaction to complete."""
-        return bool(self._waiters.get(transactional_id))
 
     def open_transaction_partitions(self) -> dict[int, set[TopicPartition]]:
         """Producer id -> the partitions of its Ongoing or Prepare* transaction: the open
