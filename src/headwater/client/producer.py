@@ -934,6 +934,7 @@ class Producer(ProducerCore):
             if not self._reports:  # no delivery report to serve first: end it now
                 self._end_txn_locked(True, self._deadline(timeout))
                 self._set_txn_state(_TXN_READY)
+                self._txn_partitions = set()
                 return
         self._serve()  # delivery reports before the outcome, as librdkafka's flush
         with self._lock:
