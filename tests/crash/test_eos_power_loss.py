@@ -11,9 +11,11 @@ Method: the data directory lives on tools/lazyfs.py (see test_power_loss.py). A 
 an embedded Broker there and runs transactions over one or two partitions of topic "t", some
 aborted, printing COMMITTED/ABORTED after each call returned. The parent SIGKILLs it at a
 random moment, cuts the power (lazyfs drops what was not fsync'd, keeping a random share of
-the unsynced pages), then opens the broker itself: once every open transaction has ended (the
-hanging ones as the broker opens, the others by their 1 s timeout), a read_committed read must
-show every committed transaction whole, no aborted one, and nothing in part.
+the unsynced pages), then opens the broker itself and a producer with the same transactional.id,
+as a restarted application would: the open transactions end (the hanging ones as the broker
+opens, the one the coordinator knows when the new instance fences the old), and a
+read_committed read must show every committed transaction whole, no aborted one, and nothing in
+part.
 
 HEADWATER_CRASH_SEED replays the schedule (timings still vary).
 """
@@ -44,7 +46,9 @@ CHILD = textwrap.dedent(
     data, tag, seed = sys.argv[1], sys.argv[2], int(sys.argv[3])
     rng = random.Random(seed)
     b = Broker(data, {"flush.policy": "batch", "segment.bytes": 65536})
-    p = b.producer({"transactional.id": "tx", "linger.ms": 1000, "transaction.timeout.ms": 1000})
+    # A long timeout: on a loaded machine no transaction of the child may be aborted by it
+    # (that would fence the child); the parent's next instance ends what the kill left open.
+    p = b.producer({"transactional.id": "tx", "linger.ms": 1000, "transaction.timeout.ms": 60000})
     p.init_transactions()
     print("READY", flush=True)
     i = 0
@@ -96,6 +100,9 @@ def check(data: str, outcomes: dict[str, tuple[str, int]]) -> Counter:
 
     stats: Counter = Counter()
     with Broker(data, {"flush.policy": "batch"}) as b:
+        p = b.producer({"transactional.id": "tx"})
+        p.init_transactions(30)  # fences the killed instance: its open transaction is aborted
+        p.close()
         deadline = time.monotonic() + 20
         for part in (0, 1):
             plog = b.get_log("t", part)
