@@ -532,9 +532,7 @@ class Consumer(ConsumerCore):
                 self._positions[key] = max(next_offset, msgs[-1].offset() + 1 if msgs else pos)
                 self._eof_sent.discard(key)
                 return True
-            if self._eof and key not in self._eof_sent:
-                self._eof_sent.add(key)
-                self._buffer.append(Message(topic, partition, pos, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "end of partition")))
+            self._partition_eof(key, pos)
             return False
         try:
             result = plog.read(pos, self._max_partition_bytes, verify_crc=self._check_crcs, isolation_level=self._isolation)
@@ -568,10 +566,15 @@ class Consumer(ConsumerCore):
                 self._positions[key] = last + 1
                 self._eof_sent.discard(key)
                 return True
-            if self._eof and key not in self._eof_sent:
-                self._eof_sent.add(key)
-                self._buffer.append(Message(topic, partition, pos, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "end of partition")))
+            self._partition_eof(key, pos)
         return False
+
+    def _partition_eof(self, key: tuple[str, int], pos: int) -> None:
+        """Nothing more to read at `pos`: the _PARTITION_EOF event, once per catch-up, if
+        enable.partition.eof asked for it."""
+        if self._eof and key not in self._eof_sent:
+            self._eof_sent.add(key)
+            self._buffer.append(Message(key[0], key[1], pos, None, None, error=KafkaError(KafkaError._PARTITION_EOF, "end of partition")))
 
     def consume_batch(self, max_records: int = 1_000_000, timeout: float = 0) -> list[ColumnBatch]:
         """Columnar reads of every assigned partition (up to max.partition.fetch.bytes each):
