@@ -557,13 +557,7 @@ class Consumer(ConsumerCore):
             if result.nbytes:
                 # Skip past control batches and gaps too: the next fetch starts after the
                 # last batch returned.
-                if result.next_offset > last:
-                    last = result.next_offset - 1
-                else:
-                    for header, view in result.batches():
-                        last = max(last, header.last_offset)
-                        view.release()
-                self._positions[key] = last + 1
+                self._positions[key] = _position_after(result, last)
                 self._eof_sent.discard(key)
                 return True
             self._partition_eof(key, pos)
@@ -604,14 +598,7 @@ class Consumer(ConsumerCore):
                     if not result.nbytes:
                         result.release()
                         continue
-                    last = pos - 1
-                    if result.next_offset > last:
-                        last = result.next_offset - 1
-                    else:
-                        for header, view in result.batches():
-                            last = max(last, header.last_offset)
-                            view.release()
-                    self._positions[key] = last + 1
+                    self._positions[key] = _position_after(result, pos - 1)
                     advanced = True
                     if result.aborted_transactions:
                         # The delivered batches only, decoded in one pass over the whole view.
@@ -829,5 +816,15 @@ def _marker_type(view: Any, header: Any) -> int | None:
     marker = parse_end_txn_marker(view, header)
     return None if marker is None else marker[0]
 
+
+def _position_after(result: Any, last: int) -> int:
+    """Where the next fetch starts after a non-empty read whose last delivered offset is
+    `last`: past control batches and compaction gaps too, i.e. after the last batch read."""
+    if result.next_offset > last:
+        return int(result.next_offset)
+    for header, view in result.batches():
+        last = max(last, header.last_offset)
+        view.release()
+    return last + 1
 
 __all__ = ["Consumer", "ColumnBatch", "TIMESTAMP_LOG_APPEND_TIME", "committed_runs"]
