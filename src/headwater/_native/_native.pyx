@@ -29,13 +29,17 @@ from posix.types cimport off_t
 from headwater._native.csrc cimport *
 
 import array as _array_mod
+import logging
 import os
 import time
 
 from headwater.errors import (
     CorruptRecordError,
     InvalidCrcError,
+    InvalidRecordError,
+    InvalidTimestampError,
     KafkaApiError,
+    KafkaStorageError,
     SegmentFullError,
     SegmentOffsetOverflowError,
     MessageTooLargeError,
@@ -988,7 +992,7 @@ def decode_columns(data, int64_t start_offset=-1, decompress=None, list runs=Non
                 p = <const uint8_t *>PyBytes_AS_STRING(section) if PyBytes_CheckExact(section) else NULL
                 if p == NULL:
                     section = bytes(section)
-                    sections[-1] = section
+                    sections[len(sections) - 1] = section  # (wraparound is off)
                     p = <const uint8_t *>PyBytes_AS_STRING(section)
                 end = p + PyBytes_GET_SIZE(section)
                 base = p - len(buf)  # positions are relative to the concatenation
@@ -1417,9 +1421,17 @@ cdef class Segment:
 
     cdef object _write_staged(self, uint8_t *buf, size_t size, Py_ssize_t max_batch_bytes):
         """pwrite a batch built in `buf` (freed by the caller). Returns (position, size)."""
+        cdef size_t pos
+        self._write_staged_at(buf, size, max_batch_bytes, &pos)
+        return pos, size
+
+    cdef int _write_staged_at(self, uint8_t *buf, size_t size, Py_ssize_t max_batch_bytes,
+                              size_t *pos_out) except -1:
+        """_write_staged, the position written at in *pos_out."""
         cdef int err = 0
         cdef hw_status st
         cdef size_t pos = self.seg.size
+        pos_out[0] = pos
         if max_batch_bytes >= 0 and size > <size_t>max_batch_bytes:
             raise MessageTooLargeError(
                 f"batch of {size} bytes exceeds max.message.bytes={max_batch_bytes}")
@@ -1434,7 +1446,7 @@ cdef class Segment:
             self.stage = NULL
             self.stage_cap = 0
         _raise_for(st, f"append {self.path}", &err)
-        return pos, size
+        return 0
 
     def append_records(self, values, keys=None, int64_t timestamp=-1, int64_t base_offset=0,
                        int32_t partition_leader_epoch=-1, int64_t producer_id=-1,
@@ -1490,6 +1502,16 @@ cdef class Segment:
         key bytes-like or None), positional arguments only: a single-record send pays for one
         call here instead of append_records' list walks and keyword parsing. The bytes are
         append_records' (tests compare them). Returns (position, size)."""
+        cdef size_t pos, size
+        self._append_one(value, key, timestamp, base_offset, partition_leader_epoch, producer_id,
+                         producer_epoch, base_sequence, max_batch_bytes, &pos, &size)
+        return pos, size
+
+    cdef int _append_one(self, value, key, int64_t timestamp, int64_t base_offset,
+                         int32_t partition_leader_epoch, int64_t producer_id, int producer_epoch,
+                         int32_t base_sequence, Py_ssize_t max_batch_bytes,
+                         size_t *pos_out, size_t *size_out) except -1:
+        """append_one() for C callers (PartitionLogCore): position and size through pointers."""
         cdef _bytes_ref kref, vref
         cdef hw_batch_writer w
         cdef size_t bound
@@ -1515,7 +1537,8 @@ cdef class Segment:
         finally:
             _release(&vref)
         _raise_for(st, "record")
-        return self._write_staged(buf, hw_batch_finish(&w), max_batch_bytes)
+        size_out[0] = hw_batch_finish(&w)
+        return self._write_staged_at(buf, size_out[0], max_batch_bytes, pos_out)
 
     def append_fixed(self, data, size_t width, size_t count, int64_t timestamp=-1,
                      int64_t base_offset=0, int32_t partition_leader_epoch=-1,
@@ -2155,6 +2178,350 @@ cdef class FastRLock:
         return False
 
 
+# ---------------------------------------------------------------- log hot path
+
+# Bytes reserved per record beyond key and value when estimating a batch's size before it is
+# built (length 5 + attributes 1 + timestamp delta 10 + offset delta 5 + key/value lengths 10
+# + header count 5): an upper bound, so a roll decided on it is never too late.
+RECORD_BOUND = 36
+# Segments keep at most this much of their written data mapped in our page tables (RSS):
+# pages below are released (madvise) once per RELEASE_STEP_BYTES appended.
+RESIDENT_BYTES = 64 << 20
+RELEASE_STEP_BYTES = 16 << 20
+cdef int64_t _RESIDENT = RESIDENT_BYTES
+cdef int64_t _RELEASE_STEP = RELEASE_STEP_BYTES
+cdef int64_t _SEG_INT32_MAX = 0x7FFFFFFF
+
+# flush.policy as PartitionLogCore._flush_policy holds it.
+FLUSH_OTHER = 0
+FLUSH_INTERVAL = 1
+FLUSH_BATCH = 2
+
+cdef object _log_logger = logging.getLogger("headwater.log")
+
+
+cdef object _tuple_new = tuple.__new__
+
+
+cdef object _next_in_sequence(object manager, int64_t producer_id, int epoch, int64_t base_seq):
+    cur = (<dict?>manager.producers).get(producer_id)
+    if cur is None or epoch != cur.producer_epoch or cur.current_txn_first_offset is not None:
+        return None
+    metas = cur.batch_metadata
+    if not metas:
+        return None
+    last = metas[len(metas) - 1]  # (wraparound is off in this module)
+    if base_seq != ((<int64_t>last[0] + 1) & 0x7FFFFFFF):  # last[0]: BatchMetadata.last_seq
+        return None
+    return cur
+
+
+cdef int _append_next(object manager, object entry, int64_t base_seq, int64_t offset,
+                      int64_t timestamp) except -1:
+    metas = entry.batch_metadata
+    # A BatchMetadata like the last one (last_seq, last_offset, offset_delta, timestamp), made
+    # with tuple.__new__: the NamedTuple's own __new__ is a Python function.
+    metas.append(_tuple_new(type(metas[len(metas) - 1]), (base_seq, offset, 0, timestamp)))
+    entry.last_timestamp = timestamp
+    manager._clean_snapshot = None
+    manager.map_end_offset = offset + 1
+    return 0
+
+
+def next_in_sequence(manager, int64_t producer_id, int epoch, int64_t base_seq):
+    """log.producer_state.ProducerStateManager.next_in_sequence (documented there)."""
+    return _next_in_sequence(manager, producer_id, epoch, base_seq)
+
+
+def append_next(manager, entry, int64_t base_seq, int64_t offset, int64_t timestamp):
+    """log.producer_state.ProducerStateManager.append_next (documented there)."""
+    _append_next(manager, entry, base_seq, offset, timestamp)
+
+
+cdef class LogSegmentCore:
+    """The fields of log.segment.LogSegment that an append and a tail read touch, with the
+    index bookkeeping of an append (after_append) and the tail-read position test, in C:
+    LogSegment subclasses it and owns everything else (opening, recovery, truncation,
+    sealing). A segment's `log` is its mapped .log file, `offset_index` and `time_index` its
+    indexes."""
+    cdef public Segment log
+    cdef public _Index offset_index
+    cdef public _Index time_index
+    cdef public list corrupt_ranges
+    cdef public int64_t base_offset
+    cdef public int64_t next_offset              # last offset + 1 of the last batch
+    cdef public int64_t index_interval_bytes
+    cdef public int64_t bytes_since_index
+    cdef public int64_t released_upto            # mapping pages released up to here
+    cdef public int64_t max_timestamp
+    cdef public int64_t offset_of_max_timestamp
+    cdef public int64_t first_batch_max_timestamp
+    # Where the last appended batch starts, and the offset a reader there asks for (the next
+    # offset before that append): position_of() of exactly that offset is this position, gaps
+    # or not. A tailing reader asks for it on every read; the index walk it saves reads up to
+    # index.interval.bytes of headers. -1: no append yet.
+    cdef public int64_t last_append_offset
+    cdef public int64_t last_append_position
+
+    cdef inline bint _index_full(self):
+        return (self.offset_index.ix.entries >= self.offset_index.ix.max_entries
+                or self.time_index.ix.entries >= self.time_index.ix.max_entries)
+
+    def index_is_full(self):
+        return self._index_full()
+
+    cdef inline int64_t _tail_position(self, int64_t offset):
+        """The position of `offset` if it is where the last append started (a tail read),
+        else -1. The size test covers truncation: every append sets both fields, so they are
+        stale only if the segment was cut below that batch since."""
+        if (offset == self.last_append_offset and not self.corrupt_ranges
+                and self.last_append_position < <int64_t>self.log.seg.size):
+            return self.last_append_position
+        return -1
+
+    def tail_position(self, int64_t offset):
+        return self._tail_position(offset)
+
+    cdef int _after_append(self, int64_t position, int64_t size, int64_t last_offset,
+                           int64_t max_timestamp) except -1:
+        cdef int64_t ts_max, off_max
+        if self.bytes_since_index > self.index_interval_bytes:
+            ts_max = max(self.max_timestamp, max_timestamp)
+            off_max = last_offset if max_timestamp >= self.max_timestamp else self.offset_of_max_timestamp
+            try:
+                self.offset_index.append(last_offset, position)
+                self.time_index.append(ts_max, off_max)
+            except OSError as exc:
+                # The batch is already written; an index is derived data. A missing entry
+                # only makes lookups walk further (the next open checks and rebuilds it).
+                _log_logger.warning("index append failed for %s: %s", self.log.path, exc)
+            self.bytes_since_index = 0
+        self.bytes_since_index += size
+        if self.first_batch_max_timestamp < 0 and position == 0:
+            self.first_batch_max_timestamp = max_timestamp
+        if max_timestamp >= self.max_timestamp:
+            self.max_timestamp = max_timestamp
+            self.offset_of_max_timestamp = last_offset
+        self.last_append_offset = self.next_offset
+        self.last_append_position = position
+        self.next_offset = last_offset + 1
+        return 0
+
+    def after_append(self, int64_t position, int64_t size, int64_t last_offset,
+                     int64_t max_timestamp):
+        """Index bookkeeping for one batch just written at `position`."""
+        self._after_append(position, size, last_offset, max_timestamp)
+
+
+cdef class PartitionLogCore:
+    """The C part of log.partition_log.PartitionLog: the single-record append (append_one,
+    the linger.ms=0 send) and the consumer's tail read (read_messages) without Python frames,
+    with the two steps every append shares: whether the active segment takes it without a
+    roll (_tail_segment_locked) and the flush policy's step after it (_after_append_locked).
+    PartitionLog subclasses it, sets every field and owns every other rule: a roll, a
+    producer's first or out-of-order batch, a flush, a topic whose rules need append()
+    (compression, LogAppendTime, compaction), a read PartitionLog.read() must make.
+
+    The `_c_*` fields mirror `config` (PartitionLog._configure_fast sets them whenever
+    `config` is another LogConfig than `_one_config`)."""
+    cdef public FastRLock _lock
+    cdef public object config
+    cdef public list _segments
+    cdef public object _offline      # the I/O error that took the log offline, or None
+    cdef public object _producers    # ProducerStateManager
+    cdef public object _decompress   # the log's decompress callback for read_messages
+    cdef public bint _closed
+    # Set by LogManager: a scheduler flushes flush.policy=interval logs (maybe_flush), so
+    # appends skip the time-based flush. A bare PartitionLog flushes inside append.
+    cdef public bint scheduled_flush
+    cdef public int64_t _unflushed_messages
+    cdef public int64_t _last_flush_ms
+    cdef public int64_t _log_start_offset
+    cdef public int32_t partition_leader_epoch
+    cdef public object _one_config
+    cdef public bint _one_needs_append   # the topic's rules need append() for one record
+    cdef public int64_t _c_segment_bytes
+    cdef public int64_t _c_roll_ms       # segment.ms - the segment's jitter
+    cdef public int64_t _c_max_message_bytes
+    cdef public int64_t _c_flush_messages
+    cdef public int64_t _c_flush_ms
+    cdef public int _c_flush_policy      # FLUSH_INTERVAL, FLUSH_BATCH or FLUSH_OTHER
+
+    cdef inline int _check_config(self) except -1:
+        if self.config is not self._one_config:
+            self._configure_fast(self.config)
+        return 0
+
+    cdef LogSegmentCore _tail_segment(self, int64_t size_bound, int64_t max_timestamp,
+                                      int64_t count):
+        """The active segment if it takes an append of `count` records, at most
+        `size_bound` bytes, without a roll (and is not empty: a first append goes by the
+        general rules); else None. Config must be current (_check_config)."""
+        cdef LogSegmentCore seg
+        cdef int64_t size
+        if not self._segments:
+            return None
+        seg = <LogSegmentCore>self._segments[len(self._segments) - 1]
+        size = <int64_t>seg.log.seg.size
+        if (size
+                and size + size_bound <= self._c_segment_bytes
+                and size + size_bound <= <int64_t>seg.log.seg.map_len
+                and seg.next_offset + count - 1 - seg.base_offset <= _SEG_INT32_MAX
+                and (seg.first_batch_max_timestamp < 0
+                     or max_timestamp - seg.first_batch_max_timestamp <= self._c_roll_ms)
+                and not seg._index_full()):
+            return seg
+        return None
+
+    def _tail_segment_locked(self, int64_t size_bound, int64_t max_timestamp, int64_t count):
+        """_segment_for_append_locked's common case: the active segment, or None when the
+        general rules decide (a roll, an empty segment)."""
+        self._check_config()
+        return self._tail_segment(size_bound, max_timestamp, count)
+
+    cdef int _after_append(self, LogSegmentCore seg, int64_t count, bint sync) except -1:
+        cdef int64_t size
+        self._check_config()
+        self._unflushed_messages += count
+        if self._c_flush_policy == FLUSH_INTERVAL:
+            # With a scheduler (LogManager's owner calls maybe_flush), a time-based flush is
+            # its job: an append never waits for it.
+            if self._unflushed_messages >= self._c_flush_messages or (
+                    not self.scheduled_flush
+                    and _now_ms() - self._last_flush_ms >= self._c_flush_ms):
+                self._flush_interval_locked(seg)
+        elif self._c_flush_policy == FLUSH_BATCH and sync:
+            self._flush_segment_locked(seg)
+        size = <int64_t>seg.log.seg.size
+        if size - _RESIDENT >= seg.released_upto + _RELEASE_STEP:
+            # madvise walks every page of the range: once per RELEASE_STEP_BYTES appended,
+            # not once per append (pages reads faulted back in go again with the next step).
+            seg.log.release_pages(size - _RESIDENT)
+            seg.released_upto = size - _RESIDENT
+        return 0
+
+    def _after_append_locked(self, LogSegmentCore seg, int64_t count, bint sync=True):
+        """The flush policy's step after an append. `sync=False` (a transactional batch, a
+        coordinator record nobody waits on): flush.policy=batch leaves it to the next fsync
+        of this log. A transaction's data gets one: its COMMIT marker's when it is the only
+        partition (the marker follows the data in this file, and a roll seals, so fsyncs,
+        the segment before), else sync_transactional() before the PrepareCommit record."""
+        self._after_append(seg, count, sync)
+
+    cdef object _append_one(self, value, key, int64_t timestamp, int64_t producer_id,
+                            int producer_epoch, int32_t base_sequence):
+        cdef int64_t ts, base, bound
+        cdef size_t pos = 0, size = 0
+        cdef LogSegmentCore seg
+        self._check_config()
+        if self._one_needs_append:
+            return self.append(
+                [value], None if key is None else [key], None, None if not timestamp else [timestamp],
+                producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence)
+        if timestamp:
+            if timestamp < 0:
+                raise InvalidTimestampError("negative record timestamp")
+            ts = timestamp
+        else:
+            ts = _now_ms()
+        bound = (HW_BATCH_HEADER_SIZE + RECORD_BOUND + (0 if value is None else len(value))
+                 + (0 if key is None else len(key)))
+        nxt = info = None
+        self._lock._acquire()
+        try:
+            if self._closed or self._offline is not None:
+                self._check_writable()
+            if producer_id >= 0:
+                if base_sequence < 0:
+                    raise InvalidRecordError("idempotent batch without a base sequence")
+                # The common case (the producer's next record) needs no duplicate search.
+                nxt = _next_in_sequence(self._producers, producer_id, producer_epoch, base_sequence)
+                if nxt is None:
+                    info = self._producers.prepare(producer_id)
+                    dup = info.validate_data_batch(producer_epoch, base_sequence, 0, False)
+                    if dup is not None:
+                        return int(dup.first_offset)
+            seg = self._tail_segment(bound, ts, 1)
+            if seg is None:
+                seg = <LogSegmentCore?>self._segment_for_append_locked(bound, ts, 1)
+            base = seg.next_offset  # the log end offset
+            try:
+                seg.log._append_one(value, key, ts, base, self.partition_leader_epoch,
+                                    producer_id, producer_epoch, base_sequence,
+                                    self._c_max_message_bytes, &pos, &size)
+            except OSError as exc:
+                # The C layer already cut any part of the write that landed.
+                raise KafkaStorageError(f"append to {seg.log.path} failed: {exc}") from exc
+            seg._after_append(pos, size, base, ts)
+            if nxt is not None:
+                _append_next(self._producers, nxt, base_sequence, base, ts)
+            elif info is not None:
+                info.append_data_batch(producer_epoch, base_sequence, base, base, ts, False)
+                self._producers.update(info)
+                self._producers.update_map_end_offset(base + 1)
+            self._after_append(seg, 1, True)
+            return base
+        finally:
+            self._lock._release()
+
+    def append_one(self, value, key=None, int64_t timestamp=0, int64_t producer_id=-1,
+                   int producer_epoch=-1, int32_t base_sequence=-1):
+        """append([value], [key]) of one plain record (bytes or None; `timestamp` 0 = now):
+        the same batch bytes, checks and producer-state update, in fewer steps. It is the
+        embedded producer's linger.ms=0 send, where append()'s argument sorting (kinds,
+        lists, compression, headers) was a third of a record's produce-to-consume time.
+        Anything else (a compressing or LogAppendTime topic, a compacted topic, a
+        transactional batch) goes through append(), which owns those rules.
+
+        Raises: as append()."""
+        return self._append_one(value, key, timestamp, producer_id, producer_epoch, base_sequence)
+
+    cdef object _read_messages(self, int64_t offset, Py_ssize_t max_bytes, topic,
+                               int32_t partition, bint verify_crc, int isolation_level):
+        cdef LogSegmentCore seg
+        cdef int64_t leo, start, size, end
+        self._lock._acquire()
+        try:
+            if self._closed or self._offline is not None or self._producers._ongoing:
+                return None
+            if not self._segments:
+                return None
+            seg = <LogSegmentCore>self._segments[len(self._segments) - 1]
+            leo = seg.next_offset
+            if offset < seg.base_offset or offset < self._log_start_offset or offset > leo:
+                return None
+            if isolation_level != 0 and (isolation_level != 1 or (<object>seg).txn_index.entries):
+                return None
+            if offset == leo:
+                return [], -1
+            start = seg._tail_position(offset)
+            if start < 0:
+                start = (<object>seg).position_of(offset)
+            size = <int64_t>seg.log.seg.size
+            if start >= size:
+                return None
+            msgs, end, _, next_offset = seg.log.read_messages(
+                start, max_bytes, verify_crc, offset, topic, partition, self._decompress)
+            if end == start:
+                return None  # the first batch is unreadable: read() says why
+            return msgs, (leo if end >= size else next_offset)
+        finally:
+            self._lock._release()
+
+    def read_messages(self, int64_t offset, Py_ssize_t max_bytes, topic, int32_t partition, *,
+                      bint verify_crc=True, int isolation_level=0):
+        """read() and decode_messages() in one step for a consumer's common read: from the
+        active segment, no transaction open and no aborted one indexed there (so both
+        isolation levels deliver every data record up to the log end). A tailing consumer
+        reads a record or two per wakeup, where building the ReadResult and its view cost
+        more than decoding.
+
+        Returns (Messages from `offset` on, offset after the last batch read; -1 when nothing
+        was there), or None when the read needs read(): any other case, including every
+        error (read() raises it)."""
+        return self._read_messages(offset, max_bytes, topic, partition, verify_crc, isolation_level)
+
+
 cdef class PartitionBuffer:
     """Records buffered for one partition by a producer (see client/producer.py)."""
     cdef public list values
@@ -2165,6 +2532,9 @@ cdef class PartitionBuffer:
     cdef public Py_ssize_t nbytes
     cdef public double first_ms
     cdef public int64_t next_sequence
+    # The partition's log, kept by ProducerCore._send_one_fast while it is open (a topic
+    # deleted, or a broker closed, closes it: the next send looks it up again).
+    cdef public object log
 
     def __init__(self):
         self.values = []
@@ -2366,12 +2736,18 @@ cdef class ProducerCore:
                 state.sticky = (p + 1 + self._rng.randrange(n - 1)) % n
             buf = <PartitionBuffer>PyList_GET_ITEM(state.buffers, p)
             try:
+                # Broker._append_one without its frames: the log (kept while open), its
+                # single-record append, the consumers' wakeup.
+                plog = buf.log
+                if plog is None or (<PartitionLogCore?>plog)._closed:
+                    plog = buf.log = self._broker._log_for_append(state.name, p)
                 if self._idempotent:
-                    base = self._broker._append_one(state.name, p, value, None, 0, self.producer_id,
-                                                    self.producer_epoch, buf.next_sequence)
+                    base = (<PartitionLogCore?>plog)._append_one(
+                        value, None, 0, self.producer_id, self.producer_epoch, buf.next_sequence)
                     buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
                 else:
-                    base = self._broker._append_one(state.name, p, value, None, 0, -1, -1, -1)
+                    base = (<PartitionLogCore?>plog)._append_one(value, None, 0, -1, -1, -1)
+                self._broker._notify_data()
             except (KafkaApiError, OSError, ValueError, TypeError) as exc:
                 return p, -1, exc
             return p, base, None
@@ -2439,6 +2815,9 @@ cdef class ConsumerCore:
     cdef public set _paused
     cdef public set _eof_sent
     cdef public object _broker
+    # The log _fill_tail read last, and its (topic, partition): kept while open.
+    cdef object _tail_key
+    cdef object _tail_log
 
     def _take_ready(self, Py_ssize_t want):
         """Drive the group, read assigned partitions until `want` messages are buffered, and
@@ -2492,9 +2871,13 @@ cdef class ConsumerCore:
         if pos is None:
             return self._fill_one(key)
         topic, partition = key
-        fast = self._broker.get_log(topic, partition).read_messages(
-            pos, self._max_partition_bytes, topic, partition, verify_crc=self._check_crcs,
-            isolation_level=self._isolation)
+        plog = self._tail_log
+        if plog is None or (<PartitionLogCore>plog)._closed or not (key is self._tail_key or key == self._tail_key):
+            plog = self._broker.get_log(topic, partition)
+            self._tail_key = key
+            self._tail_log = plog
+        fast = (<PartitionLogCore?>plog)._read_messages(
+            pos, self._max_partition_bytes, topic, partition, self._check_crcs, self._isolation)
         if fast is None:
             return self._fill_one(key)  # read() decides (and raises what it raises)
         msgs, next_offset = fast

@@ -24,7 +24,6 @@ the partition log's own lock.
 
 from __future__ import annotations
 
-import asyncio
 import base64
 import importlib
 import logging
@@ -343,10 +342,7 @@ class Broker:
     ) -> int:
         """Append one batch to (topic, partition); returns its base offset (or, for a batch
         the producer state recognises as a retry, the original's)."""
-        try:
-            plog = self._logs.get_log(topic, partition)
-        except (KeyError, UnknownTopicOrPartitionError):
-            raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
+        plog = self._log_for_append(topic, partition)
         base = plog.append(
             values, keys, headers, timestamps, codec or None,
             producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
@@ -367,10 +363,7 @@ class Broker:
         base_sequence: int,
     ) -> int:
         """_append() of one plain record (PartitionLog.append_one): a linger.ms=0 send."""
-        try:
-            plog = self._logs.get_log(topic, partition)
-        except (KeyError, UnknownTopicOrPartitionError):
-            raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
+        plog = self._log_for_append(topic, partition)
         base = plog.append_one(value, key, timestamp, producer_id, producer_epoch, base_sequence)
         self._notify_data()
         return base
@@ -378,14 +371,18 @@ class Broker:
     def _append_batch(self, topic: str, partition: int, raw: Any) -> AppendResult:
         """Append one RecordBatch v2 as received (the wire Produce path): validated, offsets
         stamped, idempotent sequence checked by the partition's producer state."""
-        try:
-            plog = self._logs.get_log(topic, partition)
-        except (KeyError, UnknownTopicOrPartitionError):
-            raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
+        plog = self._log_for_append(topic, partition)
         result = plog.append_batch_ex(raw)
         if not result.duplicate:
             self._notify_data()
         return result
+
+    def _log_for_append(self, topic: str, partition: int) -> PartitionLog:
+        """get_log() for an append: a missing partition is UnknownTopicOrPartitionError."""
+        try:
+            return self._logs.get_log(topic, partition)
+        except (KeyError, UnknownTopicOrPartitionError):
+            raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
 
     def _notify_data(self) -> None:
         """Wake consumers waiting for data: threads on the condition, loops via their event."""
@@ -396,10 +393,13 @@ class Broker:
             with self._data:
                 self._data.notify_all()
         if self._async_waiters:
-            running = asyncio._get_running_loop()
-            for loop, event in self._async_waiters:
-                if loop is running:
-                    event.set()  # on the loop's own thread: no self-pipe write, no wakeup
+            me = threading.get_ident()
+            for loop, event, thread in self._async_waiters:
+                if thread == me:
+                    # On the loop's own thread (a loop runs on the thread that started its
+                    # consumer): no self-pipe write, no wakeup. Compared by thread, not by
+                    # asyncio's running loop: finding that costs a getpid() system call.
+                    event.set()
                     continue
                 try:
                     loop.call_soon_threadsafe(event.set)
@@ -407,12 +407,13 @@ class Broker:
                     pass  # that loop is closed; its consumer will never wait again
 
     def _add_async_waiter(self, loop: Any, event: Any) -> None:
+        """Wake `event` on every append; called on the thread that runs `loop`."""
         with self._lock:
-            self._async_waiters = (*self._async_waiters, (loop, event))
+            self._async_waiters = (*self._async_waiters, (loop, event, threading.get_ident()))
 
     def _remove_async_waiter(self, loop: Any, event: Any) -> None:
         with self._lock:
-            self._async_waiters = tuple(w for w in self._async_waiters if w != (loop, event))
+            self._async_waiters = tuple(w for w in self._async_waiters if w[:2] != (loop, event))
 
     def _wait_for_data(self, timeout: float, seen: int = -1) -> None:
         """Block until an append (to any partition) after the one numbered `seen`

@@ -37,7 +37,18 @@ from collections.abc import Iterator, Mapping, Sequence
 from typing import Any
 
 from headwater import record
-from headwater._native._native import HW_ERR_IO, RecordIterator, decode_columns, payload_size
+from headwater._native._native import (
+    FLUSH_BATCH,
+    FLUSH_INTERVAL,
+    FLUSH_OTHER,
+    HW_ERR_IO,
+    RECORD_BOUND,
+    FastRLock,
+    PartitionLogCore,
+    RecordIterator,
+    decode_columns,
+    payload_size,
+)
 from headwater.config import LogConfig
 from headwater.errors import (
     CorruptRecordError,
@@ -59,7 +70,7 @@ from headwater.log.producer_state import (
     ProducerStateManager,
     parse_end_txn_marker,
 )
-from headwater.log.segment import INT32_MAX, LogSegment
+from headwater.log.segment import LogSegment
 from headwater.log.txn_index import AbortedTxn
 
 log = logging.getLogger("headwater.log")
@@ -68,13 +79,8 @@ CLEAN_SHUTDOWN_FILE = ".clean-shutdown"
 RECOVERY_POINT_FILE = "recovery-point"
 LOG_START_OFFSET_FILE = "log-start-offset"
 
-# Bytes reserved per record beyond key and value when estimating a batch's size before it is
-# built (length 5 + attributes 1 + timestamp delta 10 + offset delta 5 + key/value lengths 10
-# + header count 5): an upper bound, so a roll decided on it is never too late.
-RECORD_BOUND = 36
-# Segments keep at most this much of their written data mapped in our page tables (RSS).
-RESIDENT_BYTES = 64 << 20
-RELEASE_STEP_BYTES = 16 << 20
+# RECORD_BOUND (a record's size bound beyond key and value) is _native's: append_one's C
+# path reserves it too.
 # Fetch IsolationLevel values (kafka-spec.md d.4).
 READ_UNCOMMITTED = 0
 READ_COMMITTED = 1
@@ -219,13 +225,17 @@ def _recompress(view: memoryview, header: Any, codec: int) -> bytes:
     return record.compress_batch(out, codec) if codec else bytes(out)
 
 
-class PartitionLog:
-    """A partition log in a directory. Create with PartitionLog.open()."""
+class PartitionLog(PartitionLogCore):
+    """A partition log in a directory. Create with PartitionLog.open().
+
+    The single-record append (append_one), the tail read (read_messages) and the steps every
+    append shares (_tail_segment_locked, _after_append_locked) are PartitionLogCore's (C)."""
 
     def __init__(self, path: str, config: LogConfig) -> None:
         self.path = path
         self.config = config
-        self._lock = threading.RLock()
+        self._lock = FastRLock()
+        self._decompress = _decompress_section
         self._flush_lock = threading.Lock()  # serialises flush() (which syncs without _lock)
         # Set by LogManager: a scheduler flushes flush.policy=interval logs (maybe_flush), so
         # appends skip the time-based flush. A bare PartitionLog flushes inside append.
@@ -240,11 +250,9 @@ class PartitionLog:
         self._last_flush_ms = _now_ms()
         self.recovery: RecoveryResult = RecoveryResult()
         self.partition_leader_epoch = 0
-        # append_one's test of whether the topic's rules (compression, LogAppendTime,
-        # compaction) need append(): worked out once per LogConfig (frozen; a config change
-        # installs a new one).
-        self._one_config: LogConfig | None = None
-        self._one_needs_append = True
+        # What the C paths read of `config`: worked out once per LogConfig (frozen; a config
+        # change installs a new one), by _configure_fast.
+        self._one_config = None
         self._producers = ProducerStateManager(
             path, producer_id_expiration_ms=config.producer_id_expiration_ms
         )
@@ -543,78 +551,6 @@ class PartitionLog:
             self._after_append_locked(seg, count, not is_transactional)
             return base
 
-    def append_one(
-        self,
-        value: bytes | None,
-        key: bytes | None = None,
-        timestamp: int = 0,
-        producer_id: int = -1,
-        producer_epoch: int = -1,
-        base_sequence: int = -1,
-    ) -> int:
-        """append([value], [key]) of one plain record (bytes or None; `timestamp` 0 = now):
-        the same batch bytes, checks and producer-state update, in fewer steps. It is the
-        embedded producer's linger.ms=0 send, where append()'s argument sorting (kinds,
-        lists, compression, headers) was a third of a record's produce-to-consume time.
-        Anything else (a compressing or LogAppendTime topic, a compacted topic, a
-        transactional batch) goes through append(), which owns those rules.
-
-        Raises: as append().
-        """
-        cfg = self.config
-        if cfg is not self._one_config:
-            self._one_needs_append = bool(
-                _TOPIC_CODECS.get(cfg.compression_type)
-                or cfg.message_timestamp_type == "LogAppendTime"
-                or is_compacted(cfg)
-            )
-            self._one_config = cfg
-        if self._one_needs_append:
-            return self.append(
-                [value], None if key is None else [key], None, None if not timestamp else [timestamp],
-                producer_id=producer_id, producer_epoch=producer_epoch, base_sequence=base_sequence,
-            )
-        if timestamp:
-            ts = timestamp
-            if ts < 0:
-                raise InvalidTimestampError("negative record timestamp")
-        else:
-            ts = int(time.time() * 1000)
-        bound = record.BATCH_HEADER_SIZE + RECORD_BOUND + (0 if value is None else len(value)) + (0 if key is None else len(key))
-        with self._lock:
-            if self._closed or self._offline is not None:
-                self._check_writable()
-            info = nxt = None
-            if producer_id >= 0:
-                if base_sequence < 0:
-                    raise InvalidRecordError("idempotent batch without a base sequence")
-                # The common case (the producer's next record) needs no duplicate search.
-                nxt = self._producers.next_in_sequence(producer_id, producer_epoch, base_sequence)
-                if nxt is None:
-                    info = self._producers.prepare(producer_id)
-                    dup = info.validate_data_batch(producer_epoch, base_sequence, 0, False)
-                    if dup is not None:
-                        return int(dup.first_offset)
-            seg = self._segment_for_append_locked(bound, ts, 1)
-            base = seg.next_offset  # the log end offset
-            try:
-                pos, size = seg.log.append_one(
-                    value, key, ts, base, self.partition_leader_epoch,
-                    producer_id, producer_epoch, base_sequence, cfg.max_message_bytes,
-                )
-            except OSError as exc:
-                # The C layer already cut any part of the write that landed.
-                raise KafkaStorageError(f"append to {seg.log_path} failed: {exc}") from exc
-            seg.after_append(pos, size, base, ts)
-            if nxt is not None:
-                self._producers.append_next(nxt, base_sequence, base, ts)
-            elif info is not None:
-                info.append_data_batch(producer_epoch, base_sequence, base, base, ts, False)
-                self._producers.update(info)
-                self._producers.update_map_end_offset(base + 1)
-            self._after_append_locked(seg, 1)
-            return base
-
     def append_coordinator_records(self, keys: list[bytes], values: list[bytes | None], *, sync: bool = True) -> int:
         """Append a coordinator's own records (keyed, uncompressed, no producer) as one batch
         stamped now; return its base offset. The fast path of the internal topics: none of
@@ -841,19 +777,11 @@ class PartitionLog:
             raise LogOfflineError(f"log {self.path} is offline after an I/O error: {self._offline}")
 
     def _segment_for_append_locked(self, size_bound: int, max_timestamp: int, count: int) -> LogSegment:
+        seg = self._tail_segment_locked(size_bound, max_timestamp, count)
+        if seg is not None:
+            return seg  # the common case: no roll (PartitionLogCore)
         seg = self._segments[-1]
         cfg = self.config
-        # The common case first, in as few attribute reads as the checks below need.
-        size = seg.log.size
-        if (
-            size
-            and size + size_bound <= cfg.segment_bytes
-            and size + size_bound <= seg.log.map_len
-            and seg.next_offset + count - 1 - seg.base_offset <= INT32_MAX
-            and (seg.first_batch_max_timestamp < 0 or max_timestamp - seg.first_batch_max_timestamp <= cfg.segment_ms - cfg.segment_jitter_ms)
-            and not seg.index_is_full()
-        ):
-            return seg
         last_offset = self.log_end_offset + count - 1
         if seg.is_empty:
             if seg.log.map_len < size_bound or not seg.fits_offsets(last_offset):
@@ -873,33 +801,28 @@ class PartitionLog:
             return self._roll_locked(self.log_end_offset, size_bound)
         return seg
 
-    def _after_append_locked(self, seg: LogSegment, count: int, sync: bool = True) -> None:
-        """The flush policy's step after an append. `sync=False` (a transactional batch, a
-        coordinator record nobody waits on): flush.policy=batch leaves it to the next fsync of
-        this log. A transaction's data gets one: its COMMIT marker's when it is the only
-        partition (the marker follows the data in this file, and a roll seals, so fsyncs, the
-        segment before), else sync_transactional() before the PrepareCommit record."""
-        cfg = self.config
-        policy = cfg.flush_policy
-        self._unflushed_messages += count
-        if policy == "interval":
-            # With a scheduler (LogManager's owner calls maybe_flush), a time-based flush is
-            # its job: an append never waits for it.
-            if self._unflushed_messages >= cfg.flush_messages or (
-                not self.scheduled_flush and _now_ms() - self._last_flush_ms >= cfg.flush_ms
-            ):
-                self._flush_segment_locked(seg)
-                self._last_flush_ms = _now_ms()
-                self._recovery_point = self.log_end_offset
-                self._write_checkpoints()
-        elif policy == "batch" and sync:
-            self._flush_segment_locked(seg)
-        size = seg.log.size
-        if size - RESIDENT_BYTES >= seg.released_upto + RELEASE_STEP_BYTES:
-            # madvise walks every page of the range: once per RELEASE_STEP_BYTES appended,
-            # not once per append (pages reads faulted back in go again with the next step).
-            seg.log.release_pages(size - RESIDENT_BYTES)
-            seg.released_upto = size - RESIDENT_BYTES
+    def _configure_fast(self, cfg: LogConfig) -> None:
+        """Set what PartitionLogCore's C paths read of `cfg` (it calls this whenever config
+        is another LogConfig than the one seen last)."""
+        self._one_needs_append = bool(
+            _TOPIC_CODECS.get(cfg.compression_type)
+            or cfg.message_timestamp_type == "LogAppendTime"
+            or is_compacted(cfg)
+        )
+        self._c_segment_bytes = cfg.segment_bytes
+        self._c_roll_ms = cfg.segment_ms - cfg.segment_jitter_ms
+        self._c_max_message_bytes = cfg.max_message_bytes
+        self._c_flush_messages = cfg.flush_messages
+        self._c_flush_ms = cfg.flush_ms
+        self._c_flush_policy = {"interval": FLUSH_INTERVAL, "batch": FLUSH_BATCH}.get(cfg.flush_policy, FLUSH_OTHER)
+        self._one_config = cfg
+
+    def _flush_interval_locked(self, seg: LogSegment) -> None:
+        """flush.policy=interval's flush after an append (_after_append_locked decides)."""
+        self._flush_segment_locked(seg)
+        self._last_flush_ms = _now_ms()
+        self._recovery_point = self.log_end_offset
+        self._write_checkpoints()
 
     def _flush_segment_locked(self, seg: LogSegment) -> None:
         try:
@@ -1017,46 +940,6 @@ class PartitionLog:
                     return ReadResult(seg.log.view(start, end - start), offset, hw, self._log_start_offset, lso, None, next_offset)
                 i += 1
             return ReadResult(None, offset, hw, self._log_start_offset, lso)
-
-    def read_messages(
-        self,
-        offset: int,
-        max_bytes: int,
-        topic: str,
-        partition: int,
-        *,
-        verify_crc: bool = True,
-        isolation_level: int = READ_UNCOMMITTED,
-    ) -> tuple[list[Any], int] | None:
-        """read() and decode_messages() in one step for a consumer's common read: from the
-        active segment, no transaction open and no aborted one indexed there (so both
-        isolation levels deliver every data record up to the log end). A tailing consumer
-        reads a record or two per wakeup, where building the ReadResult and its view cost
-        more than decoding.
-
-        Returns (Messages from `offset` on, offset after the last batch read; -1 when nothing
-        was there), or None when the read needs read(): any other case, including every
-        error (read() raises it).
-        """
-        with self._lock:
-            if self._closed or self._offline is not None or self._producers._ongoing:
-                return None
-            seg = self._segments[-1]
-            leo = seg.next_offset
-            if offset < seg.base_offset or offset < self._log_start_offset or offset > leo:
-                return None
-            if isolation_level != READ_UNCOMMITTED and (isolation_level != READ_COMMITTED or seg.txn_index.entries):
-                return None
-            if offset == leo:
-                return [], -1
-            start = seg.position_of(offset)
-            size = seg.log.size
-            if start >= size:
-                return None
-            msgs, end, _, next_offset = seg.log.read_messages(start, max_bytes, verify_crc, offset, topic, partition, _decompress_section)
-            if end == start:
-                return None  # the first batch is unreadable: read() says why
-            return msgs, (leo if end >= size else next_offset)
 
     def _check_readable_locked(self, offset: int) -> int:
         """The log end offset, once the log is known open, online and holding `offset`."""

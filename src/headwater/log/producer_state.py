@@ -54,6 +54,8 @@ import struct
 from collections import deque
 from typing import Any, NamedTuple
 
+from headwater._native._native import append_next as _native_append_next
+from headwater._native._native import next_in_sequence as _native_next_in_sequence
 from headwater.errors import (
     CorruptSnapshotError,
     InvalidProducerEpochError,
@@ -103,9 +105,6 @@ def decrement_sequence(sequence: int, decrement: int) -> int:
 def in_sequence(last_seq: int, next_seq: int) -> bool:
     """True if `next_seq` directly follows `last_seq` (wrapping after INT32_MAX)."""
     return next_seq == last_seq + 1 or (next_seq == 0 and last_seq == INT32_MAX)
-
-
-_new_tuple = tuple.__new__
 
 
 class BatchMetadata(NamedTuple):
@@ -555,23 +554,15 @@ class ProducerStateManager:
         follows its last batch: same epoch, the next sequence, no transaction open. Such a
         batch cannot be a duplicate and passes every check of validate_data_batch(), so the
         single-record append (PartitionLog.append_one) skips the ProducerAppendInfo and applies
-        it with append_next(). None: take prepare() and validate_data_batch()."""
-        cur = self.producers.get(producer_id)
-        if cur is None or epoch != cur.producer_epoch or cur.current_txn_first_offset is not None:
-            return None
-        metas = cur.batch_metadata
-        if not metas or base_seq != ((metas[-1].last_seq + 1) & 0x7FFFFFFF):
-            return None
-        return cur
+        it with append_next(). None: take prepare() and validate_data_batch().
+        In C (`_native`): append_one calls it there."""
+        return _native_next_in_sequence(self, producer_id, epoch, base_seq)
 
     def append_next(self, entry: ProducerStateEntry, base_seq: int, offset: int, timestamp: int) -> None:
         """Apply a one-record batch next_in_sequence() accepted, written at `offset`: what
-        append_data_batch(), update() and update_map_end_offset() do for it."""
-        # tuple.__new__ directly: the NamedTuple's own __new__ is a Python function.
-        entry.batch_metadata.append(_new_tuple(BatchMetadata, (base_seq, offset, 0, timestamp)))
-        entry.last_timestamp = timestamp
-        self._clean_snapshot = None
-        self.map_end_offset = offset + 1
+        append_data_batch(), update() and update_map_end_offset() do for it (in C, as
+        next_in_sequence)."""
+        _native_append_next(self, entry, base_seq, offset, timestamp)
 
     def replay_batch(self, header: Any, view: Any) -> CompletedTxn | None:
         """Apply one batch read back from the log, without validation (recovery, truncation).

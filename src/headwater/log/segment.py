@@ -24,7 +24,7 @@ import logging
 import os
 from dataclasses import dataclass
 
-from headwater._native._native import HW_OK, OffsetIndex, Segment, TimeIndex
+from headwater._native._native import HW_OK, LogSegmentCore, OffsetIndex, Segment, TimeIndex
 from headwater.errors import CorruptIndexError, CorruptRecordError
 from headwater.log.txn_index import TXN_INDEX_SUFFIX, TxnIndex
 
@@ -57,8 +57,10 @@ class CorruptRange:
     resume_offset: int  # base offset of the first good batch after the damage
 
 
-class LogSegment:
-    """A segment and its two indexes."""
+class LogSegment(LogSegmentCore):
+    """A segment and its two indexes. The fields an append and a tail read touch, with
+    after_append() (an append's index bookkeeping), index_is_full() and tail_position(), are
+    LogSegmentCore's (C)."""
 
     def __init__(
         self,
@@ -98,11 +100,7 @@ class LogSegment:
         self.max_timestamp = -1
         self.offset_of_max_timestamp = -1
         self.first_batch_max_timestamp = -1
-        self.next_offset = base_offset  # last offset + 1 of the last batch
-        # Where the last appended batch starts, and the offset a reader there asks for (the
-        # next offset before that append): position_of() of exactly that offset is this
-        # position, gaps or not. A tailing reader asks for it on every read; the index walk
-        # it saves reads up to index.interval.bytes of headers. -1: no append yet.
+        self.next_offset = base_offset
         self.last_append_offset = -1
         self.last_append_position = -1
         self.created_ms = 0
@@ -121,34 +119,6 @@ class LogSegment:
     def is_empty(self) -> bool:
         return self.log.size == 0
 
-    def index_is_full(self) -> bool:
-        return bool(self.offset_index.is_full or self.time_index.is_full)
-
-    # ------------------------------------------------------------------ append
-
-    def after_append(self, position: int, size: int, last_offset: int, max_timestamp: int) -> None:
-        """Index bookkeeping for one batch just written at `position`."""
-        if self.bytes_since_index > self.index_interval_bytes:
-            ts_max = max(self.max_timestamp, max_timestamp)
-            off_max = last_offset if max_timestamp >= self.max_timestamp else self.offset_of_max_timestamp
-            try:
-                self.offset_index.append(last_offset, position)
-                self.time_index.append(ts_max, off_max)
-            except OSError as exc:
-                # The batch is already written; an index is derived data. A missing entry only
-                # makes lookups walk further (the next open checks and rebuilds the index).
-                log.warning("index append failed for %s: %s", self.log_path, exc)
-            self.bytes_since_index = 0
-        self.bytes_since_index += size
-        if self.first_batch_max_timestamp < 0 and position == 0:
-            self.first_batch_max_timestamp = max_timestamp
-        if max_timestamp >= self.max_timestamp:
-            self.max_timestamp = max_timestamp
-            self.offset_of_max_timestamp = last_offset
-        self.last_append_offset = self.next_offset
-        self.last_append_position = position
-        self.next_offset = last_offset + 1
-
     def fits_offsets(self, last_offset: int) -> bool:
         return last_offset - self.base_offset <= INT32_MAX
 
@@ -156,10 +126,9 @@ class LogSegment:
 
     def position_of(self, offset: int) -> int:
         """Position of the first batch whose last offset >= offset (size if none)."""
-        if offset == self.last_append_offset and not self.corrupt_ranges and self.last_append_position < self.log.size:
-            # A tail read. The size test covers truncation: every append sets both fields,
-            # so they are stale only if the segment was cut below that batch since.
-            return self.last_append_position
+        tail = self.tail_position(offset)
+        if tail >= 0:
+            return tail
         start = self._index_position(offset)
         for r in self.corrupt_ranges:
             if offset >= r.resume_offset and start < r.resume_position:
