@@ -25,6 +25,7 @@ from libc.string cimport memcpy, memset
 from libc.errno cimport errno
 from posix.unistd cimport ftruncate
 from posix.types cimport off_t
+from posix.time cimport CLOCK_REALTIME, clock_gettime, timespec
 
 from headwater._native.csrc cimport *
 
@@ -86,7 +87,10 @@ cdef int _raise_for(hw_status st, str context, int *err=NULL) except -1:
 
 
 cdef inline int64_t _now_ms():
-    return <int64_t>(time.time() * 1000)
+    """int(time.time() * 1000) from the vDSO clock, without a Python call."""
+    cdef timespec ts
+    clock_gettime(CLOCK_REALTIME, &ts)
+    return <int64_t>ts.tv_sec * 1000 + ts.tv_nsec // 1000000
 
 
 # ---------------------------------------------------------------- bytes-like access
@@ -1689,10 +1693,24 @@ cdef class Segment:
         headers. Returns (messages, end, status, next_offset): end and status as extent()
         (end == position: the first batch could not be read, nothing decoded); next_offset
         the offset after the last batch returned (control batches included), -1 if none."""
+        cdef list out = []
+        cdef size_t end
+        cdef hw_status st
+        cdef int64_t nxt = self._read_messages_into(out, position, max_bytes, verify_crc,
+                                                    start_offset, topic, partition, decompress,
+                                                    &end, &st)
+        return out, end, st, nxt
+
+    cdef int64_t _read_messages_into(self, list out, size_t position, size_t max_bytes,
+                                     bint verify_crc, int64_t start_offset, topic,
+                                     int32_t partition, decompress, size_t *end_out,
+                                     hw_status *st_out) except? -2:
+        """read_messages() for C callers (PartitionLogCore): messages appended to `out`,
+        end and status through pointers, the next offset returned."""
         cdef size_t end = position
         cdef hw_status st
-        cdef list out = []
         cdef int64_t nxt = -1
+        end_out[0] = position
         self._check_open()
         if position > self.seg.size:
             raise IndexError(position)
@@ -1706,7 +1724,9 @@ cdef class Segment:
             # decode walks each record.
             nxt = _decode_messages_into(out, self.seg.map + position, end - position, self,
                                         position, start_offset, topic, partition, decompress)
-        return out, end, st, nxt
+        end_out[0] = end
+        st_out[0] = st
+        return nxt
 
     def last_nonzero(self, size_t start, size_t end):
         """1 + position of the last non-zero byte in [start, end), or `start` if all zero."""
@@ -2200,7 +2220,23 @@ FLUSH_BATCH = 2
 cdef object _log_logger = logging.getLogger("headwater.log")
 
 
-cdef object _tuple_new = tuple.__new__
+cdef extern from *:
+    """
+    /* tuple.__new__(cls, (a, b, c, d)) for a tuple subclass (a NamedTuple) in one allocation:
+       what tuple_subtype_new does, without the temporary tuple and the call machinery. */
+    static PyObject *hw_tuple_subtype4(PyObject *cls, PyObject *a, PyObject *b, PyObject *c,
+                                       PyObject *d) {
+        PyTypeObject *t = (PyTypeObject *)cls;
+        PyObject *o = t->tp_alloc(t, 4);
+        if (o == NULL) return NULL;
+        Py_INCREF(a); PyTuple_SET_ITEM(o, 0, a);
+        Py_INCREF(b); PyTuple_SET_ITEM(o, 1, b);
+        Py_INCREF(c); PyTuple_SET_ITEM(o, 2, c);
+        Py_INCREF(d); PyTuple_SET_ITEM(o, 3, d);
+        return o;
+    }
+    """
+    object hw_tuple_subtype4(object cls, object a, object b, object c, object d)
 
 
 cdef object _next_in_sequence(object manager, int64_t producer_id, int epoch, int64_t base_seq):
@@ -2219,9 +2255,9 @@ cdef object _next_in_sequence(object manager, int64_t producer_id, int epoch, in
 cdef int _append_next(object manager, object entry, int64_t base_seq, int64_t offset,
                       int64_t timestamp) except -1:
     metas = entry.batch_metadata
-    # A BatchMetadata like the last one (last_seq, last_offset, offset_delta, timestamp), made
-    # with tuple.__new__: the NamedTuple's own __new__ is a Python function.
-    metas.append(_tuple_new(type(metas[len(metas) - 1]), (base_seq, offset, 0, timestamp)))
+    # A BatchMetadata like the last one (last_seq, last_offset, offset_delta, timestamp), built
+    # in C: the NamedTuple's own __new__ is a Python function, tuple.__new__ a generic call.
+    metas.append(hw_tuple_subtype4(type(metas[len(metas) - 1]), base_seq, offset, 0, timestamp))
     entry.last_timestamp = timestamp
     manager._clean_snapshot = None
     manager.map_end_offset = offset + 1
@@ -2479,7 +2515,10 @@ cdef class PartitionLogCore:
     cdef object _read_messages(self, int64_t offset, Py_ssize_t max_bytes, topic,
                                int32_t partition, bint verify_crc, int isolation_level):
         cdef LogSegmentCore seg
-        cdef int64_t leo, start, size, end
+        cdef int64_t leo, start, size, next_offset
+        cdef size_t end_pos = 0
+        cdef hw_status st
+        cdef list msgs
         self._lock._acquire()
         try:
             if self._closed or self._offline is not None or self._producers._ongoing:
@@ -2500,11 +2539,13 @@ cdef class PartitionLogCore:
             size = <int64_t>seg.log.seg.size
             if start >= size:
                 return None
-            msgs, end, _, next_offset = seg.log.read_messages(
-                start, max_bytes, verify_crc, offset, topic, partition, self._decompress)
-            if end == start:
+            msgs = []
+            next_offset = seg.log._read_messages_into(
+                msgs, start, max_bytes, verify_crc, offset, topic, partition, self._decompress,
+                &end_pos, &st)
+            if <int64_t>end_pos == start:
                 return None  # the first batch is unreadable: read() says why
-            return msgs, (leo if end >= size else next_offset)
+            return msgs, (leo if <int64_t>end_pos >= size else next_offset)
         finally:
             self._lock._release()
 
@@ -2747,7 +2788,7 @@ cdef class ProducerCore:
                     buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
                 else:
                     base = (<PartitionLogCore?>plog)._append_one(value, None, 0, -1, -1, -1)
-                self._broker._notify_data()
+                notify_data(self._broker)
             except (KafkaApiError, OSError, ValueError, TypeError) as exc:
                 return p, -1, exc
             return p, base, None
@@ -2897,3 +2938,105 @@ cdef class ConsumerCore:
         self._positions[key] = nxt
         self._eof_sent.discard(key)
         return True
+
+
+# ---------------------------------------------------------------- asyncio faces' hot path
+
+cdef extern from *:
+    """
+    /* object.__new__(cls) through the C API (object_new: allocation and the instance dict). */
+    static PyObject *hw_new_instance(PyObject *cls) {
+        static PyObject *empty = NULL;
+        if (empty == NULL && (empty = PyTuple_New(0)) == NULL) return NULL;
+        return PyBaseObject_Type.tp_new((PyTypeObject *)cls, empty, NULL);
+    }
+    """
+    object hw_new_instance(object cls)
+
+cdef extern from "Python.h":
+    int PyObject_GenericSetAttr(object o, object name, object value) except -1
+
+
+def record_metadata(cls, topic, int32_t partition, int64_t offset, int64_t timestamp):
+    """cls(topic, partition, offset, timestamp) for client.aio.RecordMetadata, a frozen
+    dataclass, without its __init__: the fields are set with the generic setattr (the
+    dataclass's own refuses). One is made per send."""
+    o = hw_new_instance(cls)
+    PyObject_GenericSetAttr(o, "topic", topic)
+    PyObject_GenericSetAttr(o, "partition", partition)
+    PyObject_GenericSetAttr(o, "offset", offset)
+    PyObject_GenericSetAttr(o, "timestamp", timestamp)
+    return o
+
+
+def consumer_record(cls, Message m):
+    """client.aio.ConsumerRecord (a frozen dataclass, `cls`) of a Message, as
+    record_metadata() builds RecordMetadata: aiokafka's timestamp_type is 0 for CreateTime
+    (or none), 1 for LogAppendTime; headers a tuple of (key, value) pairs."""
+    o = hw_new_instance(cls)
+    PyObject_GenericSetAttr(o, "topic", m._topic if m._topic is not None else "")
+    PyObject_GenericSetAttr(o, "partition", m._partition)
+    PyObject_GenericSetAttr(o, "offset", m._offset)
+    if m._timestamp < 0:
+        PyObject_GenericSetAttr(o, "timestamp", -1)
+        PyObject_GenericSetAttr(o, "timestamp_type", 0)
+    else:
+        PyObject_GenericSetAttr(o, "timestamp", m._timestamp)
+        PyObject_GenericSetAttr(o, "timestamp_type", 0 if m._ts_type <= 1 else 1)
+    PyObject_GenericSetAttr(o, "key", m._key)
+    PyObject_GenericSetAttr(o, "value", m._value)
+    PyObject_GenericSetAttr(o, "headers", tuple(m._headers) if m._headers else ())
+    return o
+
+
+cdef class Wakeup:
+    """What the broker sets on every append (notify_data, on the loop's thread): completes
+    the future a waiting asyncio consumer armed, without an Event's task per wait."""
+    cdef object _fut
+
+    def arm(self, loop):
+        """A new future for this wait: set() completes it."""
+        fut = self._fut = loop.create_future()
+        return fut
+
+    def disarm(self):
+        self._fut = None
+
+    cdef inline int _set(self) except -1:
+        fut = self._fut
+        if fut is not None and not fut.done():
+            fut.set_result(None)
+        return 0
+
+    def set(self):
+        self._set()
+
+
+def notify_data(broker):
+    """client.broker.Broker._notify_data (documented there), in C: a linger.ms=0 send calls
+    it once per record."""
+    # Bump first, then look for waiters: a thread that registers after the look finds the
+    # sequence moved and does not wait, so skipping the condition loses no wakeup.
+    broker._data_seq += 1
+    if broker._data_waiters:
+        cond = broker._data
+        with cond:
+            cond.notify_all()
+    waiters = broker._async_waiters
+    if not waiters:
+        return
+    me = PyThread_get_thread_ident()
+    for loop, event, thread in waiters:
+        if thread == me:
+            # On the loop's own thread (a loop runs on the thread that registered it): no
+            # self-pipe write, no wakeup. Compared by thread, not by asyncio's running loop:
+            # finding that costs a getpid() system call.
+            if type(event) is Wakeup:
+                (<Wakeup>event)._set()
+            else:
+                event.set()
+            continue
+        try:
+            loop.call_soon_threadsafe(event.set)
+        except RuntimeError:
+            pass  # that loop is closed; its consumer will never wait again

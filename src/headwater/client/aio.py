@@ -31,6 +31,7 @@ from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from headwater._native._native import Wakeup, consumer_record, record_metadata
 from headwater.client.message import KafkaError, Message, TopicPartition
 from headwater.client.producer import delivery_error
 
@@ -151,6 +152,7 @@ class AIOProducer:
         self._config = _kafka_config(kwargs, _PRODUCER_NAMES)
         self._producer: Any = None
         self._flusher: asyncio.TimerHandle | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None  # the loop start() ran on
 
     async def start(self) -> None:
         """Create the producer; with ``transactional_id``, also init_transactions() (which
@@ -162,6 +164,7 @@ class AIOProducer:
             except BaseException:
                 producer.close()
                 raise
+        self._loop = asyncio.get_running_loop()
         self._producer = producer
 
     async def stop(self) -> None:
@@ -190,8 +193,8 @@ class AIOProducer:
         producer = self._producer
         if producer is None:
             producer = self._require()  # raises
-        loop = asyncio.get_running_loop()
-        fut: asyncio.Future[RecordMetadata] = loop.create_future()
+        loop = self._loop
+        fut: asyncio.Future[RecordMetadata] = loop.create_future()  # type: ignore[union-attr]
         if producer._linger_s <= 0 and not headers:
             # linger.ms=0 sends every record at once: append it now and resolve the future
             # with what its delivery report would have said (Producer._send_one).
@@ -204,7 +207,7 @@ class AIOProducer:
                 if exc is not None:
                     fut.set_exception(_delivery_error(delivery_error(exc)))
                 else:
-                    fut.set_result(RecordMetadata(topic, p, base, int(timestamp_ms) if timestamp_ms else -1))
+                    fut.set_result(record_metadata(RecordMetadata, topic, p, base, int(timestamp_ms) if timestamp_ms else -1))
                 if producer._reports:
                     producer.poll(0)
                 return fut
@@ -340,28 +343,6 @@ def _strategy_name(strategy: Any) -> str:
     return str(name)
 
 
-class _Wakeup:
-    """What the broker sets on every append (`Broker._notify_data`, on the loop's thread):
-    completes the future a waiting consumer armed, without an Event's task per wait."""
-
-    __slots__ = ("_fut",)
-
-    def __init__(self) -> None:
-        self._fut: asyncio.Future[None] | None = None
-
-    def arm(self, loop: asyncio.AbstractEventLoop) -> asyncio.Future[None]:
-        fut = self._fut = loop.create_future()
-        return fut
-
-    def disarm(self) -> None:
-        self._fut = None
-
-    def set(self) -> None:
-        fut = self._fut
-        if fut is not None and not fut.done():
-            fut.set_result(None)
-
-
 class AIOConsumer:
     """Embedded asyncio consumer (aiokafka's AIOKafkaConsumer surface)."""
 
@@ -372,12 +353,12 @@ class AIOConsumer:
         cfg["partition.assignment.strategy"] = ",".join(_strategy_name(s) for s in partition_assignment_strategy)
         self._config = cfg
         self._consumer: Any = None
-        self._event: _Wakeup | None = None
+        self._event: Wakeup | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
 
     async def start(self) -> None:
         self._loop = asyncio.get_running_loop()
-        self._event = _Wakeup()
+        self._event = Wakeup()
         self._consumer = self._broker.consumer(self._config)
         self._broker._add_async_waiter(self._loop, self._event)
         if self._topics:
@@ -418,10 +399,9 @@ class AIOConsumer:
     async def _fetch(self, max_records: int, timeout_ms: int | None) -> list[Message]:
         """Up to max_records messages; waits up to timeout_ms (None: until one arrives)."""
         c = self._require()
-        assert self._event is not None
-        loop = asyncio.get_running_loop()
+        loop = self._loop
+        assert loop is not None
         deadline = None if timeout_ms is None else loop.time() + timeout_ms / 1000.0
-        wakeup = self._event
         while True:
             msgs = c._take_ready(max_records)
             if msgs:
@@ -432,22 +412,29 @@ class AIOConsumer:
             remaining = 0.05 if deadline is None else deadline - loop.time()
             if remaining <= 0:
                 return []
-            # Armed after looking, before yielding: an append on this loop cannot run in
-            # between, and one from another thread sets the event through call_soon_threadsafe,
-            # which runs after this await starts. A wait is armed only when nothing was ready.
-            fut = wakeup.arm(loop)
-            # Wake on the next append, or re-drive the group protocol at least every 50 ms.
-            # Without a group protocol or auto-commit to drive, or a deadline, only an append
-            # (or this consumer's own assign, seek, subscribe or stop, which set the event)
-            # changes what a look finds: no timer to start and cancel per record.
-            timed = deadline is not None or c._subscribed or c._auto_commit
-            timer = loop.call_later(min(remaining, 0.05), wakeup.set) if timed else None
-            try:
-                await fut
-            finally:
-                if timer is not None:
-                    timer.cancel()
-                wakeup.disarm()
+            await self._wait(c, remaining, deadline is not None)
+
+    async def _wait(self, c: Any, remaining: float, timed: bool) -> None:
+        """Until the next append (or this consumer's own assign, seek, subscribe or stop), or
+        `remaining` seconds when `timed`; at most 50 ms while a group protocol or auto-commit
+        needs driving. Called right after a look found nothing.
+
+        Armed after looking, before yielding: an append on this loop cannot run in between,
+        and one from another thread sets the event through call_soon_threadsafe, which runs
+        after this await starts. Without a group protocol or auto-commit to drive, or a
+        deadline, only an append or those calls change what a look finds: no timer to start
+        and cancel per record."""
+        wakeup = self._event
+        loop = self._loop
+        assert wakeup is not None and loop is not None
+        fut = wakeup.arm(loop)
+        timer = loop.call_later(min(remaining, 0.05), wakeup.set) if timed or c._subscribed or c._auto_commit else None
+        try:
+            await fut
+        finally:
+            if timer is not None:
+                timer.cancel()
+            wakeup.disarm()
 
     def _wake(self) -> None:
         """Let a waiting getone()/getmany() look again (what it waits for changed)."""
@@ -455,10 +442,15 @@ class AIOConsumer:
             self._event.set()
 
     async def getone(self, *partitions: TopicPartition) -> ConsumerRecord:
+        # _fetch(1, None) without a coroutine of its own: a tailing reader calls it per record.
+        c = self._require()
         while True:
-            msgs = await self._fetch(1, None)
+            msgs = c._take_ready(1)
             if msgs:
-                return _record(msgs[0])
+                if msgs[0].error() is None:
+                    return consumer_record(ConsumerRecord, msgs[0])
+                continue  # an end-of-partition event (the only messages with an error)
+            await self._wait(c, 0.05, False)
 
     async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[ConsumerRecord]]:
         msgs = await self._fetch(max_records or 10000, timeout_ms)
@@ -495,5 +487,4 @@ class AIOConsumer:
 
 
 def _record(m: Message) -> ConsumerRecord:
-    ts_type, ts = m.timestamp()
-    return ConsumerRecord(m.topic() or "", m.partition(), m.offset(), ts, 0 if ts_type <= 1 else 1, m.key(), m.value(), tuple(m.headers() or ()))
+    return consumer_record(ConsumerRecord, m)  # (C: aiokafka's fields of a Message)

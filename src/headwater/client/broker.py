@@ -35,6 +35,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
+from headwater._native._native import notify_data
 from headwater.broker.metadata import MetadataStore, TopicMetadata
 from headwater.config import LogConfig
 from headwater.coordinator.group import GroupCoordinator, GroupCoordinatorConfig, OffsetsBatch
@@ -385,26 +386,11 @@ class Broker:
             raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
 
     def _notify_data(self) -> None:
-        """Wake consumers waiting for data: threads on the condition, loops via their event."""
-        # Bump first, then look for waiters: a thread that registers after the look finds
-        # the sequence moved and does not wait, so skipping the condition loses no wakeup.
-        self._data_seq += 1
-        if self._data_waiters:
-            with self._data:
-                self._data.notify_all()
-        if self._async_waiters:
-            me = threading.get_ident()
-            for loop, event, thread in self._async_waiters:
-                if thread == me:
-                    # On the loop's own thread (a loop runs on the thread that started its
-                    # consumer): no self-pipe write, no wakeup. Compared by thread, not by
-                    # asyncio's running loop: finding that costs a getpid() system call.
-                    event.set()
-                    continue
-                try:
-                    loop.call_soon_threadsafe(event.set)
-                except RuntimeError:
-                    pass  # that loop is closed; its consumer will never wait again
+        """Wake consumers waiting for data: threads on the condition (`_data`, after bumping
+        `_data_seq`), loops through their event (`_async_waiters`: the event's set() is
+        called at once on the loop's own thread, else through loop.call_soon_threadsafe).
+        In C (`_native.notify_data`): a linger.ms=0 send calls it once per record."""
+        notify_data(self)
 
     def _add_async_waiter(self, loop: Any, event: Any) -> None:
         """Wake `event` on every append; called on the thread that runs `loop`."""
