@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import random
 import threading
+import time
 from collections import defaultdict
 
 import numpy as np
@@ -97,6 +98,60 @@ def test_linger_sends_without_flush(broker) -> None:
     while broker.get_log("t", 0).log_end_offset == 0 and time.monotonic() < deadline:
         time.sleep(0.01)
     assert broker.get_log("t", 0).log_end_offset == 1
+
+
+class _RecordingWake(threading.Event):
+    """The timer's wake event, recording the timeout of each of the timer's sleeps."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.timeouts: list[float | None] = []
+
+    def wait(self, timeout: float | None = None) -> bool:
+        self.timeouts.append(timeout)
+        return super().wait(timeout)
+
+
+def _sleeps(wake: _RecordingWake, count: int) -> list[float | None]:
+    """The timer's next `count` sleeps (bounded: 10 s)."""
+    start = len(wake.timeouts)
+    deadline = time.monotonic() + 10
+    while len(wake.timeouts) < start + count and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return wake.timeouts[start : start + count]
+
+
+def test_timer_ticks_only_while_a_producer_can_linger(make_broker) -> None:
+    """With only linger.ms=0 producers the timer sleeps past timer.interval.ms (to the
+    coordinators' 50 ms step: each tick takes the GIL from the caller's thread); a producer
+    that can linger wakes it, and it ticks every timer.interval.ms again while that producer
+    is open. The sleeps are read from the timer's wake event, not measured."""
+    broker = make_broker({"timer.interval.ms": 2})
+    wake = broker._timer_wake = _RecordingWake()
+    broker.producer({"linger.ms": 0})
+    sleeps = _sleeps(wake, 6)[2:]  # the first ones may predate the swap or the producer
+    assert len(sleeps) == 4 and all(s is not None and s > 0.002 for s in sleeps), sleeps
+
+    lingering = broker.producer({"linger.ms": 20})
+    _sleeps(wake, 2)  # the sleep under way when it registered, cut short
+    assert _sleeps(wake, 4) == [0.002] * 4
+    broker.create_topic("t", 1)
+    lingering.produce("t", b"v")  # sent by the timer, as in test_linger_sends_without_flush
+    deadline = time.monotonic() + 5
+    while len(lingering) and time.monotonic() < deadline:
+        lingering.poll(0.01)
+    assert len(lingering) == 0
+
+    lingering.close()
+    _sleeps(wake, 2)
+    assert all(s is not None and s > 0.002 for s in _sleeps(wake, 3))
+
+
+def test_timer_wakes_for_close(make_broker) -> None:
+    """close() ends the timer's sleep instead of waiting it out (a long timer.interval.ms)."""
+    broker = make_broker({"timer.interval.ms": 600000})
+    broker.close()
+    assert not broker._timer.is_alive()
 
 
 @pytest.mark.parametrize("codec", ["gzip", "snappy", "lz4", "zstd"])
