@@ -2652,6 +2652,7 @@ cdef class ProducerCore:
     cdef object _cached_topic
     cdef dict _cached_topics
     cdef TopicBuffers _cached_state
+    cdef int64_t _sent_base  # the offset _append_now's record got
 
     def _produce_args(self, topic, value=None, key=None, Py_ssize_t partition=-1,
                       on_delivery=None, timestamp=0, headers=None, callback=None):
@@ -2709,6 +2710,16 @@ cdef class ProducerCore:
             lock._release()
             return self._produce_general(topic, value, None, partition)
         i = PyList_GET_SIZE(values)
+        if i == 0 and self._linger_s <= 0 and self._txn_id is None and not self._codec:
+            # linger.ms=0 with nothing buffered: _send_locked would send this one record at
+            # once; append it straight away (no callback asks for a report, see above).
+            try:
+                err = self._append_now(state, p, buf, value)
+            finally:
+                lock._release()
+            if err is not None:
+                self._send_failed(state.name, p, err)
+            return None
         if _list_append(values, value) < 0 or (buf.keys is not None and _list_append(buf.keys, None) < 0):
             lock._release()
             return _error_set()  # MemoryError
@@ -2772,28 +2783,37 @@ cdef class ProducerCore:
             lock._release()
             return self._send_one(topic, value, None, partition, 0)
         try:
-            if p == state.sticky and n > 1:
-                # As _send_locked: a sent batch moves the sticky partition on.
-                state.sticky = (p + 1 + self._rng.randrange(n - 1)) % n
-            buf = <PartitionBuffer>PyList_GET_ITEM(state.buffers, p)
-            try:
-                # Broker._append_one without its frames: the log (kept while open), its
-                # single-record append, the consumers' wakeup.
-                plog = buf.log
-                if plog is None or (<PartitionLogCore?>plog)._closed:
-                    plog = buf.log = self._broker._log_for_append(state.name, p)
-                if self._idempotent:
-                    base = (<PartitionLogCore?>plog)._append_one(
-                        value, None, 0, self.producer_id, self.producer_epoch, buf.next_sequence)
-                    buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
-                else:
-                    base = (<PartitionLogCore?>plog)._append_one(value, None, 0, -1, -1, -1)
-                notify_data(self._broker)
-            except (KafkaApiError, OSError, ValueError, TypeError) as exc:
-                return p, -1, exc
-            return p, base, None
+            err = self._append_now(state, p, <PartitionBuffer>PyList_GET_ITEM(state.buffers, p), value)
+            if err is not None:
+                return p, -1, err
+            return p, self._sent_base, None
         finally:
             lock._release()
+
+    cdef object _append_now(self, TopicBuffers state, Py_ssize_t p, PartitionBuffer buf, value):
+        """Send one plain record to partition `p` now, the lock held: Broker._append_one
+        without its frames (the log, kept in `buf` while open; its single-record append;
+        the consumers' wakeup), the sticky partition moved on as _send_locked does. Returns
+        the exception the append raised (nothing was written), else None with the offset in
+        `_sent_base`."""
+        cdef Py_ssize_t n = state.partitions
+        if p == state.sticky and n > 1:
+            # As _send_locked: a sent batch moves the sticky partition on.
+            state.sticky = (p + 1 + self._rng.randrange(n - 1)) % n
+        try:
+            plog = buf.log
+            if plog is None or (<PartitionLogCore?>plog)._closed:
+                plog = buf.log = self._broker._log_for_append(state.name, p)
+            if self._idempotent:
+                self._sent_base = (<PartitionLogCore?>plog)._append_one(
+                    value, None, 0, self.producer_id, self.producer_epoch, buf.next_sequence)
+                buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
+            else:
+                self._sent_base = (<PartitionLogCore?>plog)._append_one(value, None, 0, -1, -1, -1)
+            notify_data(self._broker)
+        except (KafkaApiError, OSError, ValueError, TypeError) as exc:
+            return exc
+        return None
 
 
 # produce() is called once per record, so its argument parsing is a good part of its cost: a
@@ -3012,16 +3032,112 @@ cdef class Wakeup:
         self._set()
 
 
+cdef extern from *:
+    """
+    #include <pthread.h>
+    #include <time.h>
+    /* A sequence number and a condition variable: notify() bumps the number and wakes every
+       thread in wait(); wait() returns once the number is no longer `seen` (or at a timeout).
+       The mutex is held only inside these C calls, never while taking the GIL. */
+    typedef struct hw_signal {
+        pthread_mutex_t mu;
+        pthread_cond_t cv;
+        long long seq;
+        int waiters;
+    } hw_signal;
+
+    static int hw_signal_init(hw_signal *s) {
+        pthread_condattr_t a;
+        s->seq = 0;
+        s->waiters = 0;
+        if (pthread_mutex_init(&s->mu, NULL) != 0) return -1;
+        if (pthread_condattr_init(&a) != 0) return -1;
+        pthread_condattr_setclock(&a, CLOCK_MONOTONIC);
+        int rc = pthread_cond_init(&s->cv, &a);
+        pthread_condattr_destroy(&a);
+        return rc == 0 ? 0 : -1;
+    }
+
+    static void hw_signal_destroy(hw_signal *s) {
+        pthread_cond_destroy(&s->cv);
+        pthread_mutex_destroy(&s->mu);
+    }
+
+    static void hw_signal_notify(hw_signal *s) {
+        pthread_mutex_lock(&s->mu);
+        s->seq++;
+        if (s->waiters) pthread_cond_broadcast(&s->cv);
+        pthread_mutex_unlock(&s->mu);
+    }
+
+    static long long hw_signal_seq(hw_signal *s) {
+        pthread_mutex_lock(&s->mu);
+        long long v = s->seq;
+        pthread_mutex_unlock(&s->mu);
+        return v;
+    }
+
+    static void hw_signal_wait(hw_signal *s, long long seen, double timeout) {
+        struct timespec dl;
+        clock_gettime(CLOCK_MONOTONIC, &dl);
+        if (timeout < 0) timeout = 0;
+        long long ns = (long long)(timeout * 1e9) + dl.tv_nsec;
+        dl.tv_sec += (time_t)(ns / 1000000000LL);
+        dl.tv_nsec = (long)(ns % 1000000000LL);
+        pthread_mutex_lock(&s->mu);
+        s->waiters++;
+        while (s->seq == seen) {
+            if (pthread_cond_timedwait(&s->cv, &s->mu, &dl) != 0) break;  /* timeout */
+        }
+        s->waiters--;
+        pthread_mutex_unlock(&s->mu);
+    }
+    """
+    ctypedef struct hw_signal:
+        pass
+    int hw_signal_init(hw_signal *s)
+    void hw_signal_destroy(hw_signal *s)
+    void hw_signal_notify(hw_signal *s) nogil
+    long long hw_signal_seq(hw_signal *s) nogil
+    void hw_signal_wait(hw_signal *s, long long seen, double timeout) nogil
+
+
+cdef class DataSignal:
+    """What threads waiting for an append block on (client.broker.Broker): `seq` counts
+    notify() calls; wait(seen, timeout) blocks, with the GIL released, until seq is no
+    longer `seen` or `timeout` seconds pass. A pthread condition variable in C: the Python
+    threading.Condition it replaces ran some forty lines of Python on both sides of every
+    wakeup."""
+    cdef hw_signal sig
+
+    def __cinit__(self):
+        if hw_signal_init(&self.sig) != 0:
+            raise MemoryError("cannot create a condition variable")
+
+    def __dealloc__(self):
+        hw_signal_destroy(&self.sig)
+
+    @property
+    def seq(self):
+        return hw_signal_seq(&self.sig)
+
+    cdef inline void _notify(self):
+        hw_signal_notify(&self.sig)
+
+    def notify(self):
+        """Bump seq and wake every waiter."""
+        hw_signal_notify(&self.sig)
+
+    def wait(self, long long seen, double timeout):
+        """Until seq != seen, or `timeout` seconds."""
+        with nogil:
+            hw_signal_wait(&self.sig, seen, timeout)
+
+
 def notify_data(broker):
     """client.broker.Broker._notify_data (documented there), in C: a linger.ms=0 send calls
     it once per record."""
-    # Bump first, then look for waiters: a thread that registers after the look finds the
-    # sequence moved and does not wait, so skipping the condition loses no wakeup.
-    broker._data_seq += 1
-    if broker._data_waiters:
-        cond = broker._data
-        with cond:
-            cond.notify_all()
+    (<DataSignal?>broker._signal)._notify()
     waiters = broker._async_waiters
     if not waiters:
         return

@@ -35,7 +35,7 @@ import uuid
 from collections.abc import Mapping
 from typing import Any
 
-from headwater._native._native import notify_data
+from headwater._native._native import DataSignal, notify_data
 from headwater.broker.metadata import MetadataStore, TopicMetadata
 from headwater.config import LogConfig
 from headwater.coordinator.group import GroupCoordinator, GroupCoordinatorConfig, OffsetsBatch
@@ -148,9 +148,8 @@ class Broker:
         self._lock = threading.RLock()
         self._closed = False
         # Before the logs open: recovery writes transaction markers, which wake readers.
-        self._data = threading.Condition(threading.Lock())
-        self._data_seq = 0  # appends so far; consumers wait only if it has not moved
-        self._data_waiters = 0  # threads in _wait_for_data (changed under the condition's lock)
+        # Appends so far (`_signal.seq`); a thread waits only if it has not moved.
+        self._signal = DataSignal()
         # (loop, asyncio.Event) of async consumers, woken on every append. A tuple, replaced
         # whole, so _append can iterate it without the broker lock.
         self._async_waiters: tuple[tuple[Any, Any], ...] = ()
@@ -391,8 +390,8 @@ class Broker:
             raise UnknownTopicOrPartitionError(f"unknown partition {topic}-{partition}") from None
 
     def _notify_data(self) -> None:
-        """Wake consumers waiting for data: threads on the condition (`_data`, after bumping
-        `_data_seq`), loops through their event (`_async_waiters`: the event's set() is
+        """Wake consumers waiting for data: threads through `_signal` (its seq moves on),
+        loops through their event (`_async_waiters`: the event's set() is
         called at once on the loop's own thread, else through loop.call_soon_threadsafe).
         In C (`_native.notify_data`): a linger.ms=0 send calls it once per record."""
         notify_data(self)
@@ -408,14 +407,10 @@ class Broker:
 
     def _wait_for_data(self, timeout: float, seen: int = -1) -> None:
         """Block until an append (to any partition) after the one numbered `seen`
-        (`_data_seq` read before the caller looked for data), or `timeout` seconds."""
-        with self._data:
-            self._data_waiters += 1
-            try:
-                if seen < 0 or self._data_seq == seen:
-                    self._data.wait(timeout)
-            finally:
-                self._data_waiters -= 1
+        (`_signal.seq` read before the caller looked for data; -1: the next append), or
+        `timeout` seconds."""
+        signal = self._signal
+        signal.wait(signal.seq if seen < 0 else seen, timeout)
 
     def _init_producer_id(self) -> tuple[int, int]:
         """A fresh producer id (epoch 0) for an idempotent producer (InitProducerId)."""

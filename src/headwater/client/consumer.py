@@ -480,7 +480,7 @@ class Consumer(ConsumerCore):
             raise ValueError("num_messages must be >= 1")
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         while True:
-            seen = self._broker._data_seq
+            seen = self._broker._signal.seq
             out = self._take_ready(num_messages)
             if out:
                 return out
@@ -577,7 +577,7 @@ class Consumer(ConsumerCore):
         while True:
             out: list[ColumnBatch] = []
             advanced = False
-            seen = self._broker._data_seq
+            seen = self._broker._signal.seq
             with self._lock:
                 self._check_open()
                 self._drive_group()

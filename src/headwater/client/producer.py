@@ -442,6 +442,12 @@ class Producer(ProducerCore):
                 return partition, -1, exc
             return partition, base, None
 
+    def _send_failed(self, topic: str, partition: int, exc: BaseException) -> None:
+        """A record produce() appended at once (linger.ms=0, nothing buffered: ProducerCore)
+        failed, and no callback asked for its delivery report: logged as _send_locked logs
+        such a batch."""
+        log.warning("delivery of %d records to %s-%d failed: %s", 1, topic, partition, delivery_error(exc).str())
+
     def _choose(self, topic: str, key: Any, state: _TopicState) -> int:
         if key is None:
             return self._partitioner(topic, None, state.partitions)
