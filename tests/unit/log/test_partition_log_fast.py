@@ -355,3 +355,40 @@ def test_tail_position_shortcut_survives_truncation_and_gaps(tmp_path) -> None:
         assert [(m.offset(), m.value()) for m in msgs] == [(30, b"again")] and nxt == 31
     finally:
         log.close()
+
+
+def test_append_one_indexes_as_recovery_rebuilds_them(tmp_path) -> None:
+    """The index bookkeeping of the C lane (LogSegmentCore.after_append) writes the offset
+    and time index entries that recovery's scan (csrc, an independent walk of the batches)
+    rebuilds from the .log alone, across an index interval of a few records and timestamps
+    that go back and forth; the largest timestamp is the latest record's among ties."""
+    path = str(tmp_path / "p")
+    log = PartitionLog.open(path, **{"flush.policy": "none", "index.interval.bytes": 200})
+    stamps = [TS + (i * 7919) % 50 for i in range(300)]  # not monotonic: max timestamp moves
+    try:
+        for i, ts in enumerate(stamps):
+            assert log.append_one(b"v%03d" % i * (1 + i % 5), None, ts) == i
+        seg = log._segments[-1]
+        top = max(stamps)
+        assert (seg.max_timestamp, seg.offset_of_max_timestamp) == (top, max(i for i, t in enumerate(stamps) if t == top))
+        written = (
+            [seg.offset_index.entry(i) for i in range(seg.offset_index.entries)],
+            [seg.time_index.entry(i) for i in range(seg.time_index.entries)],
+        )
+        assert len(written[0]) > 10
+    finally:
+        log.close()
+    for f in glob.glob(os.path.join(path, "*.index")) + glob.glob(os.path.join(path, "*.timeindex")):
+        os.unlink(f)
+    os.unlink(os.path.join(path, ".clean-shutdown"))  # recovery scans the segment
+    log = PartitionLog.open(path, **{"flush.policy": "none", "index.interval.bytes": 200})
+    try:
+        seg = log._segments[-1]
+        rebuilt = (
+            [seg.offset_index.entry(i) for i in range(seg.offset_index.entries)],
+            [seg.time_index.entry(i) for i in range(seg.time_index.entries)],
+        )
+        assert rebuilt[0] == written[0]
+        assert rebuilt[1][: len(written[1])] == written[1]  # sealing may add a last entry
+    finally:
+        log.close()
