@@ -2060,6 +2060,12 @@ cdef int64_t _decode_messages_into(list out, const uint8_t *base, size_t length,
 def last_offsets(list messages):
     """{(topic, partition): offset + 1 of the last non-error message} over `messages`."""
     cdef dict out = {}
+    _last_offsets_into(out, messages)
+    return out
+
+
+cdef int _last_offsets_into(dict out, list messages) except -1:
+    """last_offsets(messages), stored into `out`."""
     cdef Message m
     cdef Message last = None
     cdef Py_ssize_t i, n = len(messages)
@@ -2074,7 +2080,7 @@ def last_offsets(list messages):
         last = m
     if last is not None:
         out[(last._topic, last._partition)] = last._offset + 1
-    return out
+    return 0
 
 
 # ---------------------------------------------------------------- producer hot path
@@ -2239,9 +2245,24 @@ cdef extern from *:
     object hw_tuple_subtype4(object cls, object a, object b, object c, object d)
 
 
+cdef class ProducerStateEntryCore:
+    """The fields of log.producer_state.ProducerStateEntry (documented there), in C: the
+    single-record append reads and updates them for every idempotent record."""
+    cdef public int64_t producer_id
+    cdef public int producer_epoch
+    cdef public int coordinator_epoch
+    cdef public int64_t last_timestamp
+    cdef public object current_txn_first_offset  # int | None
+    cdef public object batch_metadata            # deque[BatchMetadata]
+
+
 cdef object _next_in_sequence(object manager, int64_t producer_id, int epoch, int64_t base_seq):
-    cur = (<dict?>manager.producers).get(producer_id)
-    if cur is None or epoch != cur.producer_epoch or cur.current_txn_first_offset is not None:
+    cdef ProducerStateEntryCore cur
+    found = (<dict?>manager.producers).get(producer_id)
+    if found is None:
+        return None
+    cur = <ProducerStateEntryCore?>found
+    if epoch != cur.producer_epoch or cur.current_txn_first_offset is not None:
         return None
     metas = cur.batch_metadata
     if not metas:
@@ -2252,8 +2273,8 @@ cdef object _next_in_sequence(object manager, int64_t producer_id, int epoch, in
     return cur
 
 
-cdef int _append_next(object manager, object entry, int64_t base_seq, int64_t offset,
-                      int64_t timestamp) except -1:
+cdef int _append_next(object manager, ProducerStateEntryCore entry, int64_t base_seq,
+                      int64_t offset, int64_t timestamp) except -1:
     metas = entry.batch_metadata
     # A BatchMetadata like the last one (last_seq, last_offset, offset_delta, timestamp), built
     # in C: the NamedTuple's own __new__ is a Python function, tuple.__new__ a generic call.
@@ -2790,6 +2811,27 @@ cdef class ProducerCore:
         finally:
             lock._release()
 
+    def _send_future(self, loop, topic, value, Py_ssize_t partition, meta_type, to_error):
+        """AIOProducer.send's linger.ms=0 lane: _send_one_fast, then a future of `loop`
+        completed with meta_type(topic, partition, offset, -1) (client.aio.RecordMetadata,
+        built by record_metadata), or failed with to_error(the append's exception). None
+        (nothing sent) when the record must take produce(): lingering, a transactional or
+        compressing producer, records buffered."""
+        if self._linger_s > 0:
+            return None
+        sent = self._send_one_fast(topic, value, partition)
+        if sent is None:
+            return None
+        fut = loop.create_future()
+        p, base, exc = <tuple>sent
+        if exc is not None:
+            fut.set_exception(to_error(exc))
+        else:
+            fut.set_result(record_metadata(meta_type, topic, p, base, -1))
+        if self._reports:
+            self.poll(0)
+        return fut
+
     cdef object _append_now(self, TopicBuffers state, Py_ssize_t p, PartitionBuffer buf, value):
         """Send one plain record to partition `p` now, the lock held: Broker._append_one
         without its frames (the log, kept in `buf` while open; its single-record append;
@@ -2861,7 +2903,7 @@ cdef class ConsumerCore:
     events, reads PartitionLog.read_messages hands over) calls the Python methods, which own
     those rules; _fill_one's fast branch is the Python twin of _fill_tail. Subclassed by
     Consumer, which sets every field."""
-    cdef public object _lock
+    cdef public FastRLock _lock
     cdef public bint _closed
     cdef public bint _subscribed
     cdef public bint _auto_commit
@@ -2886,8 +2928,8 @@ cdef class ConsumerCore:
         cdef list buf, taken
         cdef Py_ssize_t n
         cdef object key = None
-        lock = self._lock
-        lock.acquire()
+        cdef FastRLock lock = self._lock
+        lock._acquire()
         try:
             if self._closed:
                 self._check_open()
@@ -2918,10 +2960,10 @@ cdef class ConsumerCore:
             else:
                 taken = buf[:want]
                 del buf[:want]
-            self._consumed.update(last_offsets(taken))
+            _last_offsets_into(self._consumed, taken)
             return taken
         finally:
-            lock.release()
+            lock._release()
 
     cdef bint _fill_tail(self, object key) except -1:
         """Consumer._fill_one for a partition with a known position whose read
@@ -2956,7 +2998,8 @@ cdef class ConsumerCore:
             nxt = pos
         # Past control batches too: the next fetch starts after the last batch read.
         self._positions[key] = nxt
-        self._eof_sent.discard(key)
+        if self._eof_sent:
+            self._eof_sent.discard(key)
         return True
 
 

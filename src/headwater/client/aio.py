@@ -119,6 +119,11 @@ _PRODUCER_NAMES = {
 }
 
 
+def _send_error(exc: BaseException) -> Exception:
+    """The exception a send() future fails with when its append raised `exc`."""
+    return _delivery_error(delivery_error(exc))
+
+
 def _delivery_error(err: KafkaError) -> Exception:
     """The exception a send() future fails with: the delivery report's error, code kept."""
     from headwater.errors import KafkaApiError
@@ -193,6 +198,12 @@ class AIOProducer:
         producer = self._producer
         if producer is None:
             producer = self._require()  # raises
+        if key is None and not timestamp_ms and not headers:
+            # The plainest record (ProducerCore._send_future): with linger.ms=0 it is sent
+            # now and the future completed, as below, in C.
+            done = producer._send_future(self._loop, topic, value, -1 if partition is None else partition, RecordMetadata, _send_error)
+            if done is not None:
+                return done  # type: ignore[no-any-return]
         loop = self._loop
         fut: asyncio.Future[RecordMetadata] = loop.create_future()  # type: ignore[union-attr]
         if producer._linger_s <= 0 and not headers:
@@ -205,7 +216,7 @@ class AIOProducer:
             if sent is not None:
                 p, base, exc = sent
                 if exc is not None:
-                    fut.set_exception(_delivery_error(delivery_error(exc)))
+                    fut.set_exception(_send_error(exc))
                 else:
                     fut.set_result(record_metadata(RecordMetadata, topic, p, base, int(timestamp_ms) if timestamp_ms else -1))
                 if producer._reports:
@@ -417,24 +428,30 @@ class AIOConsumer:
     async def _wait(self, c: Any, remaining: float, timed: bool) -> None:
         """Until the next append (or this consumer's own assign, seek, subscribe or stop), or
         `remaining` seconds when `timed`; at most 50 ms while a group protocol or auto-commit
-        needs driving. Called right after a look found nothing.
+        needs driving. Called right after a look found nothing."""
+        fut, timer = self._arm(c, remaining, timed)
+        try:
+            await fut
+        finally:
+            self._disarm(timer)
 
-        Armed after looking, before yielding: an append on this loop cannot run in between,
-        and one from another thread sets the event through call_soon_threadsafe, which runs
-        after this await starts. Without a group protocol or auto-commit to drive, or a
-        deadline, only an append or those calls change what a look finds: no timer to start
-        and cancel per record."""
+    def _arm(self, c: Any, remaining: float, timed: bool) -> tuple[asyncio.Future[None], Any]:
+        """_wait's future and timer (None without one). Armed after looking, before yielding:
+        an append on this loop cannot run in between, and one from another thread sets the
+        event through call_soon_threadsafe, which runs after the await starts. Without a
+        group protocol or auto-commit to drive, or a deadline, only an append or the calls
+        above change what a look finds: no timer to start and cancel per record."""
         wakeup = self._event
         loop = self._loop
         assert wakeup is not None and loop is not None
         fut = wakeup.arm(loop)
         timer = loop.call_later(min(remaining, 0.05), wakeup.set) if timed or c._subscribed or c._auto_commit else None
-        try:
-            await fut
-        finally:
-            if timer is not None:
-                timer.cancel()
-            wakeup.disarm()
+        return fut, timer
+
+    def _disarm(self, timer: Any) -> None:
+        if timer is not None:
+            timer.cancel()
+        self._event.disarm()  # type: ignore[union-attr]
 
     def _wake(self) -> None:
         """Let a waiting getone()/getmany() look again (what it waits for changed)."""
@@ -442,7 +459,8 @@ class AIOConsumer:
             self._event.set()
 
     async def getone(self, *partitions: TopicPartition) -> ConsumerRecord:
-        # _fetch(1, None) without a coroutine of its own: a tailing reader calls it per record.
+        # _fetch(1, None) and its _wait without coroutines of their own: a tailing reader
+        # calls this once per record.
         c = self._require()
         while True:
             msgs = c._take_ready(1)
@@ -450,7 +468,11 @@ class AIOConsumer:
                 if msgs[0].error() is None:
                     return consumer_record(ConsumerRecord, msgs[0])
                 continue  # an end-of-partition event (the only messages with an error)
-            await self._wait(c, 0.05, False)
+            fut, timer = self._arm(c, 0.05, False)
+            try:
+                await fut
+            finally:
+                self._disarm(timer)
 
     async def getmany(self, *partitions: TopicPartition, timeout_ms: int = 0, max_records: int | None = None) -> dict[TopicPartition, list[ConsumerRecord]]:
         msgs = await self._fetch(max_records or 10000, timeout_ms)

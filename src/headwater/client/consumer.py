@@ -31,13 +31,13 @@ on_commit) run in the polling thread.
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from headwater._native._native import (
     ConsumerCore,
+    FastRLock,
     decode_columns,
     decode_messages,
 )
@@ -166,7 +166,7 @@ class Consumer(ConsumerCore):
         self.config = cfg
         self._isolation = _ISOLATION[str(cfg["isolation.level"])]
         self._broker = broker
-        self._lock = threading.RLock()
+        self._lock = FastRLock()
         self._group = cfg["group.id"]
         self._instance_id = cfg["group.instance.id"]
         self._reset = _RESET[str(cfg["auto.offset.reset"])]

@@ -54,6 +54,7 @@ import struct
 from collections import deque
 from typing import Any, NamedTuple
 
+from headwater._native._native import ProducerStateEntryCore
 from headwater._native._native import append_next as _native_append_next
 from headwater._native._native import next_in_sequence as _native_next_in_sequence
 from headwater.errors import (
@@ -136,10 +137,12 @@ class CompletedTxn(NamedTuple):
     is_aborted: bool
 
 
-class ProducerStateEntry:
-    """Everything the partition remembers about one producer id (kafka-spec.md c.2)."""
+class ProducerStateEntry(ProducerStateEntryCore):
+    """Everything the partition remembers about one producer id (kafka-spec.md c.2). The
+    fields are ProducerStateEntryCore's (C: the single-record append reads them)."""
 
-    __slots__ = (
+    __slots__ = ()
+    FIELDS = (
         "producer_id",
         "producer_epoch",
         "coordinator_epoch",
@@ -231,7 +234,7 @@ class ProducerStateEntry:
         if not isinstance(other, ProducerStateEntry):
             return NotImplemented
         return all(
-            getattr(self, n) == getattr(other, n) for n in self.__slots__ if n != "batch_metadata"
+            getattr(self, n) == getattr(other, n) for n in self.FIELDS if n != "batch_metadata"
         ) and list(self.batch_metadata) == list(other.batch_metadata)
 
     def __repr__(self) -> str:
