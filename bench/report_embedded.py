@@ -222,7 +222,12 @@ def main() -> int:
         line("consume() per Message", r, "M rec/s", "", None, f"bar >= 3 M/s {'PASS' if r >= 3 else 'MISS'}")
 
     print("== 5. produce-to-consume latency at 10,000 records/s (bench/latency.py)")
+    before = latency.stall_census()
     lat = latency.measure(tmp, 10_000, 100_000 if FULL else 20_000)
+    after = latency.stall_census()
+    print("  before: " + latency.census_line(before))
+    print("  after:  " + latency.census_line(after))
+    results["machine stalls (before, after latency)"] = {"before": before, "after": after}
     for face in ("asyncio", "threads"):
         ours, bare = lat[face], lat[face + " bare handoff"]
         line(f"latency {face} p50 (us)", ours["p50_us"], "us", f"bare handoff {bare['p50_us']:.1f} us")
