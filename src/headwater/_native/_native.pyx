@@ -2649,6 +2649,13 @@ cdef int _error_set() except -1:
     return -1
 
 
+# _send_plain's outcomes
+cdef enum:
+    _SEND_GENERAL = 0
+    _SENT = 1
+    _SEND_FAILED = 2
+
+
 cdef class ProducerCore:
     """The C part of client.producer.Producer: produce() for the common record (bytes or None
     value, no key, headers, timestamp or callback) appends to the partition buffer without a
@@ -2674,6 +2681,9 @@ cdef class ProducerCore:
     cdef dict _cached_topics
     cdef TopicBuffers _cached_state
     cdef int64_t _sent_base  # the offset _append_now's record got
+    cdef Py_ssize_t _sent_partition  # the partition _send_plain sent to
+    cdef object _sent_error  # the exception _send_plain's append raised
+    cdef DataSignal _signal  # the broker's (what _append_now wakes), looked up once
 
     def _produce_args(self, topic, value=None, key=None, Py_ssize_t partition=-1,
                       on_delivery=None, timestamp=0, headers=None, callback=None):
@@ -2761,16 +2771,57 @@ cdef class ProducerCore:
     def _send_one_fast(self, topic, value, Py_ssize_t partition):
         """Producer._send_one for the plainest record (bytes or None value, no key, headers
         or timestamp; a producer neither transactional nor compressing, nothing buffered)
-        without a Python frame: the linger.ms=0 asyncio send of issue 3's latency bar.
-        Every other case, including every error raised before the append, goes to
-        _send_one, which owns them.
+        without a Python frame: the linger.ms=0 send of issue 3's latency bar. Every other
+        case, including every error raised before the append, goes to _send_one, which
+        owns them.
 
         Returns (partition, base offset or -1, exception from the append or None)."""
+        cdef int r = self._send_plain(topic, value, partition)
+        if r == _SENT:
+            return self._sent_partition, self._sent_base, None
+        if r == _SEND_FAILED:
+            err, self._sent_error = self._sent_error, None
+            return self._sent_partition, -1, err
+        return self._send_one(topic, value, None, partition, 0)
+
+    def _send_future(self, loop, topic, value, Py_ssize_t partition, meta_type, to_error):
+        """AIOProducer.send's linger.ms=0 lane: _send_one_fast, then a future of `loop`
+        completed with meta_type(topic, partition, offset, -1) (client.aio.RecordMetadata,
+        built by record_metadata), or failed with to_error(the append's exception). None
+        (nothing sent) when the record must take produce(): lingering, a transactional or
+        compressing producer, records buffered."""
+        cdef int r
+        if self._linger_s > 0:
+            return None
+        r = self._send_plain(topic, value, partition)
+        if r == _SEND_GENERAL:
+            sent = self._send_one(topic, value, None, partition, 0)
+            if sent is None:
+                return None
+            p, base, exc = <tuple>sent
+        elif r == _SEND_FAILED:
+            p, base, exc = self._sent_partition, -1, self._sent_error
+            self._sent_error = None
+        else:
+            p, base, exc = self._sent_partition, self._sent_base, None
+        fut = loop.create_future()
+        if exc is not None:
+            fut.set_exception(to_error(exc))
+        else:
+            fut.set_result(record_metadata(meta_type, topic, p, base, -1))
+        if self._reports:
+            self.poll(0)
+        return fut
+
+    cdef int _send_plain(self, topic, value, Py_ssize_t partition) except -1:
+        """Send the plainest record now if this producer can (see _send_one_fast): _SENT
+        (partition and offset in _sent_partition, _sent_base), _SEND_FAILED (the append's
+        exception in _sent_error, nothing written), or _SEND_GENERAL: nothing done, the
+        record needs _send_one."""
         cdef Py_ssize_t size, p, n
         cdef TopicBuffers state
-        cdef PartitionBuffer buf
-        cdef PyObject *found
         cdef FastRLock lock
+        cdef PyObject *found
         if value is None:
             size = 0
         elif PyBytes_CheckExact(value):
@@ -2779,20 +2830,20 @@ cdef class ProducerCore:
             size = -1
         if (size < 0 or size > self._max_message or not PyUnicode_CheckExact(topic)
                 or self._topics is None or self._txn_id is not None or self._codec):
-            return self._send_one(topic, value, None, partition, 0)
+            return _SEND_GENERAL
         lock = self._lock
         lock._acquire()
         # From here every exit releases the lock.
         if self._closed or self._queued:
             lock._release()
-            return self._send_one(topic, value, None, partition, 0)
+            return _SEND_GENERAL
         if topic is self._cached_topic and self._topics is self._cached_topics:
             state = self._cached_state
         else:
             found = PyDict_GetItemWithError(self._topics, topic)
             if found == NULL:
                 lock._release()
-                return self._send_one(topic, value, None, partition, 0)
+                return _SEND_GENERAL
             state = <TopicBuffers>found
             self._cached_topic = topic
             self._cached_topics = self._topics
@@ -2802,35 +2853,16 @@ cdef class ProducerCore:
         if p < 0 or p >= n or state.buffers is None or p >= PyList_GET_SIZE(state.buffers):
             # No sticky partition yet, or a partition this producer has not seen.
             lock._release()
-            return self._send_one(topic, value, None, partition, 0)
+            return _SEND_GENERAL
         try:
             err = self._append_now(state, p, <PartitionBuffer>PyList_GET_ITEM(state.buffers, p), value)
-            if err is not None:
-                return p, -1, err
-            return p, self._sent_base, None
         finally:
             lock._release()
-
-    def _send_future(self, loop, topic, value, Py_ssize_t partition, meta_type, to_error):
-        """AIOProducer.send's linger.ms=0 lane: _send_one_fast, then a future of `loop`
-        completed with meta_type(topic, partition, offset, -1) (client.aio.RecordMetadata,
-        built by record_metadata), or failed with to_error(the append's exception). None
-        (nothing sent) when the record must take produce(): lingering, a transactional or
-        compressing producer, records buffered."""
-        if self._linger_s > 0:
-            return None
-        sent = self._send_one_fast(topic, value, partition)
-        if sent is None:
-            return None
-        fut = loop.create_future()
-        p, base, exc = <tuple>sent
-        if exc is not None:
-            fut.set_exception(to_error(exc))
-        else:
-            fut.set_result(record_metadata(meta_type, topic, p, base, -1))
-        if self._reports:
-            self.poll(0)
-        return fut
+        self._sent_partition = p
+        if err is not None:
+            self._sent_error = err
+            return _SEND_FAILED
+        return _SENT
 
     cdef object _append_now(self, TopicBuffers state, Py_ssize_t p, PartitionBuffer buf, value):
         """Send one plain record to partition `p` now, the lock held: Broker._append_one
@@ -2852,7 +2884,9 @@ cdef class ProducerCore:
                 buf.next_sequence = (buf.next_sequence + 1) & 0x7FFFFFFF
             else:
                 self._sent_base = (<PartitionLogCore?>plog)._append_one(value, None, 0, -1, -1, -1)
-            notify_data(self._broker)
+            if self._signal is None:
+                self._signal = <DataSignal?>self._broker._signal
+            _notify_waiters(self._signal)
         except (KafkaApiError, OSError, ValueError, TypeError) as exc:
             return exc
         return None
@@ -3152,10 +3186,14 @@ cdef class DataSignal:
     threading.Condition it replaces ran some forty lines of Python on both sides of every
     wakeup."""
     cdef hw_signal sig
+    # (loop, event, thread id) of asyncio waiters, woken by notify_data: a tuple, replaced
+    # whole (under the broker's lock), so notify_data iterates it without a lock.
+    cdef public tuple async_waiters
 
     def __cinit__(self):
         if hw_signal_init(&self.sig) != 0:
             raise MemoryError("cannot create a condition variable")
+        self.async_waiters = ()
 
     def __dealloc__(self):
         hw_signal_destroy(&self.sig)
@@ -3168,8 +3206,11 @@ cdef class DataSignal:
         hw_signal_notify(&self.sig)
 
     def notify(self):
-        """Bump seq and wake every waiter."""
+        """Bump seq and wake every waiting thread (not the asyncio waiters)."""
         hw_signal_notify(&self.sig)
+
+    cdef int _notify_all(self) except -1:
+        return _notify_waiters(self)
 
     def wait(self, long long seen, double timeout):
         """Until seq != seen, or `timeout` seconds."""
@@ -3178,12 +3219,17 @@ cdef class DataSignal:
 
 
 def notify_data(broker):
-    """client.broker.Broker._notify_data (documented there), in C: a linger.ms=0 send calls
-    it once per record."""
-    (<DataSignal?>broker._signal)._notify()
-    waiters = broker._async_waiters
+    """client.broker.Broker._notify_data (documented there), in C."""
+    (<DataSignal?>broker._signal)._notify_all()
+
+
+cdef int _notify_waiters(DataSignal signal) except -1:
+    """Wake what waits for an append: threads through the condition variable, asyncio
+    loops through their event (a linger.ms=0 send calls this once per record)."""
+    signal._notify()
+    waiters = signal.async_waiters
     if not waiters:
-        return
+        return 0
     me = PyThread_get_thread_ident()
     for loop, event, thread in waiters:
         if thread == me:
@@ -3199,3 +3245,4 @@ def notify_data(broker):
             loop.call_soon_threadsafe(event.set)
         except RuntimeError:
             pass  # that loop is closed; its consumer will never wait again
+    return 0

@@ -150,9 +150,7 @@ class Broker:
         # Before the logs open: recovery writes transaction markers, which wake readers.
         # Appends so far (`_signal.seq`); a thread waits only if it has not moved.
         self._signal = DataSignal()
-        # (loop, asyncio.Event) of async consumers, woken on every append. A tuple, replaced
-        # whole, so _append can iterate it without the broker lock.
-        self._async_waiters: tuple[tuple[Any, Any], ...] = ()
+        # Async consumers' (loop, event, thread) are `_signal.async_waiters`.
         self._store = MetadataStore.open(self.data_dir, default_partitions=int(settings["num.partitions"]))
         try:
             self._logs = LogManager(self.data_dir, log_defaults, topic_configs=self._store.topic_configs())
@@ -391,7 +389,7 @@ class Broker:
 
     def _notify_data(self) -> None:
         """Wake consumers waiting for data: threads through `_signal` (its seq moves on),
-        loops through their event (`_async_waiters`: the event's set() is
+        loops through their event (`_signal.async_waiters`: the event's set() is
         called at once on the loop's own thread, else through loop.call_soon_threadsafe).
         In C (`_native.notify_data`): a linger.ms=0 send calls it once per record."""
         notify_data(self)
@@ -399,11 +397,11 @@ class Broker:
     def _add_async_waiter(self, loop: Any, event: Any) -> None:
         """Wake `event` on every append; called on the thread that runs `loop`."""
         with self._lock:
-            self._async_waiters = (*self._async_waiters, (loop, event, threading.get_ident()))
+            self._signal.async_waiters = (*self._signal.async_waiters, (loop, event, threading.get_ident()))
 
     def _remove_async_waiter(self, loop: Any, event: Any) -> None:
         with self._lock:
-            self._async_waiters = tuple(w for w in self._async_waiters if w[:2] != (loop, event))
+            self._signal.async_waiters = tuple(w for w in self._signal.async_waiters if w[:2] != (loop, event))
 
     def _wait_for_data(self, timeout: float, seen: int = -1) -> None:
         """Block until an append (to any partition) after the one numbered `seen`
