@@ -478,9 +478,12 @@ def test_fetch_read_committed_stops_at_last_stable_offset(broker: Any, server: A
     broker.create_topic("t", 1)
     produce_one(server, "t", batch([b"plain"]))
     coordinator = broker.txn_coordinator
-    init = broker._txn_call(coordinator.init_producer_id, "tx", 60000, 0)
+    # The coordinator's clock is the caller's: now, or the broker timer's next step (every
+    # 50 ms) would find a transaction begun in 1970 long timed out and its id expired.
+    now_ms = int(time.time() * 1000)
+    init = broker._txn_call(coordinator.init_producer_id, "tx", 60000, now_ms)
     pid, epoch = init.producer_id, init.producer_epoch
-    broker._txn_call(coordinator.add_partitions, "tx", pid, epoch, [("t", 0)], 0)  # AddPartitionsToTxn
+    broker._txn_call(coordinator.add_partitions, "tx", pid, epoch, [("t", 0)], now_ms)  # AddPartitionsToTxn
     txn = batch([b"open-txn"], producer_id=pid, producer_epoch=epoch, base_sequence=0, attributes=TRANSACTIONAL)
     resp = call(server, PRODUCE, 9, produce_body("t", {0: txn}, txn="tx"))
     assert resp is not None and resp["responses"][0]["partition_responses"][0]["error_code"] == NONE
