@@ -198,21 +198,19 @@ class AIOProducer:
         producer = self._producer
         if producer is None:
             producer = self._require()  # raises
-        if key is None and not timestamp_ms and not headers:
-            # The plainest record (ProducerCore._send_future): with linger.ms=0 it is sent
-            # now and the future completed, as below, in C.
+        plain = key is None and not timestamp_ms and not headers
+        if plain:
+            # linger.ms=0 sends every record at once: the plainest one is appended now and
+            # the future completed with what its delivery report would have said, in C
+            # (ProducerCore._send_future); None: it must take produce().
             done = producer._send_future(self._loop, topic, value, -1 if partition is None else partition, RecordMetadata, _send_error)
             if done is not None:
                 return done  # type: ignore[no-any-return]
         loop = self._loop
         fut: asyncio.Future[RecordMetadata] = loop.create_future()  # type: ignore[union-attr]
-        if producer._linger_s <= 0 and not headers:
-            # linger.ms=0 sends every record at once: append it now and resolve the future
-            # with what its delivery report would have said (Producer._send_one).
-            if key is None and not timestamp_ms:
-                sent = producer._send_one_fast(topic, value, -1 if partition is None else partition)
-            else:
-                sent = producer._send_one(topic, value, key, -1 if partition is None else partition, timestamp_ms or 0)
+        if producer._linger_s <= 0 and not headers and not plain:
+            # The same for a record with a key or a timestamp (Producer._send_one).
+            sent = producer._send_one(topic, value, key, -1 if partition is None else partition, timestamp_ms or 0)
             if sent is not None:
                 p, base, exc = sent
                 if exc is not None:
