@@ -259,12 +259,17 @@ def measure(tmp: str, rate: int = 10_000, total: int = 20_000, rounds: int = 2) 
     return out
 
 
-def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+def parse_args(doc: str) -> argparse.Namespace:
+    """--rate, --records, --rounds: the options of this script and latency_tail.py."""
+    ap = argparse.ArgumentParser(description=doc.split("\n")[0])
     ap.add_argument("--rate", type=int, default=10_000)
     ap.add_argument("--records", type=int, default=20_000)
     ap.add_argument("--rounds", type=int, default=2)
-    args = ap.parse_args()
+    return ap.parse_args()
+
+
+def main() -> int:
+    args = parse_args(__doc__ or "")
     tmp = tempfile.mkdtemp(prefix="hw-bench-lat-", dir="/tmp")
     try:
         before = stall_census()

@@ -19,13 +19,14 @@ Only a diagnostic: the latency bar itself is bench/latency.py's figure.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import shutil
 import sys
 import tempfile
 import time
 from typing import Any
+
+from latency import parse_args  # bench/latency.py (run from bench/ or as a script there)
 
 import headwater
 
@@ -132,11 +133,7 @@ def end_to_end(rate: int, total: int, config: dict[str, Any]) -> list[tuple[floa
 
 
 def main() -> int:
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--rate", type=int, default=10_000)
-    ap.add_argument("--records", type=int, default=20_000)
-    ap.add_argument("--rounds", type=int, default=2)
-    args = ap.parse_args()
+    args = parse_args(__doc__ or "")
     print(f"{args.rate} records/s, {args.records} records per run, {args.rounds} rounds")
     for r in range(args.rounds):
         print(f"round {r + 1}")

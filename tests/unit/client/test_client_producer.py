@@ -11,10 +11,13 @@ murmur2 partition choice.
 
 from __future__ import annotations
 
+import contextlib
 import random
 import threading
 import time
 from collections import defaultdict
+from collections.abc import Iterator
+from typing import Any
 
 import numpy as np
 import pytest
@@ -462,21 +465,29 @@ def test_one_producer_shared_by_four_threads_delivers_each_record_once(broker) -
             last[k] = i
 
 
+@contextlib.contextmanager
+def _lane_broker(path: Any, partitions: int) -> Iterator[tuple[Any, Any]]:
+    """A Broker with topic "t" (`partitions`) and "small" (max.message.bytes=100), and a
+    linger.ms=0 producer: what each lane of the single-record comparisons below runs on."""
+    import headwater
+
+    with headwater.Broker(str(path), {"flush.policy": "none"}) as b:
+        b.create_topic("t", partitions=partitions)
+        b.create_topic("small", partitions=1, config={"max.message.bytes": 100})
+        yield b, b.producer({"linger.ms": 0})
+
+
 def test_send_one_fast_equals_send_one(tmp_path) -> None:  # type: ignore[no-untyped-def]
     """ProducerCore._send_one_fast (C) is Producer._send_one for a plain record: same
     partitions (sticky moves included), offsets, sequences and appended bytes; anything it does
     not handle goes to _send_one, errors of the append come back as values."""
     import random
 
-    import headwater
     from headwater.errors import MessageTooLargeError
 
     results = {}
     for lane in ("fast", "py"):
-        with headwater.Broker(str(tmp_path / lane), {"flush.policy": "none"}) as b:
-            b.create_topic("t", partitions=4)
-            b.create_topic("small", partitions=1, config={"max.message.bytes": 100})
-            p = b.producer({"linger.ms": 0})
+        with _lane_broker(tmp_path / lane, 4) as (b, p):
             p._rng = random.Random(7)
             p._topic_state("t").sticky = 1
             sent = []
@@ -528,15 +539,11 @@ def test_one_record_sends_write_what_batches_write(tmp_path) -> None:  # type: i
     """A buffer of one record is sent through the log's single-record append: the segment
     bytes, delivery reports, sequences and errors equal a producer whose records go through
     append(); each send holds one record (linger.ms=0)."""
-    import headwater
 
     reports = {}
     data = {}
     for lane in ("one", "batch"):
-        with headwater.Broker(str(tmp_path / lane), {"flush.policy": "none"}) as b:
-            b.create_topic("t", partitions=1)
-            b.create_topic("small", partitions=1, config={"max.message.bytes": 100})
-            p = b.producer({"linger.ms": 0})
+        with _lane_broker(tmp_path / lane, 1) as (b, p):
             if lane == "batch":
                 # The general path: the same call made through append().
                 p._broker._append_one = lambda t, q, v, k, ts, pid, ep, seq, b=b: b._append(  # type: ignore[method-assign]
