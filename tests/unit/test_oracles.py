@@ -284,3 +284,27 @@ def test_kafka_python_log_append_time_batch(impl, record_layer):
     assert header.timestamp_type == 1
     records = record_layer.batch_records(bytes(batch))
     assert {r.timestamp for r in records} == {TS0 + 99999}
+
+
+def test_value_only_batch_across_varint_widths_is_byte_identical_to_kafka_python(impl, tmp_path):
+    """The producer's path (values only, one timestamp) writes its varints without a loop for
+    one and two bytes: value lengths, record lengths and offset deltas here cross the 1/2 and
+    2/3-byte boundaries (zig-zag 64 and 8192). kafka-python must write the same bytes, both
+    for build_batch and for the batch a segment append writes into its file."""
+    lengths = [0, 1, 62, 63, 64, 65, 100, 8190, 8191, 8192, 8193, 20000]
+    values = [b"v" * lengths[i % len(lengths)] if i % 50 else None for i in range(8300)]
+    _, _, builder_class = _client("kafka-python")
+    builder = builder_class(magic=2, compression_type=0, is_transactional=False,
+                            producer_id=-1, producer_epoch=-1, base_sequence=-1, batch_size=1 << 30)
+    for offset, value in enumerate(values):
+        builder.append(offset, timestamp=TS0, key=None, value=value, headers=[])
+    theirs = bytes(builder.build())
+    # kafka-python writes partition_leader_epoch 0.
+    assert impl.build_batch(values, timestamp=TS0, partition_leader_epoch=0) == theirs
+    if impl.__name__ == "headwater._native._native":
+        seg = impl.Segment(str(tmp_path / "0.log"), 64 << 20, True)
+        position, size = seg.append_records(values, None, TS0, 0, 0)
+        seg.close()
+        with open(tmp_path / "0.log", "rb") as f:
+            f.seek(position)
+            assert f.read(size) == theirs

@@ -6,7 +6,8 @@ threads through a C condition variable (DataSignal); none of that may change wha
 sees. A topic deleted and created again gets the new log, a send that fails is reported (a
 warning for produce() without a callback, the future's exception for AIOProducer.send), a
 waiting thread wakes for an append and not before, and the asyncio results built in C equal
-the ones the dataclass constructors build.
+the ones the dataclass constructors build. A partition buffer starts presized to its last
+batch, and still holds exactly what was produced.
 Method: real Broker on tmp_path; records read back through the public consumer or the log;
 threads joined with timeouts.
 """
@@ -145,3 +146,49 @@ def test_c_built_results_equal_the_dataclass_constructors() -> None:
     plain = consumer_record(ConsumerRecord, Message("t", 0, 0, None, None))
     assert plain == ConsumerRecord("t", 0, 0, -1, 0, None, None, ())
     assert dataclasses.asdict(plain)["headers"] == ()
+
+
+# ------------------------------------------------------------- presized partition buffers
+
+
+def test_partition_buffer_take_leaves_an_empty_list_with_the_last_batch_capacity() -> None:
+    """take() hands the filled list over and leaves an empty one with room for as many items
+    (produce() then appends without growing it); the taken list is not touched again."""
+    import sys
+
+    from headwater._native._native import PartitionBuffer
+
+    buf = PartitionBuffer()
+    buf.values.extend(b"%d" % i for i in range(1000))
+    taken = buf.take()[0]
+    assert taken == [b"%d" % i for i in range(1000)]
+    assert buf.values == [] and len(buf.values) == 0
+    assert sys.getsizeof(buf.values) >= sys.getsizeof([]) + 1000 * 8
+    buf.values.append(b"x")
+    buf.values.extend([b"y"] * 1500)  # past the capacity: grows as any list
+    assert buf.values == [b"x"] + [b"y"] * 1500
+    assert taken[:2] == [b"0", b"1"] and len(taken) == 1000
+    assert buf.take()[0][0] == b"x"
+    buf.take()
+    assert buf.values == [] and sys.getsizeof(buf.values) == sys.getsizeof([])  # took nothing
+
+
+def test_produce_fills_presized_buffers_in_order(tmp_path) -> None:
+    """Batches of changing sizes through the presized buffers: every record once, in order."""
+    with headwater.Broker(str(tmp_path / "d")) as b:
+        b.create_topic("t", partitions=1)
+        p = b.producer({"linger.ms": 60_000, "batch.num.messages": 7})
+        sent = []
+        for i in range(100):
+            value = b"r%03d" % i
+            p.produce("t", value, partition=0)
+            sent.append(value)
+            if i % 13 == 0:
+                p.flush()  # a short batch: the next buffer starts with a smaller capacity
+        p.flush()
+        p.close()
+        c = b.consumer({"group.id": None})
+        c.assign([headwater.TopicPartition("t", 0, headwater.OFFSET_BEGINNING)])
+        got = [m.value() for m in c.consume(200, 2.0)]
+        c.close()
+    assert got == sent
