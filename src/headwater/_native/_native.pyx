@@ -118,7 +118,7 @@ cdef inline int _acquire(object obj, _bytes_ref *ref) except -1:
     return 0
 
 
-cdef inline void _release(_bytes_ref *ref):
+cdef inline void _release(_bytes_ref *ref) noexcept:
     if ref.release:
         PyBuffer_Release(&ref.view)
         ref.release = False
@@ -2181,7 +2181,7 @@ cdef class FastRLock:
         self._count = 1
         return 0
 
-    cdef inline void _release(self):
+    cdef inline void _release(self) noexcept:
         self._count -= 1
         if self._count == 0:
             self._owner = 0
@@ -3256,7 +3256,7 @@ cdef class DataSignal:
     def seq(self):
         return hw_signal_seq(&self.sig)
 
-    cdef inline void _notify(self):
+    cdef inline void _notify(self) noexcept:
         hw_signal_notify(&self.sig)
 
     def notify(self):
