@@ -648,16 +648,24 @@ class Producer(ProducerCore):
                 if buf.values:
                     self._send_locked(state, p)
 
-    def _send_lingering(self) -> None:
-        """Send buffers whose first record waited linger.ms (the broker's timer calls this)."""
+    def _send_lingering(self) -> float | None:
+        """Send buffers whose first record waited linger.ms (the broker's timer calls this).
+        Returns when the next of the buffers left comes due (time.monotonic() seconds), None
+        when nothing is buffered."""
         with self._lock:
             if self._queued == 0 or self._closed:
-                return
+                return None
             deadline = time.monotonic() - self._linger_s
+            first = None
             for state in self._all_topics.values():
                 for p, buf in enumerate(state.buffers):
-                    if buf.values and buf.first_ms <= deadline:
+                    if not buf.values:
+                        continue
+                    if buf.first_ms <= deadline:
                         self._send_locked(state, p)
+                    elif first is None or buf.first_ms < first:
+                        first = buf.first_ms
+            return None if first is None else first + self._linger_s
 
     # ------------------------------------------------------------------ transactions
 

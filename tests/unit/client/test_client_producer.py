@@ -127,27 +127,66 @@ def _sleeps(wake: _RecordingWake, count: int) -> list[float | None]:
 def test_timer_ticks_only_while_a_producer_can_linger(make_broker) -> None:
     """With only linger.ms=0 producers the timer sleeps past timer.interval.ms (to the
     coordinators' 50 ms step: each tick takes the GIL from the caller's thread); a producer
-    that can linger wakes it, and it ticks every timer.interval.ms again while that producer
-    is open. The sleeps are read from the timer's wake event, not measured."""
+    that can linger wakes it, and while that producer is open the timer sleeps at most its
+    linger.ms (a record produced meanwhile is then sent at most linger.ms plus a tick late),
+    and never less than timer.interval.ms. The sleeps are read from the timer's wake event,
+    not measured."""
     broker = make_broker({"timer.interval.ms": 2})
     wake = broker._timer_wake = _RecordingWake()
     broker.producer({"linger.ms": 0})
     sleeps = _sleeps(wake, 6)[2:]  # the first ones may predate the swap or the producer
-    assert len(sleeps) == 4 and all(s is not None and s > 0.002 for s in sleeps), sleeps
+    assert len(sleeps) == 4 and all(s is not None and s > 0.02 for s in sleeps), sleeps
 
     lingering = broker.producer({"linger.ms": 20})
     _sleeps(wake, 2)  # the sleep under way when it registered, cut short
-    assert _sleeps(wake, 4) == [0.002] * 4
+    sleeps = _sleeps(wake, 4)
+    assert len(sleeps) == 4 and all(s is not None and 0.002 <= s <= 0.020 for s in sleeps), sleeps
     broker.create_topic("t", 1)
-    lingering.produce("t", b"v")  # sent by the timer, as in test_linger_sends_without_flush
+    lingering.produce("t", b"v")
+    # Sent by the timer alone (no poll, no flush).
     deadline = time.monotonic() + 5
-    while len(lingering) and time.monotonic() < deadline:
-        lingering.poll(0.01)
-    assert len(lingering) == 0
+    while broker.get_log("t", 0).log_end_offset == 0 and time.monotonic() < deadline:
+        time.sleep(0.005)
+    assert broker.get_log("t", 0).log_end_offset == 1
 
     lingering.close()
     _sleeps(wake, 2)
-    assert all(s is not None and s > 0.002 for s in _sleeps(wake, 3))
+    assert all(s is not None and s > 0.02 for s in _sleeps(wake, 3))
+
+
+def test_send_lingering_returns_when_the_oldest_buffered_batch_is_due(broker) -> None:
+    """The timer learns from each producer when its next batch comes due (Kafka's sender
+    polls until then): the first buffered record's time plus linger.ms, across partitions;
+    None once nothing is buffered; and the broker's step says by when to look again."""
+    broker.create_topic("t", 2)
+    p = broker.producer({"linger.ms": 400})
+    assert p._send_lingering() is None
+    before = time.monotonic()
+    p.produce("t", b"a", partition=1)
+    after = time.monotonic()
+    time.sleep(0.01)
+    p.produce("t", b"b", partition=0)  # buffered later: due later
+    due = p._send_lingering()
+    assert due is not None and before + 0.4 <= due <= after + 0.4
+    assert len(p) == 2  # nothing was due yet
+    now = time.monotonic()
+    assert broker._send_due_batches() == pytest.approx(due)
+    p.flush()
+    assert p._send_lingering() is None
+    # Nothing buffered, but it can linger: look again within linger.ms.
+    assert now + 0.4 <= broker._send_due_batches() <= time.monotonic() + 0.4
+    p.close()
+    assert broker._send_due_batches() is None  # no producer can linger
+
+
+def test_timer_sleep_is_the_earlier_of_due_batch_and_coordinator_step() -> None:
+    from headwater.client.broker import _timer_sleep
+
+    assert _timer_sleep(10.0, 10.02, 10.05, 0.005) == pytest.approx(0.02)  # the batch first
+    assert _timer_sleep(10.0, 10.09, 10.05, 0.005) == pytest.approx(0.05)  # the coordinators first
+    assert _timer_sleep(10.0, None, 10.05, 0.005) == pytest.approx(0.05)  # nothing lingers
+    assert _timer_sleep(10.0, 10.001, 10.05, 0.005) == 0.005  # never under timer.interval.ms
+    assert _timer_sleep(10.0, 9.0, 10.05, 0.005) == 0.005  # overdue: one tick
 
 
 def test_timer_wakes_for_close(make_broker) -> None:

@@ -378,7 +378,10 @@ def test_crash_with_an_open_transaction_ends_it_after_reopen(make_broker, tmp_pa
     tick) survived, so the timeout or the next instance aborts it; or it did not, and the
     broker aborts the hanging transaction as it opens."""
     data = tmp_path / "data"
-    timeout_ms = 300 if how == "timeout" else 60000
+    # "timeout": long enough that neither the child (it sleeps 0.3 s for the tick, during
+    # which its own coordinator step would end an expired transaction) nor the reopened
+    # broker before the first assertion can see it expire; short enough to wait out below.
+    timeout_ms = 2000 if how == "timeout" else 60000
     args = [str(data), str(timeout_ms), "none" if how == "hanging" else "tick"]
     subprocess.run([sys.executable, "-c", CRASH_CHILD, *args], check=True, timeout=60)
     broker = make_broker()
