@@ -2609,9 +2609,10 @@ cdef Py_ssize_t _PRESIZE_MAX = 1 << 16
 cdef list _presized_list(Py_ssize_t capacity):
     """An empty list with room for `capacity` items (at most _PRESIZE_MAX): a producer fills
     its partition buffer to about the size of the batch it sent last, and growing a list
-    from empty to 8,000 items reallocates and copies it ~20 times (a fifth of produce()'s own
-    cost per record at 100-byte values). A list of size 0 whose item array is longer is a
-    state lists are in after any pop; PyList_New leaves the unused slots NULL."""
+    from empty to 8,000 items reallocates and copies it ~20 times (callgrind: PyList_Append
+    cost 105 instructions a record with the growth, 62 without, before produce() inlined
+    the append, hw_list_append). A list of size 0 whose item array is longer is a state
+    lists are in after any pop; PyList_New leaves the unused slots NULL."""
     cdef list out
     if capacity <= 0:
         return []
