@@ -103,8 +103,7 @@ def run_interleaved(tmp: str, policy: str, face: str, state_policy: str | None =
 
 def median_pair(policy: str, face: str, tmp: str, state_policy: str | None) -> tuple[float, float]:
     """The run with the median ratio of REPS interleaved runs."""
-    runs = sorted(run_interleaved(tmp, policy, face, state_policy) for _ in range(REPS))
-    runs.sort(key=lambda r: r[0] / r[1])
+    runs = sorted((run_interleaved(tmp, policy, face, state_policy) for _ in range(REPS)), key=lambda r: r[0] / r[1])
     return runs[len(runs) // 2]
 
 
