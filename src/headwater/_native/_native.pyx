@@ -558,11 +558,10 @@ def build_batch(values, keys=None, headers=None, timestamps=None, *, int64_t bas
         free(buf)
 
 
-def build_control_batch(int control_type, *, int64_t producer_id, int producer_epoch,
-                        int32_t coordinator_epoch, int64_t timestamp, int64_t base_offset=0,
-                        int32_t partition_leader_epoch=-1):
-    cdef uint8_t key[4]
-    cdef uint8_t value[6]
+cdef inline void _control_record(int control_type, int32_t coordinator_epoch, uint8_t *key,
+                                 uint8_t *value) noexcept:
+    """A transaction marker's record (kafka-spec.md a.5): key int16 version 0, int16 type;
+    value int16 version 0, int32 coordinator epoch."""
     key[0] = 0
     key[1] = 0
     key[2] = <uint8_t>((control_type >> 8) & 0xff)
@@ -573,6 +572,14 @@ def build_control_batch(int control_type, *, int64_t producer_id, int producer_e
     value[3] = <uint8_t>((coordinator_epoch >> 16) & 0xff)
     value[4] = <uint8_t>((coordinator_epoch >> 8) & 0xff)
     value[5] = <uint8_t>(coordinator_epoch & 0xff)
+
+
+def build_control_batch(int control_type, *, int64_t producer_id, int producer_epoch,
+                        int32_t coordinator_epoch, int64_t timestamp, int64_t base_offset=0,
+                        int32_t partition_leader_epoch=-1):
+    cdef uint8_t key[4]
+    cdef uint8_t value[6]
+    _control_record(control_type, coordinator_epoch, key, value)
     cdef uint8_t buf[128]
     cdef hw_batch_writer w
     _raise_for(hw_batch_begin(&w, buf, 128, base_offset, partition_leader_epoch, 0x30,
@@ -1541,6 +1548,26 @@ cdef class Segment:
         finally:
             _release(&vref)
         _raise_for(st, "record")
+        size_out[0] = hw_batch_finish(&w)
+        return self._write_staged_at(buf, size_out[0], max_batch_bytes, pos_out)
+
+    cdef int _append_control(self, int control_type, int64_t timestamp, int64_t base_offset,
+                             int32_t partition_leader_epoch, int64_t producer_id,
+                             int producer_epoch, int32_t coordinator_epoch,
+                             Py_ssize_t max_batch_bytes, size_t *pos_out,
+                             size_t *size_out) except -1:
+        """append_batch(build_control_batch(...), base_offset, ...) built in place: the same
+        bytes (a test compares them) without the batch object or its header's parse."""
+        cdef uint8_t key[4]
+        cdef uint8_t value[6]
+        cdef hw_batch_writer w
+        cdef uint8_t *buf
+        self._check_open()
+        _control_record(control_type, coordinator_epoch, key, value)
+        buf = self._staging(128)
+        _raise_for(hw_batch_begin(&w, buf, 128, base_offset, partition_leader_epoch, 0x30,
+                                  producer_id, <int16_t>producer_epoch, -1, timestamp), "control")
+        _raise_for(hw_batch_write_record(&w, timestamp, key, 4, value, 6, 0, 0), "control")
         size_out[0] = hw_batch_finish(&w)
         return self._write_staged_at(buf, size_out[0], max_batch_bytes, pos_out)
 
@@ -2546,6 +2573,30 @@ cdef class PartitionLogCore:
 
         Raises: as append()."""
         return self._append_one(value, key, timestamp, producer_id, producer_epoch, base_sequence)
+
+    def _append_control_locked(self, int control_type, int64_t producer_id, int producer_epoch,
+                               int32_t coordinator_epoch, int64_t timestamp):
+        """Append a COMMIT/ABORT marker built in place (lock held, log writable, producer
+        state checked: PartitionLog.write_txn_marker). The marker is one batch of 78 bytes
+        with CreateTime `timestamp`; a LogAppendTime topic takes _append_raw_locked instead.
+        Returns its offset. Raises KafkaStorageError as append()."""
+        cdef LogSegmentCore seg
+        cdef int64_t base
+        cdef size_t pos = 0, size = 0
+        self._check_config()
+        seg = self._tail_segment(128, timestamp, 1)
+        if seg is None:
+            seg = <LogSegmentCore?>self._segment_for_append_locked(128, timestamp, 1)
+        base = seg.next_offset
+        try:
+            seg.log._append_control(control_type, timestamp, base, self.partition_leader_epoch,
+                                    producer_id, producer_epoch, coordinator_epoch,
+                                    self._c_max_message_bytes, &pos, &size)
+        except OSError as exc:
+            raise KafkaStorageError(f"append to {seg.log.path} failed: {exc}") from exc
+        seg._after_append(pos, size, base, timestamp)
+        self._after_append(seg, 1, True)
+        return base
 
     cdef object _read_messages(self, int64_t offset, Py_ssize_t max_bytes, topic,
                                int32_t partition, bint verify_crc, int isolation_level):

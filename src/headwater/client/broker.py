@@ -619,7 +619,7 @@ class Broker:
                 if complete is not None:
                     complete(pid, commit, now)
                     self._persist_group_records_locked()
-        self._notify_data()
+        notify_data(self)
         coordinator = self.txn_coordinator
         coordinator.markers_written(txn_id, now)
         if coordinator.sync_pending:

@@ -946,7 +946,7 @@ class Producer(ProducerCore):
             self._set_txn_state(_TXN_BEGIN_COMMIT)  # produce() is refused from here on
             self._send_all_locked()
             if not self._reports:  # no delivery report to serve first: end it now
-                self._end_txn_locked(True, self._deadline(timeout))
+                self._end_txn_locked(True, timeout)
                 self._set_txn_state(_TXN_READY)
                 self._txn_partitions = set()
                 return
@@ -954,7 +954,7 @@ class Producer(ProducerCore):
         with self._lock:
             self._check_txn_api((_TXN_BEGIN_COMMIT,))
             self._send_all_locked()  # a delivery callback may not produce; nothing to send
-            self._end_txn_locked(True, self._deadline(timeout))
+            self._end_txn_locked(True, timeout)
             self._set_txn_state(_TXN_READY)
             self._txn_partitions = set()
 
@@ -973,8 +973,8 @@ class Producer(ProducerCore):
             self._check_txn_api((_TXN_IN_TRANSACTION, _TXN_ABORTABLE, _TXN_BEGIN_ABORT))
             self._set_txn_state(_TXN_BEGIN_ABORT)
             self._purge_locked()
-            deadline = self._deadline(timeout)
-            self._end_txn_locked(False, deadline)
+            deadline = self._deadline(timeout)  # EndTxn and the epoch bump share it
+            self._end_txn_locked(False, timeout, deadline)
             if self._txn_bump_epoch:
                 try:
                     result = self._init_producer_id_locked(deadline, self.producer_id, self.producer_epoch)
@@ -987,9 +987,12 @@ class Producer(ProducerCore):
             self._txn_error = None
         self._serve()
 
-    def _end_txn_locked(self, commit: bool, deadline: float) -> None:
-        """EndTxn and its markers (the broker writes them in the same call). A transaction
-        that never reached the coordinator (no partition, no offsets) ends locally."""
+    def _end_txn_locked(self, commit: bool, timeout: float | None, deadline: float | None = None) -> None:
+        """EndTxn and its markers (the broker writes them in the same call), retried while
+        the coordinator is still completing the previous outcome until `deadline`, or, if
+        None, for `timeout` seconds from the first retry (_deadline: a commit's common case
+        never needs one). A transaction that never reached the coordinator (no partition,
+        no offsets) ends locally."""
         if not self._txn_partitions:
             return
         b = self._broker
@@ -999,6 +1002,8 @@ class Producer(ProducerCore):
                 b._txn_call(coordinator.end_txn, self._txn_id, self.producer_id, self.producer_epoch, commit, _now_ms())
                 return
             except ConcurrentTransactionsError:
+                if deadline is None:
+                    deadline = self._deadline(timeout)
                 if time.monotonic() >= deadline:
                     raise KafkaException(TxnKafkaError(ERR__TIMED_OUT, "EndTxn: the coordinator is still completing", retriable=True)) from None
                 time.sleep(_RETRY_BACKOFF_S)

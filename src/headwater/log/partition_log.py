@@ -725,24 +725,23 @@ class PartitionLog(PartitionLogCore):
         """
         ts = _now_ms() if timestamp is None else int(timestamp)
         ctype = CONTROL_COMMIT if commit else CONTROL_ABORT
-        raw = record.build_control_batch(
-            ctype,
-            producer_id=producer_id,
-            producer_epoch=producer_epoch,
-            coordinator_epoch=coordinator_epoch,
-            timestamp=ts,
-        )
         # Built here, so append_batch_ex's checks of a client's batch (CRC, structure, the
         # marker record's decoding) have nothing to find; the producer state is checked and
         # applied directly (one marker per transaction and partition: the commit's cost).
-        header = record.parse_batch_header(raw)
         with self._lock:
             if self._closed or self._offline is not None:
                 self._check_writable()
             producers = self._producers
             producers.check_end_txn_marker(producer_id, producer_epoch, coordinator_epoch)
             append_time = self._append_time()
-            base = self._append_raw_locked(raw, header, 1, append_time)
+            if append_time < 0:  # CreateTime: the batch is built in the segment's buffer
+                base = self._append_control_locked(ctype, producer_id, producer_epoch, coordinator_epoch, ts)
+            else:
+                raw = record.build_control_batch(
+                    ctype, producer_id=producer_id, producer_epoch=producer_epoch,
+                    coordinator_epoch=coordinator_epoch, timestamp=ts,
+                )
+                base = self._append_raw_locked(raw, record.parse_batch_header(raw), 1, append_time)
             completed = producers.apply_end_txn_marker(
                 producer_id, ctype, coordinator_epoch, producer_epoch, base, append_time if append_time >= 0 else ts
             )

@@ -392,3 +392,68 @@ def test_append_one_indexes_as_recovery_rebuilds_them(tmp_path) -> None:
         assert rebuilt[1][: len(written[1])] == written[1]  # sealing may add a last entry
     finally:
         log.close()
+
+
+# The spec's COMMIT marker (kafka-spec.md a.5; tests/unit/test_codec.py's COMMIT_BATCH): producer
+# 1000 epoch 2, coordinator epoch 5, CreateTime 1700000000000, base offset 10, leader epoch 0.
+SPEC_COMMIT_MARKER = bytes.fromhex(
+    "000000000000000a 00000042 00000000 02 a7d9b82a 0030 00000000"
+    "0000018bcfe56800 0000018bcfe56800 00000000000003e8 0002 ffffffff 00000001"
+    "20 00 00 00 08 00000001 0c 000000000005 00".replace(" ", "")
+)
+
+
+def _written(log: PartitionLog) -> bytes:
+    """The active segment's bytes up to its size (a marker ends in a zero byte, which
+    _log_bytes' trim of the preallocated tail would cut)."""
+    seg = log.segments[-1]
+    with open(seg.log_path, "rb") as fh:
+        return fh.read()[: seg.size]
+
+
+def test_txn_marker_is_built_in_place_with_the_spec_bytes(tmp_path) -> None:
+    """write_txn_marker builds the marker in the segment's buffer (no batch object): the bytes
+    on disk are the spec's COMMIT marker, and an ABORT one is build_control_batch's."""
+    from headwater import record
+
+    log = PartitionLog.open(str(tmp_path / "p"), **{"flush.policy": "none"})
+    try:
+        assert log.partition_leader_epoch == 0
+        log.append([b"v"] * 10, producer_id=PID, producer_epoch=EPOCH, base_sequence=0, is_transactional=True, timestamp=TS)
+        before = log.segments[-1].size
+        result = log.write_txn_marker(PID, EPOCH, True, 5, 1_700_000_000_000)
+        assert result.base_offset == 10 and result.completed_txn is not None
+        assert _written(log)[before:] == SPEC_COMMIT_MARKER
+        assert log.last_stable_offset == log.log_end_offset == 11
+
+        log.append([b"w"], producer_id=PID, producer_epoch=EPOCH, base_sequence=10, is_transactional=True, timestamp=TS)
+        before = log.segments[-1].size
+        log.write_txn_marker(PID, EPOCH, False, 5, TS + 9)
+        expected = record.build_control_batch(
+            0, producer_id=PID, producer_epoch=EPOCH, coordinator_epoch=5, timestamp=TS + 9,
+            base_offset=12, partition_leader_epoch=0,
+        )
+        assert _written(log)[before:] == expected
+        assert log.last_stable_offset == log.log_end_offset == 13
+    finally:
+        log.close()
+
+
+def test_txn_marker_on_a_log_append_time_topic_is_stamped(tmp_path) -> None:
+    """A LogAppendTime topic's marker takes the general append: LogAppendTime attribute set,
+    max timestamp the broker's clock, not the coordinator's."""
+    import time
+
+    from headwater import record
+
+    log = PartitionLog.open(str(tmp_path / "p"), **{"flush.policy": "none", "message.timestamp.type": "LogAppendTime"})
+    try:
+        log.append([b"v"], producer_id=PID, producer_epoch=EPOCH, base_sequence=0, is_transactional=True)
+        before = log.segments[-1].size
+        now = int(time.time() * 1000)
+        log.write_txn_marker(PID, EPOCH, True, 0, 1234)
+        header = record.parse_batch_header(_written(log)[before:])
+        assert header.attributes == 0x38 and header.base_offset == 1
+        assert header.max_timestamp >= now
+    finally:
+        log.close()
