@@ -88,6 +88,26 @@ def stall_census(seconds: float = 1.0) -> dict[str, float]:
     }
 
 
+def idle_policy() -> str:
+    """How this machine's idle vCPUs wait (Linux cpuidle): the driver, and under the haltpoll
+    driver of a KVM guest its guest_halt_poll_ns. With 0 an idle vCPU halts at once (an exit
+    to the host), and a thread woken on it, or the work right after a block, runs slower for
+    some microseconds: on the development VMs (haltpoll, 0) raising it to 200,000 took the
+    threaded face's p50 from ~45 to ~35 us and the bare handoff's from ~27 to ~20
+    (bench/README.md, "Ratios on a shared VM"). Printed with every latency figure."""
+
+    def read(path: str) -> str | None:
+        try:
+            with open(path, encoding="ascii") as f:
+                return f.read().strip()
+        except OSError:
+            return None
+
+    driver = read("/sys/devices/system/cpu/cpuidle/current_driver") or "unknown"
+    poll_ns = read("/sys/module/haltpoll/parameters/guest_halt_poll_ns")
+    return f"cpuidle driver {driver}" + ("" if poll_ns is None else f", guest_halt_poll_ns={poll_ns}")
+
+
 def census_line(c: dict[str, float]) -> str:
     return (
         f"machine stalls of a running thread: {c['gaps_20us_per_s']:.0f}/s >= 20 us, "
@@ -283,6 +303,7 @@ def main() -> int:
         print(f"{name:<24} p50 {r['p50_us']:8.1f} us   p99 {r['p99_us']:8.1f} us   p99.9 {r['p999_us']:8.1f} us")
     print("before: " + census_line(before))
     print("after:  " + census_line(after))
+    print("idle vCPUs: " + idle_policy())
     return 0
 
 

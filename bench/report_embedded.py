@@ -299,7 +299,8 @@ def main() -> int:
     after = latency.stall_census()
     print("  before: " + latency.census_line(before))
     print("  after:  " + latency.census_line(after))
-    results["machine stalls (before, after latency)"] = {"before": before, "after": after}
+    print("  idle vCPUs: " + latency.idle_policy())
+    results["machine stalls (before, after latency)"] = {"before": before, "after": after, "idle_policy": latency.idle_policy()}
     for face in ("asyncio", "threads"):
         ours, bare = lat[face], lat[face + " bare handoff"]
         line(f"latency {face} p50 (us)", ours["p50_us"], "us", f"bare handoff {bare['p50_us']:.1f} us")
