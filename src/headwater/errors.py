@@ -10,11 +10,15 @@
     ├── CorruptRecordError           bad batch/record bytes (wire code CORRUPT_MESSAGE = 2)
     │   ├── InvalidCrcError          CRC-32C mismatch
     │   └── TruncatedError           the buffer ends inside a batch or varint
-    ├── KafkaApiError(code, retriable)  one subclass per wire error code
+    ├── KafkaApiError(code, retriable)  one subclass per wire error code; also a KafkaException
     │   ├── OffsetOutOfRangeError (1), MessageTooLargeError (10), InvalidRecordError (87), ...
     └── ConfigError                  unknown config name or bad value
 
-Codes never change: they are Kafka's (kafka-spec.md g.7).
+    KafkaException                   confluent_kafka.KafkaException: args[0] is a KafkaError
+    KafkaError                       confluent_kafka.KafkaError: code(), name(), str(), ...
+
+Codes never change: they are Kafka's (kafka-spec.md g.7), or librdkafka's local (negative)
+ones where the embedded client reports what librdkafka would (_NO_OFFSET, _STATE).
 """
 
 from __future__ import annotations
@@ -53,14 +57,146 @@ class ConfigError(HeadwaterError, ValueError):
     """A config name is unknown or its value is out of range."""
 
 
-class KafkaApiError(HeadwaterError):
-    """An error with a Kafka wire error code."""
+# librdkafka's names for the codes headwater raises (rdkafka.h RD_KAFKA_RESP_ERR_*): Kafka's
+# wire codes, and librdkafka's local ones (negative) where the embedded API reports what
+# librdkafka would.
+_NAMES = {
+    -191: "_PARTITION_EOF",
+    -190: "_UNKNOWN_PARTITION",
+    -188: "_UNKNOWN_TOPIC",
+    -186: "_INVALID_ARG",
+    -185: "_TIMED_OUT",
+    -172: "_STATE",
+    -168: "_NO_OFFSET",
+    -1: "UNKNOWN",
+    0: "NO_ERROR",
+    1: "OFFSET_OUT_OF_RANGE",
+    2: "INVALID_MSG",
+    3: "UNKNOWN_TOPIC_OR_PART",
+    10: "MSG_SIZE_TOO_LARGE",
+    12: "OFFSET_METADATA_TOO_LARGE",
+    15: "COORDINATOR_NOT_AVAILABLE",
+    17: "TOPIC_EXCEPTION",
+    22: "ILLEGAL_GENERATION",
+    23: "INCONSISTENT_GROUP_PROTOCOL",
+    24: "INVALID_GROUP_ID",
+    25: "UNKNOWN_MEMBER_ID",
+    26: "INVALID_SESSION_TIMEOUT",
+    27: "REBALANCE_IN_PROGRESS",
+    32: "INVALID_TIMESTAMP",
+    36: "TOPIC_ALREADY_EXISTS",
+    37: "INVALID_PARTITIONS",
+    38: "INVALID_REPLICATION_FACTOR",
+    40: "INVALID_CONFIG",
+    45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
+    46: "DUPLICATE_SEQUENCE_NUMBER",
+    47: "INVALID_PRODUCER_EPOCH",
+    48: "INVALID_TXN_STATE",
+    56: "KAFKA_STORAGE_ERROR",
+    59: "UNKNOWN_PRODUCER_ID",
+    68: "NON_EMPTY_GROUP",
+    69: "GROUP_ID_NOT_FOUND",
+    76: "UNSUPPORTED_COMPRESSION_TYPE",
+    79: "MEMBER_ID_REQUIRED",
+    81: "GROUP_MAX_SIZE_REACHED",
+    82: "FENCED_INSTANCE_ID",
+    87: "INVALID_RECORD",
+}
+
+
+class KafkaError:
+    """An error code with a name and a message (confluent_kafka.KafkaError's shape)."""
+
+    _PARTITION_EOF = -191
+    NO_ERROR = 0
+
+    __slots__ = ("_code", "_str", "_retriable")
+
+    def __init__(self, code: int, message: str = "", retriable: bool = False) -> None:
+        self._code = code
+        self._str = message
+        self._retriable = retriable
+
+    @classmethod
+    def from_exception(cls, exc: BaseException) -> KafkaError:
+        return cls(getattr(exc, "code", -1), str(exc), bool(getattr(exc, "retriable", False)))
+
+    def code(self) -> int:
+        return self._code
+
+    def str(self) -> str:
+        return self._str
+
+    def name(self) -> str:
+        """librdkafka's name for the code (what confluent_kafka.KafkaError.name() returns)."""
+        return _NAMES.get(self._code, f"ERR_{self._code}")
+
+    def retriable(self) -> bool:
+        return self._retriable
+
+    def fatal(self) -> bool:
+        """True if the producer is unusable (only transactional errors are: TxnKafkaError)."""
+        return False
+
+    def txn_requires_abort(self) -> bool:
+        """True if the transaction must be aborted (only transactional errors: TxnKafkaError)."""
+        return False
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, KafkaError):
+            return self._code == other._code
+        if isinstance(other, int):
+            return self._code == other
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._code)
+
+    def __str__(self) -> str:
+        return f"KafkaError{{code={self.name()},val={self._code},str=\"{self._str}\"}}"
+
+    def __repr__(self) -> str:
+        return f"KafkaError(code={self._code}, {self._str!r})"
+
+
+# confluent_kafka.KafkaError's constants: KafkaError.UNKNOWN_TOPIC_OR_PART, KafkaError._NO_OFFSET.
+for _code, _name in _NAMES.items():
+    setattr(KafkaError, _name, _code)
+del _code, _name
+
+
+class KafkaException(Exception):
+    """confluent_kafka.KafkaException: ``args[0]`` is the KafkaError."""
+
+    def __str__(self) -> str:
+        err = self.args[0] if self.args else None
+        if isinstance(err, KafkaError):
+            return KafkaError.__str__(err)
+        return super().__str__()
+
+
+class KafkaApiError(HeadwaterError, KafkaException):
+    """An error with a Kafka wire error code (or librdkafka's local one, negative).
+
+    Also a KafkaException as confluent-kafka raises it: ``args[0]`` is the KafkaError (code,
+    name, message), so ``except KafkaException as e: e.args[0].code()`` written for
+    confluent-kafka handles headwater's errors unchanged. ``str()`` is the message alone.
+    """
 
     code: int = -1
     retriable: bool = False
 
-    def __init__(self, message: str = "", *args: object) -> None:
-        super().__init__(message or self.__class__.__name__, *args)
+    def __init__(self, message: str | KafkaError = "", *args: object) -> None:
+        if isinstance(message, KafkaError):  # one KafkaError passed on (or unpickled)
+            err = message
+            if err.code() != self.code:
+                self.code = err.code()
+        else:
+            err = KafkaError(self.code, message or self.__class__.__name__, self.retriable)
+        super().__init__(err, *args)
+
+    def __str__(self) -> str:
+        return self.args[0].str()
 
 
 class CorruptRecordError(KafkaApiError):
@@ -429,3 +565,17 @@ __all__ = [
     "InconsistentTopicIdError",
     "DataDirLockedError",
 ]
+
+
+class NoOffsetError(KafkaApiError):
+    """librdkafka's _NO_OFFSET (-168): a commit without offsets (none given, none consumed)."""
+
+    code = -168
+
+
+class StateError(KafkaApiError):
+    """librdkafka's _STATE (-172): the call does not fit the client's state (e.g. a seek of a
+    partition that is not assigned)."""
+
+    code = -172
+

@@ -128,9 +128,7 @@ def _delivery_error(err: KafkaError) -> Exception:
     """The exception a send() future fails with: the delivery report's error, code kept."""
     from headwater.errors import KafkaApiError
 
-    exc = KafkaApiError(err.str())
-    exc.code = err.code()
-    return exc
+    return KafkaApiError(err)
 
 
 class BatchBuilder:
@@ -403,7 +401,8 @@ class AIOConsumer:
         self._wake()
 
     def assignment(self) -> set[TopicPartition]:
-        return set(self._require().assignment())
+        # aiokafka's TopicPartition is (topic, partition): no offset to compare by.
+        return {TopicPartition(tp.topic, tp.partition) for tp in self._require().assignment()}
 
     async def _fetch(self, max_records: int, timeout_ms: int | None) -> list[Message]:
         """Up to max_records messages; waits up to timeout_ms (None: until one arrives)."""

@@ -78,8 +78,9 @@ from headwater.coordinator.group.protocol import (
 from headwater.errors import (
     ConfigError,
     KafkaApiError,
+    NoOffsetError,
     OffsetOutOfRangeError,
-    UnknownTopicOrPartitionError,
+    StateError,
 )
 from headwater.log.partition_log import READ_COMMITTED, READ_UNCOMMITTED, _decompress_section
 from headwater.log.producer_state import parse_end_txn_marker
@@ -187,6 +188,9 @@ class Consumer(ConsumerCore):
                 raise ConfigError(f"unknown partition.assignment.strategy {s!r}") from None
         # Assignment state: (topic, partition) -> next offset to fetch (None: not yet known).
         self._positions: dict[tuple[str, int], int | None] = {}
+        # The offsets assign() was given, as assignment() reports them (librdkafka's: an
+        # unset one, and every partition the group hands out, as OFFSET_STORED).
+        self._assigned_offsets: dict[tuple[str, int], int] = {}
         # Offset after the last message poll()/consume() returned, per partition: what
         # position() reports and what commits store (records fetched into the buffer but
         # not yet returned are not consumed).
@@ -250,18 +254,22 @@ class Consumer(ConsumerCore):
             self._positions = {}
             self._consumed = {}
             self._buffer.clear()
+            self._assigned_offsets = {}
             for tp in partitions:
                 self._broker.get_log(tp.topic, tp.partition)  # validates
                 self._positions[(tp.topic, tp.partition)] = self._initial_position(tp)
+                self._assigned_offsets[(tp.topic, tp.partition)] = OFFSET_STORED if tp.offset == OFFSET_INVALID else tp.offset
 
     def unassign(self) -> None:
         with self._lock:
             self._positions = {}
+            self._assigned_offsets = {}
             self._buffer.clear()
 
     def assignment(self) -> list[TopicPartition]:
         with self._lock:
-            return [TopicPartition(t, p) for (t, p) in sorted(self._positions)]
+            offsets = self._assigned_offsets
+            return [TopicPartition(t, p, offsets.get((t, p), OFFSET_STORED)) for (t, p) in sorted(self._positions)]
 
     def _topics(self) -> list[str]:
         topics = set(self._subscription)
@@ -393,6 +401,7 @@ class Consumer(ConsumerCore):
             self._buffer = [m for m in self._buffer if (m.topic(), m.partition()) in assigned]
         for tp in added:
             self._positions[tp] = None
+            self._assigned_offsets.pop(tp, None)
         if self._on_assign is not None and (added or not self._cooperative()):
             parts = [TopicPartition(t, p) for (t, p) in sorted(added if self._cooperative() else assigned)]
             self._on_assign(self, parts)
@@ -475,9 +484,12 @@ class Consumer(ConsumerCore):
         return msgs[0] if msgs else None
 
     def consume(self, num_messages: int = 1, timeout: float = -1) -> list[Message]:
-        """Up to num_messages messages, waiting up to `timeout` seconds for the first."""
-        if num_messages < 1:
-            raise ValueError("num_messages must be >= 1")
+        """Up to num_messages (0 to 1,000,000, as librdkafka) messages, waiting up to `timeout`
+        seconds for the first."""
+        if not 0 <= num_messages <= 1_000_000:
+            raise ValueError("num_messages must be between 0 and 1000000 (1M)")
+        if num_messages == 0:
+            return []
         deadline = None if timeout is None or timeout < 0 else time.monotonic() + timeout
         while True:
             seen = self._broker._signal.seq
@@ -674,7 +686,7 @@ class Consumer(ConsumerCore):
             else:
                 todo = {GroupTP(*k): CommitOffset(v) for k, v in self._consumed.items() if k in self._positions}
             if not todo:
-                raise KafkaApiError("no offset to commit (_NO_OFFSET)")
+                raise NoOffsetError("Commit failed: no offset stored")
             result = self._commit(todo)
         return None if asynchronous else result
 
@@ -728,7 +740,7 @@ class Consumer(ConsumerCore):
         with self._lock:
             self._check_open()
             if key not in self._positions:
-                raise UnknownTopicOrPartitionError(f"{key[0]}-{key[1]} is not assigned")
+                raise StateError(f"Failed to seek to offset {partition.offset}: {key[0]}-{key[1]} is not assigned")
             self._positions[key] = self._initial_position(partition) if partition.offset < 0 and partition.offset != OFFSET_STORED else (partition.offset if partition.offset >= 0 else None)
             self._buffer = [m for m in self._buffer if (m.topic(), m.partition()) != key]
             self._consumed.pop(key, None)

@@ -556,10 +556,10 @@ class Producer(ProducerCore):
         base = -1
         try:
             base = self._append_split_locked(state, partition, values, keys, hdr_list, ts_list)
+        except KafkaApiError as exc:  # before KafkaException, which it also is
+            error = self._txn_failed_locked(exc) if self._txn_id is not None else KafkaError.from_exception(exc)
         except KafkaException as exc:
             error = exc.args[0]
-        except KafkaApiError as exc:
-            error = self._txn_failed_locked(exc) if self._txn_id is not None else KafkaError.from_exception(exc)
         except (OSError, ValueError, TypeError) as exc:
             error = KafkaError(-1, str(exc))
             if self._txn_id is not None:

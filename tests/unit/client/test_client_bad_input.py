@@ -159,8 +159,11 @@ def test_subscribe_takes_a_list_not_a_str(broker) -> None:
     with pytest.raises(TypeError):
         c.subscribe("t")
     assert c.assignment() == []
-    with pytest.raises(ValueError):
-        c.consume(0)
+    # confluent-kafka's bounds (checked against it): 0 returns no message, outside 0..1M raises.
+    assert c.consume(0, 0.01) == []
+    for n in (-1, 1_000_001):
+        with pytest.raises(ValueError, match="between 0 and 1000000"):
+            c.consume(n)
 
 
 def test_unknown_producer_config_is_a_config_error(broker) -> None:
