@@ -579,3 +579,10 @@ class StateError(KafkaApiError):
 
     code = -172
 
+
+class UnknownPartitionError(UnknownTopicOrPartitionError):
+    """librdkafka's _UNKNOWN_PARTITION (-190): produce() to a partition the topic does not have
+    (an UnknownTopicOrPartitionError too)."""
+
+    code = -190
+

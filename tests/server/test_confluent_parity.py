@@ -71,11 +71,35 @@ def scenario(topic: str, group: str, producer: Any, make_consumer: Callable[[dic
     step("produce list headers", lambda: producer.produce(topic, b"v", partition=0, headers=[("a", b"1"), ("a", "2")]))
     step("produce a str key", lambda: producer.produce(topic, b"k", key="key", partition=1))
     step("produce with a timestamp", lambda: producer.produce(topic, b"t", partition=1, timestamp=1_234_567))
+    reports: list[Any] = []
+
+    def delivered(err: Any, msg: Any) -> None:
+        reports.append((None if err is None else err.name(), msg.topic() == topic, msg.partition(), msg.offset(), msg.value()))
+
+    step("produce with on_delivery", lambda: producer.produce(topic, b"d", partition=1, on_delivery=delivered))
     step("flush", lambda: producer.flush(10))
+    step("the delivery report", lambda: reports)
     step("len() after flush", lambda: len(producer))
     step("poll(0)", lambda: producer.poll(0))
+    step("produce to a partition the topic lacks", lambda: producer.produce(topic, b"v", partition=9))
+    step("produce a value over message.max.bytes", lambda: producer.produce(topic, b"x" * 2_000_000, partition=0))
+
+    def shape(md: Any) -> Any:
+        """What list_topics() says of this face's topics and of the broker."""
+        own = {n: t for n, t in md.topics.items() if n.startswith(topic) or n.startswith("__")}
+        return (
+            md.cluster_id is not None, md.controller_id, sorted((b.id, b.host, b.port) for b in md.brokers.values()),
+            {n.replace(topic, "<topic>"): (
+                {p: (m.id, m.leader, m.replicas, m.isrs, m.error) for p, m in t.partitions.items()},
+                None if t.error is None else t.error.name(),
+            ) for n, t in own.items()},
+        )
+
+    step("Producer.list_topics()", lambda: shape(producer.list_topics(timeout=10)))
+    step("Producer.list_topics(a new topic): created", lambda: shape(producer.list_topics(topic + "-auto", timeout=10)))
 
     c = make_consumer({"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    step("Consumer.list_topics(a missing topic)", lambda: shape(c.list_topics(topic + "-absent", timeout=10)))
     parts = [tp(topic, 0), tp(topic, 1)]
     step("position() of unassigned partitions", lambda: offsets(c.position(parts)))
     step("committed() before any commit", lambda: offsets(c.committed(parts, timeout=10)))
@@ -88,13 +112,13 @@ def scenario(topic: str, group: str, producer: Any, make_consumer: Callable[[dic
 
     def consume_all() -> int:
         deadline = time.monotonic() + 15
-        while len(got) < 5 and time.monotonic() < deadline:
+        while len(got) < 6 and time.monotonic() < deadline:
             m = c.poll(0.2)
             if m is not None and m.error() is None:
                 got.append(m)
         return len(got)
 
-    step("poll() until the 5 records", consume_all)
+    step("poll() until the 6 records", consume_all)
     step(
         "the records' fields",
         lambda: sorted(
@@ -154,5 +178,7 @@ def test_embedded_client_answers_as_confluent_kafka(broker: Broker, bootstrap: s
     answers = dict(oracle)
     assert answers["commit() with nothing consumed"] == ("raise", "KafkaException", "_NO_OFFSET")
     assert answers["seek() of an unassigned partition"] == ("raise", "KafkaException", "_STATE")
-    assert answers["poll() until the 5 records"] == ("ok", 5)
+    assert answers["poll() until the 6 records"] == ("ok", 6)
+    assert answers["produce to a partition the topic lacks"] == ("raise", "KafkaException", "_UNKNOWN_PARTITION")
+    assert answers["the delivery report"] == ("ok", [(None, True, 1, 2, b"d")])
     assert answers["consume(0)"] == ("ok", [])

@@ -10,7 +10,7 @@ from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from headwater.errors import HeadwaterError
+from headwater.errors import HeadwaterError, KafkaError, UnknownTopicOrPartitionError
 
 if TYPE_CHECKING:
     from headwater.client.broker import Broker
@@ -41,6 +41,77 @@ class ConfigResource:
     restype: Any
     name: str
     set_config: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass
+class BrokerMetadata:
+    """confluent_kafka.admin.BrokerMetadata. An embedded broker has an address only while it
+    serves the wire protocol (Broker.serve(): the advertised one); else host "" and port -1."""
+
+    id: int
+    host: str
+    port: int
+
+    def __str__(self) -> str:
+        return f"{self.host}:{self.port}/{self.id}"
+
+
+@dataclass
+class PartitionMetadata:
+    """confluent_kafka.admin.PartitionMetadata: one node is leader, replica and in sync."""
+
+    id: int
+    leader: int
+    replicas: list[int]
+    isrs: list[int]
+    error: KafkaError | None = None
+
+
+@dataclass
+class TopicMetadata:
+    """confluent_kafka.admin.TopicMetadata: `partitions` by id; `error` set (and no partition)
+    for a topic asked for by name that does not exist."""
+
+    topic: str
+    partitions: dict[int, PartitionMetadata]
+    error: KafkaError | None = None
+
+
+@dataclass
+class ClusterMetadata:
+    """confluent_kafka.admin.ClusterMetadata: what list_topics() returns on every face."""
+
+    cluster_id: str
+    controller_id: int
+    brokers: dict[int, BrokerMetadata]
+    topics: dict[str, TopicMetadata]
+    orig_broker_id: int
+    orig_broker_name: str
+
+
+def cluster_metadata(broker: Broker, topic: str | None = None, *, create: bool = False) -> ClusterMetadata:
+    """list_topics(topic) of a Producer, Consumer or AdminClient: every topic, internal ones
+    included (as a Metadata request answers), or the one named, with UNKNOWN_TOPIC_OR_PART
+    when it does not exist. `create` (a producer's, as librdkafka's Metadata request allows
+    it): a named topic that does not exist is created first, if auto.create.topics.enable."""
+    if topic is not None and create:
+        try:
+            broker._partition_count(topic, create=True)
+        except HeadwaterError:
+            pass  # reported as the topic's error below
+    node = int(broker.config["node.id"])
+    servers = broker._servers
+    if servers:
+        me = BrokerMetadata(node, servers[0].advertised_host, servers[0].advertised_port)
+    else:
+        me = BrokerMetadata(node, "", -1)
+    topics = {
+        name: TopicMetadata(name, {p: PartitionMetadata(p, node, [node], [node]) for p in range(meta.partitions)})
+        for name, meta in broker.list_topics(topic, include_internal=True).items()
+    }
+    if topic is not None and topic not in topics:
+        topics[topic] = TopicMetadata(topic, {}, UnknownTopicOrPartitionError(f"unknown topic {topic!r}").args[0])
+    return ClusterMetadata(broker.cluster_id, node, {node: me}, topics, node, str(me))
 
 
 def _future(fn: Any, *args: Any) -> Future[Any]:
@@ -75,8 +146,8 @@ class AdminClient:
     def create_partitions(self, new_partitions: list[NewPartitions], **kwargs: Any) -> dict[str, Future[Any]]:
         return {p.topic: _future(lambda p=p: (self._broker.create_partitions(p.topic, p.new_total_count), None)[1]) for p in new_partitions}
 
-    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
-        return self._broker.list_topics(topic)
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
+        return cluster_metadata(self._broker, topic)
 
     def describe_configs(self, resources: list[ConfigResource], **kwargs: Any) -> dict[ConfigResource, Future[Any]]:
         return {r: _future(self._broker.topic_config, r.name) for r in resources}  # type: ignore[misc]

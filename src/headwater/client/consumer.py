@@ -44,6 +44,7 @@ from headwater._native._native import (
 from headwater._native._native import (
     committed_runs as _committed_runs,
 )
+from headwater.client.admin import ClusterMetadata, cluster_metadata
 from headwater.client.message import (
     OFFSET_BEGINNING,
     OFFSET_END,
@@ -785,8 +786,9 @@ class Consumer(ConsumerCore):
             out.append(TopicPartition(tp.topic, tp.partition, found[0] if found else OFFSET_END))
         return out
 
-    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
-        return self._broker.list_topics(topic)
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
+        """confluent-kafka's: the topics (internal ones too) and this broker (admin.py)."""
+        return cluster_metadata(self._broker, topic)
 
     def memberid(self) -> str | None:
         return self._member_id or None

@@ -63,6 +63,7 @@ from headwater._native._native import (
     TopicBuffers,
     payload_size,
 )
+from headwater.client.admin import ClusterMetadata, cluster_metadata
 from headwater.client.message import KafkaError, KafkaException, Message
 from headwater.coordinator.group import CommitOffset
 from headwater.coordinator.group import TopicPartition as GroupTP
@@ -81,7 +82,7 @@ from headwater.errors import (
     KafkaApiError,
     MessageTooLargeError,
     StorageError,
-    UnknownTopicOrPartitionError,
+    UnknownPartitionError,
 )
 from headwater.partitioner import Partitioner, fnv1a, murmur2_unsigned
 
@@ -519,7 +520,7 @@ class Producer(ProducerCore):
         """The partition count grew (CreatePartitions)? Extend the buffers; else raise."""
         n = self._broker._partition_count(state.name)
         if partition >= n:
-            raise UnknownTopicOrPartitionError(f"partition {partition} of {state.name!r} does not exist ({n} partitions)")
+            raise UnknownPartitionError(f"partition {partition} of {state.name!r} does not exist ({n} partitions)")
         state.buffers.extend(_PartitionBuffer() for _ in range(n - state.partitions))
         state.partitions = n
         return state
@@ -1058,8 +1059,10 @@ class Producer(ProducerCore):
     def __len__(self) -> int:
         return self._queued + len(self._reports)
 
-    def list_topics(self, topic: str | None = None, timeout: float = -1) -> Any:
-        return self._broker.list_topics(topic)
+    def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
+        """confluent-kafka's: the topics (internal ones too) and this broker (admin.py); a
+        topic asked for by name is created if auto.create.topics.enable, as for librdkafka."""
+        return cluster_metadata(self._broker, topic, create=True)
 
     def close(self) -> None:
         """Flush and detach from the broker. Later calls raise.

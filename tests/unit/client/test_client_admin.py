@@ -25,6 +25,30 @@ from headwater.errors import (
 )
 
 
+def user_topics(admin) -> list[str]:
+    """The topics list_topics() names, internal ones left out."""
+    return sorted(t for t in admin.list_topics().topics if not t.startswith("__"))
+
+
+def test_list_topics_of_one_topic_and_of_an_unknown_one(broker) -> None:
+    broker.create_topic("one", 2)
+    md = broker.admin().list_topics("one")
+    assert list(md.topics) == ["one"] and sorted(md.topics["one"].partitions) == [0, 1]
+    assert md.brokers == {1: md.brokers[1]} and md.brokers[1].port == -1  # no address until served
+    unknown = broker.consumer({"group.id": None}).list_topics("nope").topics["nope"]
+    assert unknown.partitions == {} and unknown.error.name() == "UNKNOWN_TOPIC_OR_PART"
+    assert "nope" not in broker.list_topics()
+    # A producer's request creates it (auto.create.topics.enable, as librdkafka's Metadata).
+    assert sorted(broker.producer().list_topics("nope").topics["nope"].partitions) == [0]
+    assert "nope" in broker.list_topics()
+    server = broker.serve("127.0.0.1", 0)
+    try:
+        me = broker.consumer({"group.id": None}).list_topics().brokers[1]
+        assert f"{me.host}:{me.port}" == server.bootstrap_servers
+    finally:
+        server.close()
+
+
 def test_create_topics_returns_futures_and_creates_logs(broker) -> None:
     admin = broker.admin()
     futures = admin.create_topics([
@@ -34,8 +58,11 @@ def test_create_topics_returns_futures_and_creates_logs(broker) -> None:
     ])
     assert sorted(futures) == ["a", "b", "c"]
     assert [futures[t].result() for t in "abc"] == [None, None, None]
-    topics = admin.list_topics()
-    assert {t: topics[t].partitions for t in "abc"} == {"a": 3, "b": 1, "c": 1}
+    md = admin.list_topics()  # confluent-kafka's ClusterMetadata, internal topics included
+    assert {t: sorted(md.topics[t].partitions) for t in "abc"} == {"a": [0, 1, 2], "b": [0], "c": [0]}
+    assert all(p.leader == 1 and p.replicas == p.isrs == [1] and p.error is None for p in md.topics["a"].partitions.values())
+    assert "__consumer_offsets" in md.topics and md.cluster_id == broker.cluster_id
+    topics = broker.list_topics()  # the store's view: ids and config overrides, no internal topics
     assert "__consumer_offsets" not in topics
     assert "__consumer_offsets" in broker.list_topics(include_internal=True)
     assert dict(topics["b"].config) == {"cleanup.policy": "compact", "retention.ms": 3600000}
@@ -67,7 +94,7 @@ def test_create_topics_errors_per_topic_and_nothing_created(broker) -> None:
         with pytest.raises(exc):
             futures[name].result()
     assert futures["good"].result() is None
-    assert sorted(admin.list_topics()) == ["exists", "good"]
+    assert user_topics(admin) == ["exists", "good"]
     assert broker.describe_topic("exists").partitions == 1
 
 
@@ -76,13 +103,13 @@ def test_create_topics_with_invalid_partition_count(broker, count) -> None:
     fut = broker.admin().create_topics([NewTopic("bad", count)])["bad"]
     with pytest.raises(InvalidPartitionsError):
         fut.result()
-    assert broker.admin().list_topics() == {}
+    assert user_topics(broker.admin()) == []
 
 
 def test_create_topics_validate_only_changes_nothing(broker) -> None:
     admin = broker.admin()
     assert admin.create_topics([NewTopic("v", 2)], validate_only=True)["v"].result() is None
-    assert admin.list_topics() == {}
+    assert user_topics(admin) == []
     with pytest.raises(InvalidTopicError):
         admin.create_topics([NewTopic("bad/name", 2)], validate_only=True)["bad/name"].result()
 
@@ -98,7 +125,7 @@ def test_delete_topics(broker) -> None:
     assert futures["gone"].result() is None
     with pytest.raises(UnknownTopicOrPartitionError):
         futures["never"].result()
-    assert sorted(admin.list_topics()) == ["kept"]
+    assert user_topics(admin) == ["kept"]
     with pytest.raises(InvalidTopicError):
         admin.delete_topics(["__consumer_offsets"])["__consumer_offsets"].result()
     # Created again: a new id and empty logs.
@@ -112,8 +139,8 @@ def test_list_topics_single_topic(broker) -> None:
     broker.create_topic("a", 2)
     broker.create_topic("b", 1)
     admin = broker.admin()
-    assert list(admin.list_topics("a")) == ["a"]
-    assert admin.list_topics("nope") == {}
+    assert list(admin.list_topics("a").topics) == ["a"]
+    assert list(admin.list_topics("nope").topics) == ["nope"]  # with its error, no partition
 
 
 def test_create_partitions(broker) -> None:
