@@ -29,10 +29,16 @@ from __future__ import annotations
 import asyncio
 from collections.abc import AsyncIterator, Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from headwater._native._native import Wakeup, consumer_record, record_metadata
-from headwater.client.message import KafkaError, Message, TopicPartition
+from headwater.client.message import (
+    OFFSET_BEGINNING,
+    OFFSET_END,
+    KafkaError,
+    Message,
+    TopicPartition,
+)
 from headwater.client.producer import delivery_error
 
 if TYPE_CHECKING:
@@ -57,6 +63,17 @@ class RecordMetadata:
         d["partition"] = partition
         d["offset"] = offset
         d["timestamp"] = timestamp
+
+    @property
+    def topic_partition(self) -> TopicPartition:
+        return TopicPartition(self.topic, self.partition)
+
+
+class OffsetAndTimestamp(NamedTuple):
+    """aiokafka's offsets_for_times() value: the first record at or after a time."""
+
+    offset: int
+    timestamp: int
 
 
 @dataclass(frozen=True)
@@ -498,11 +515,89 @@ class AIOConsumer:
         return got if got >= 0 else None
 
     async def position(self, partition: TopicPartition) -> int:
-        return self._require().position([partition])[0].offset
+        """The offset of the next record getone()/getmany() returns for `partition`: its
+        committed offset or auto_offset_reset resolved if none was returned yet."""
+        return self._require()._position_resolved(partition)  # type: ignore[no-any-return]
 
     def seek(self, partition: TopicPartition, offset: int) -> None:
+        if not isinstance(offset, int) or offset < 0:
+            raise ValueError("Offset must be a positive integer")
         self._require().seek(TopicPartition(partition.topic, partition.partition, offset))
         self._wake()
+
+    async def seek_to_beginning(self, *partitions: TopicPartition) -> bool:
+        """Seek each partition (default: every assigned one) to its log start offset."""
+        return self._seek_to(partitions, OFFSET_BEGINNING)
+
+    async def seek_to_end(self, *partitions: TopicPartition) -> bool:
+        """Seek each partition (default: every assigned one) to its end (the last stable
+        offset under read_committed)."""
+        return self._seek_to(partitions, OFFSET_END)
+
+    def _seek_to(self, partitions: tuple[TopicPartition, ...], offset: int) -> bool:
+        c = self._require()
+        for tp in partitions or tuple(self.assignment()):
+            c.seek(TopicPartition(tp.topic, tp.partition, offset))
+        self._wake()
+        return True
+
+    async def seek_to_committed(self, *partitions: TopicPartition) -> dict[TopicPartition, int | None]:
+        """Seek each partition (default: every assigned one) to its committed offset; returns
+        them (None where nothing is committed: that partition stays where it is)."""
+        out: dict[TopicPartition, int | None] = {}
+        for tp in partitions or tuple(self.assignment()):
+            out[tp] = committed = await self.committed(tp)
+            if committed is not None:
+                self.seek(tp, committed)
+        return out
+
+    def pause(self, *partitions: TopicPartition) -> None:
+        self._require().pause(list(partitions))
+
+    def resume(self, *partitions: TopicPartition) -> None:
+        self._require().resume(list(partitions))
+        self._wake()
+
+    def paused(self) -> set[TopicPartition]:
+        c = self._require()
+        return {TopicPartition(t, p) for t, p in c._paused if (t, p) in c._positions}
+
+    def subscription(self) -> frozenset[str]:
+        """The topics subscribed by name (patterns are not listed), or after assign() the
+        topics of the assignment, as aiokafka's."""
+        c = self._require()
+        if c._subscribed:
+            return frozenset(c._subscription)
+        return frozenset(t for t, _ in c._positions)
+
+    def highwater(self, partition: TopicPartition) -> int:
+        """The partition's high watermark (the offset after its last record)."""
+        return int(self._require().get_watermark_offsets(partition)[1])
+
+    def last_stable_offset(self, partition: TopicPartition) -> int:
+        self._require()
+        return int(self._broker.get_log(partition.topic, partition.partition).last_stable_offset)
+
+    async def beginning_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        c = self._require()
+        return {tp: int(c.get_watermark_offsets(tp)[0]) for tp in partitions}
+
+    async def end_offsets(self, partitions: list[TopicPartition]) -> dict[TopicPartition, int]:
+        """The offset a consumer reading to the end stops at: the high watermark, or the last
+        stable offset under read_committed (aiokafka's, by its isolation_level)."""
+        ends = self._require()._end_offsets(partitions)
+        return {tp: ends[(tp.topic, tp.partition)] for tp in partitions}
+
+    async def offsets_for_times(self, timestamps: Mapping[TopicPartition, int]) -> dict[TopicPartition, OffsetAndTimestamp | None]:
+        """Per partition, the first record whose timestamp is at least the one given, or None."""
+        self._require()
+        out: dict[TopicPartition, OffsetAndTimestamp | None] = {}
+        for tp, ts in timestamps.items():
+            if ts < 0:
+                raise ValueError(f"The target time for partition {tp} is {ts}. The target time cannot be negative.")
+            found = self._broker.get_log(tp.topic, tp.partition).offset_for_timestamp(ts)
+            out[tp] = None if found is None else OffsetAndTimestamp(found[0], found[1])
+        return out
 
 
 def _record(m: Message) -> ConsumerRecord:

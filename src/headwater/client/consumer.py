@@ -771,6 +771,27 @@ class Consumer(ConsumerCore):
             for tp in partitions:
                 self._paused.discard((tp.topic, tp.partition))
 
+    def _position_resolved(self, partition: TopicPartition) -> int:
+        """position() of one assigned partition, its committed offset or auto.offset.reset
+        resolved if the application got no record of it yet (aiokafka's position(), which
+        waits for that); StateError if it is not assigned."""
+        key = (partition.topic, partition.partition)
+        pos = self.position([partition])[0].offset
+        if pos >= 0:
+            return pos
+        with self._lock:
+            if key not in self._positions:
+                raise StateError(f"no current assignment for partition {key[0]}-{key[1]}")
+            pos = self._positions[key]
+            if pos is None:
+                pos = self._positions[key] = self._resolve_position(key)
+            return pos
+
+    def _end_offsets(self, partitions: Sequence[TopicPartition]) -> dict[tuple[str, int], int]:
+        """Where "latest" is per partition (the LSO under read_committed), as ListOffsets(-1)."""
+        self._check_open()
+        return {(tp.topic, tp.partition): self._end_offset(self._broker.get_log(tp.topic, tp.partition)) for tp in partitions}
+
     def get_watermark_offsets(self, partition: TopicPartition, timeout: float | None = None, cached: bool = False) -> tuple[int, int]:
         self._check_open()
         plog = self._broker.get_log(partition.topic, partition.partition)
