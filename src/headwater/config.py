@@ -111,3 +111,15 @@ class LogConfig:
     def kafka_names(self) -> dict[str, Any]:
         """The settings under their Kafka (dotted) names."""
         return {f.name.replace("_", "."): getattr(self, f.name) for f in fields(self)}
+
+
+def config_flag(name: str, value: Any) -> bool:
+    """A boolean client setting as librdkafka reads it: True/False, 1/0, or the strings
+    "true"/"false" (any case). Anything else is a ConfigError (bool("false") would be True)."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in ("true", "false"):
+        return value.strip().lower() == "true"
+    raise ConfigError(f"{name} must be true or false, not {value!r}")

@@ -65,6 +65,7 @@ _NAMES = {
     -190: "_UNKNOWN_PARTITION",
     -188: "_UNKNOWN_TOPIC",
     -186: "_INVALID_ARG",
+    -173: "_CONFLICT",
     -185: "_TIMED_OUT",
     -172: "_STATE",
     -168: "_NO_OFFSET",
@@ -585,4 +586,18 @@ class UnknownPartitionError(UnknownTopicOrPartitionError):
     (an UnknownTopicOrPartitionError too)."""
 
     code = -190
+
+
+class InvalidArgumentError(KafkaApiError):
+    """librdkafka's _INVALID_ARG (-186): a call the client's configuration rules out (e.g.
+    store_offsets() with enable.auto.offset.store=true)."""
+
+    code = -186
+
+
+class ConflictError(KafkaApiError):
+    """librdkafka's _CONFLICT (-173): e.g. incremental_assign() of a partition already
+    assigned."""
+
+    code = -173
 

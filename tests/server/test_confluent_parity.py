@@ -54,9 +54,10 @@ def _outcome(fn: Callable[[], Any]) -> Step:
         return ("raise", type(exc).__name__, str(exc))
 
 
-def scenario(topic: str, group: str, producer: Any, make_consumer: Callable[[dict[str, Any]], Any], tp: Callable[..., Any]) -> list[tuple[str, Step]]:
+def scenario(topic: str, group: str, make_producer: Callable[[dict[str, Any]], Any], make_consumer: Callable[[dict[str, Any]], Any], tp: Callable[..., Any], cluster_id: str) -> list[tuple[str, Step]]:
     """The calls, in order, and what each returned or raised."""
     steps: list[tuple[str, Step]] = []
+    producer = make_producer({"linger.ms": 0})
 
     def step(name: str, fn: Callable[[], Any]) -> None:
         steps.append((name, _outcome(fn)))
@@ -95,10 +96,21 @@ def scenario(topic: str, group: str, producer: Any, make_consumer: Callable[[dic
             ) for n, t in own.items()},
         )
 
+    step("Producer.cluster_id() is the broker's", lambda: producer.cluster_id() == cluster_id)
     step("Producer.list_topics()", lambda: shape(producer.list_topics(timeout=10)))
     step("Producer.list_topics(a new topic): created", lambda: shape(producer.list_topics(topic + "-auto", timeout=10)))
 
-    c = make_consumer({"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+    lingering = make_producer({"linger.ms": 60_000})
+    purged: list[Any] = []
+    step("produce, lingering", lambda: lingering.produce(topic, b"p", partition=0, on_delivery=lambda err, msg: purged.append((err.name(), msg.value()))))
+    step("purge()", lambda: lingering.purge())
+    step("poll(0) after purge", lambda: lingering.poll(0))
+    step("the purged record's report", lambda: purged)
+    step("flush() after purge", lambda: lingering.flush(5))
+
+    # Settings as strings, as librdkafka reads them ("false" is not true).
+    c = make_consumer({"group.id": group, "auto.offset.reset": "earliest", "enable.auto.commit": "false"})
+    step("Consumer.cluster_id() is the broker's", lambda: c.cluster_id() == cluster_id)
     step("Consumer.list_topics(a missing topic)", lambda: shape(c.list_topics(topic + "-absent", timeout=10)))
     parts = [tp(topic, 0), tp(topic, 1)]
     step("position() of unassigned partitions", lambda: offsets(c.position(parts)))
@@ -134,6 +146,7 @@ def scenario(topic: str, group: str, producer: Any, make_consumer: Callable[[dic
     future_ms = int(time.time() * 1000) + 3_600_000
     step("offsets_for_times() past the end", lambda: offsets(c.offsets_for_times([tp(topic, 0, future_ms)], timeout=10)))
     step("offsets_for_times(0)", lambda: offsets(c.offsets_for_times([tp(topic, 1, 0)], timeout=10)))
+    step("store_offsets() with enable.auto.offset.store on", lambda: c.store_offsets(message=got[0]))
     step("seek() of an unassigned partition", lambda: c.seek(tp(topic, 7, 0)))
     step("seek()", lambda: c.seek(tp(topic, 0, 1)))
     step("pause()", lambda: c.pause([tp(topic, 0)]))
@@ -148,11 +161,34 @@ def scenario(topic: str, group: str, producer: Any, make_consumer: Callable[[dic
     step("consume(0)", lambda: c.consume(0, 0.1))
     step("consume(-1)", lambda: c.consume(-1, 0.1))
     step("consume(1000001)", lambda: c.consume(1_000_001, 0.1))
+    step("incremental_assign() of an assigned partition", lambda: c.incremental_assign([tp(topic, 0, 0)]))
+    step("incremental_unassign()", lambda: c.incremental_unassign([tp(topic, 0)]))
+    step("assignment() after incremental_unassign", lambda: offsets(c.assignment()))
+    step("incremental_assign() at an offset", lambda: c.incremental_assign([tp(topic, 0, 2)]))
+    step("poll() after incremental_assign", lambda: poll_one(10))
     step("unassign", lambda: c.unassign())
     step("assignment() after unassign", lambda: c.assignment())
     step("close", lambda: c.close())
     step("poll() after close", lambda: c.poll(0))
     step("close again", lambda: c.close())
+
+    # At-least-once with enable.auto.offset.store=false: only stored offsets are committed.
+    s = make_consumer({"group.id": group + "-store", "auto.offset.reset": "earliest", "enable.auto.commit": False, "enable.auto.offset.store": False})
+    s.assign([tp(topic, 0, 0)])
+    first = None
+    deadline = time.monotonic() + 10
+    while first is None and time.monotonic() < deadline:
+        first = s.poll(0.2)
+    step("a record, with enable.auto.offset.store off", lambda: (first.partition(), first.offset()))
+    step("commit() with nothing stored", lambda: s.commit(asynchronous=False))
+    step("store_offsets(message)", lambda: s.store_offsets(message=first))
+    step("commit() of the stored offset", lambda: offsets(s.commit(asynchronous=False)))
+    step("store_offsets(offsets)", lambda: s.store_offsets(offsets=[tp(topic, 0, 2)]))
+    step("store_offsets() of an unassigned partition", lambda: s.store_offsets(offsets=[tp(topic, 1, 1)]))
+    step("store_offsets() without arguments", lambda: s.store_offsets())
+    step("commit() of the offsets stored", lambda: offsets(s.commit(asynchronous=False)))
+    step("committed() after", lambda: offsets(s.committed([tp(topic, 0)], timeout=10)))
+    s.close()
     return steps
 
 
@@ -161,15 +197,21 @@ def test_embedded_client_answers_as_confluent_kafka(broker: Broker, bootstrap: s
 
     for topic in ("wire", "embedded"):
         broker.create_topic(topic, 2)
-    ck_producer = confluent_kafka.Producer({"bootstrap.servers": bootstrap, "linger.ms": 0})
+    ck_producers: list[Any] = []
+
+    def ck_producer(cfg: dict[str, Any]) -> Any:
+        ck_producers.append(confluent_kafka.Producer({"bootstrap.servers": bootstrap, **cfg}))
+        return ck_producers[-1]
+
     oracle = scenario(
         "wire", "g-wire", ck_producer,
         lambda cfg: confluent_kafka.Consumer({"bootstrap.servers": bootstrap, **cfg}),
-        confluent_kafka.TopicPartition,
+        confluent_kafka.TopicPartition, broker.cluster_id,
     )
-    ck_producer.flush(10)
-    del ck_producer  # librdkafka's threads stop with it, before the server does
-    ours = scenario("embedded", "g-embedded", broker.producer({"linger.ms": 0}), broker.consumer, headwater.TopicPartition)
+    for p in ck_producers:
+        p.flush(10)
+    del ck_producers[:], p  # librdkafka's threads stop with them, before the server does
+    ours = scenario("embedded", "g-embedded", broker.producer, broker.consumer, headwater.TopicPartition, broker.cluster_id)
 
     assert [name for name, _ in ours] == [name for name, _ in oracle]
     diffs = {name: (theirs, mine) for (name, theirs), (_, mine) in zip(oracle, ours, strict=True) if theirs != mine}
@@ -182,3 +224,9 @@ def test_embedded_client_answers_as_confluent_kafka(broker: Broker, bootstrap: s
     assert answers["produce to a partition the topic lacks"] == ("raise", "KafkaException", "_UNKNOWN_PARTITION")
     assert answers["the delivery report"] == ("ok", [(None, True, 1, 2, b"d")])
     assert answers["consume(0)"] == ("ok", [])
+    assert answers["the purged record's report"] == ("ok", [("_PURGE_QUEUE", b"p")])
+    assert answers["commit() of the stored offset"] == ("ok", [(0, 1)])
+    assert answers["commit() of the offsets stored"] == ("ok", [(0, 2)])
+    assert answers["store_offsets() with enable.auto.offset.store on"] == ("raise", "KafkaException", "_INVALID_ARG")
+    assert answers["incremental_assign() of an assigned partition"] == ("raise", "KafkaException", "_CONFLICT")
+    assert answers["Consumer.cluster_id() is the broker's"] == ("ok", True)

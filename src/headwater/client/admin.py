@@ -149,6 +149,9 @@ class AdminClient:
     def list_topics(self, topic: str | None = None, timeout: float = -1) -> ClusterMetadata:
         return cluster_metadata(self._broker, topic)
 
+    def cluster_id(self, timeout: float | None = None) -> str:
+        return str(self._broker.cluster_id)
+
     def describe_configs(self, resources: list[ConfigResource], **kwargs: Any) -> dict[ConfigResource, Future[Any]]:
         return {r: _future(self._broker.topic_config, r.name) for r in resources}  # type: ignore[misc]
 

@@ -57,6 +57,7 @@ from headwater.client.message import (
     Message,
     TopicPartition,
 )
+from headwater.config import config_flag
 from headwater.coordinator.group import (
     CommitOffset,
     LeaveMember,
@@ -78,6 +79,8 @@ from headwater.coordinator.group.protocol import (
 )
 from headwater.errors import (
     ConfigError,
+    ConflictError,
+    InvalidArgumentError,
     KafkaApiError,
     NoOffsetError,
     OffsetOutOfRangeError,
@@ -172,14 +175,19 @@ class Consumer(ConsumerCore):
         self._group = cfg["group.id"]
         self._instance_id = cfg["group.instance.id"]
         self._reset = _RESET[str(cfg["auto.offset.reset"])]
-        self._auto_commit = bool(cfg["enable.auto.commit"]) and self._group is not None
+        self._auto_commit = config_flag("enable.auto.commit", cfg["enable.auto.commit"]) and self._group is not None
+        # enable.auto.offset.store (librdkafka's): what a commit without offsets (and
+        # auto-commit) stores is each partition's position after the last message returned
+        # (_consumed), or with it off only what store_offsets() stored (_stored).
+        self._auto_store = config_flag("enable.auto.offset.store", cfg["enable.auto.offset.store"])
+        self._stored: dict[tuple[str, int], int] = {}
         self._auto_commit_s = int(cfg["auto.commit.interval.ms"]) / 1000.0
         self._next_auto_commit = time.monotonic() + self._auto_commit_s
         self._max_partition_bytes = int(cfg["max.partition.fetch.bytes"])
         # librdkafka's check.crcs (default false, as confluent-kafka): verify each batch's
         # CRC-32C when reading. Record structure is always bounds-checked either way.
         self._check_crcs = str(cfg["check.crcs"]).lower() in ("true", "1")
-        self._eof = bool(cfg["enable.partition.eof"])
+        self._eof = config_flag("enable.partition.eof", cfg["enable.partition.eof"])
         self._on_commit: Callable[..., Any] | None = cfg["on_commit"]
         self._strategies = [s.strip() for s in str(cfg["partition.assignment.strategy"]).split(",") if s.strip()]
         for s in self._strategies:
@@ -254,6 +262,7 @@ class Consumer(ConsumerCore):
             self._check_open()
             self._positions = {}
             self._consumed = {}
+            self._stored = {}
             self._buffer.clear()
             self._assigned_offsets = {}
             for tp in partitions:
@@ -399,6 +408,7 @@ class Consumer(ConsumerCore):
             for tp in revoked:
                 self._positions.pop(tp, None)
                 self._consumed.pop(tp, None)
+                self._stored.pop(tp, None)
             self._buffer = [m for m in self._buffer if (m.topic(), m.partition()) in assigned]
         for tp in added:
             self._positions[tp] = None
@@ -418,6 +428,7 @@ class Consumer(ConsumerCore):
             self._on_revoke(self, parts)
         self._positions = {}
         self._consumed = {}
+        self._stored = {}
         self._buffer.clear()
 
     def _on_group_error(self, error: BaseException) -> None:
@@ -642,7 +653,8 @@ class Consumer(ConsumerCore):
     def _commit_positions(self, keys: list[tuple[str, int]]) -> None:
         if not self._auto_commit:
             return
-        offsets = {GroupTP(*k): CommitOffset(self._consumed[k]) for k in keys if k in self._consumed}
+        stored = self._consumed if self._auto_store else self._stored
+        offsets = {GroupTP(*k): CommitOffset(stored[k]) for k in keys if k in stored}
         if offsets:
             try:
                 self._commit(offsets)
@@ -685,11 +697,69 @@ class Consumer(ConsumerCore):
             elif offsets is not None:
                 todo = {GroupTP(tp.topic, tp.partition): CommitOffset(tp.offset, metadata=tp.metadata or "") for tp in offsets}
             else:
-                todo = {GroupTP(*k): CommitOffset(v) for k, v in self._consumed.items() if k in self._positions}
+                stored = self._consumed if self._auto_store else self._stored
+                todo = {GroupTP(*k): CommitOffset(v) for k, v in stored.items() if k in self._positions}
             if not todo:
                 raise NoOffsetError("Commit failed: no offset stored")
             result = self._commit(todo)
         return None if asynchronous else result
+
+    def store_offsets(self, message: Message | None = None, offsets: Sequence[TopicPartition] | None = None) -> None:
+        """Store `message`'s offset + 1, or each of `offsets`, for the next commit() without
+        offsets (and auto-commit) of its partition: at-least-once processing with
+        enable.auto.offset.store=false, as in librdkafka.
+
+        Raises:
+            KafkaException: _INVALID_ARG with enable.auto.offset.store=true; _STATE for a
+                partition that is not assigned (nothing is stored then).
+            ValueError: neither message nor offsets.
+        """
+        if message is None and offsets is None:
+            raise ValueError("expected either message or offsets")
+        if self._auto_store:
+            raise InvalidArgumentError("store_offsets() needs enable.auto.offset.store=false")
+        if message is not None:
+            todo = {(message.topic(), message.partition()): message.offset() + 1}
+        else:
+            todo = {(tp.topic, tp.partition): int(tp.offset) for tp in offsets or ()}
+        with self._lock:
+            self._check_open()
+            for key in todo:
+                if key not in self._positions:
+                    raise StateError(f"cannot store an offset for {key[0]}-{key[1]}: not assigned")
+            self._stored.update(todo)
+
+    def incremental_assign(self, partitions: Sequence[TopicPartition]) -> None:
+        """Add partitions to the current assignment (read from each one's offset, as
+        assign()); the others keep their positions. _CONFLICT if one is assigned already."""
+        with self._lock:
+            self._check_open()
+            keys = [(tp.topic, tp.partition) for tp in partitions]
+            taken = [k for k in keys if k in self._positions]
+            if taken or len(set(keys)) != len(keys):
+                raise ConflictError(f"incremental_assign: {taken or keys} already assigned")
+            for tp in partitions:
+                self._broker.get_log(tp.topic, tp.partition)  # validates
+            for tp in partitions:
+                key = (tp.topic, tp.partition)
+                self._positions[key] = self._initial_position(tp)
+                self._assigned_offsets[key] = OFFSET_STORED if tp.offset == OFFSET_INVALID else tp.offset
+
+    def incremental_unassign(self, partitions: Sequence[TopicPartition]) -> None:
+        """Remove partitions from the current assignment; buffered records of them are
+        dropped, and nothing is committed for them."""
+        with self._lock:
+            self._check_open()
+            gone = {(tp.topic, tp.partition) for tp in partitions}
+            for key in gone:
+                self._positions.pop(key, None)
+                self._assigned_offsets.pop(key, None)
+                self._consumed.pop(key, None)
+                self._stored.pop(key, None)
+            self._buffer = [m for m in self._buffer if (m.topic(), m.partition()) not in gone]
+
+    def cluster_id(self, timeout: float | None = None) -> str:
+        return str(self._broker.cluster_id)
 
     def committed(self, partitions: Sequence[TopicPartition], timeout: float | None = None) -> list[TopicPartition]:
         self._check_open()

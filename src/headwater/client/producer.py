@@ -65,6 +65,7 @@ from headwater._native._native import (
 )
 from headwater.client.admin import ClusterMetadata, cluster_metadata
 from headwater.client.message import KafkaError, KafkaException, Message
+from headwater.config import config_flag
 from headwater.coordinator.group import CommitOffset
 from headwater.coordinator.group import TopicPartition as GroupTP
 from headwater.coordinator.txn import (
@@ -306,7 +307,7 @@ class Producer(ProducerCore):
         self._txn_error: TxnKafkaError | None = None
         self._txn_partitions: set[tuple[str, int]] = set()  # added to the coordinator
         self._txn_bump_epoch = False
-        self._idempotent = bool(cfg["enable.idempotence"]) or txn_id is not None
+        self._idempotent = config_flag("enable.idempotence", cfg["enable.idempotence"]) or txn_id is not None
         self.producer_id = -1
         self.producer_epoch = -1
         if txn_id is not None:
@@ -763,6 +764,19 @@ class Producer(ProducerCore):
         if self._txn_state in (_TXN_ABORTABLE, _TXN_FATAL) and self._txn_error is not None:
             return self._txn_error
         return error
+
+    def purge(self, in_queue: bool = True, in_flight: bool = True, blocking: bool = True) -> None:
+        """librdkafka's purge(): drop the records not sent yet (`in_queue`); their delivery
+        callbacks get _PURGE_QUEUE at the next poll() or flush(). An embedded send is an
+        append, so nothing is ever in flight; `blocking` changes nothing."""
+        with self._lock:
+            if self._closed:
+                raise RuntimeError("producer is closed")
+            if in_queue:
+                self._purge_locked()
+
+    def cluster_id(self, timeout: float | None = None) -> str:
+        return str(self._broker.cluster_id)
 
     def _purge_locked(self) -> None:
         """Drop every buffered record; their delivery callbacks get _PURGE_QUEUE (librdkafka's

@@ -276,3 +276,30 @@ def test_produce_batch_timestamp_is_stamped_on_every_path(broker) -> None:
             for rec in result:
                 stamps[rec.value] = rec.timestamp
     assert stamps == {b"a": T, b"b": T, b"c": T + 1, b"d": T + 1, b"e": T + 2, b"f": T + 2, b"g": T + 2, b"h": T + 3}
+
+
+@pytest.mark.parametrize("off", [False, "false", "FALSE", 0])
+def test_boolean_settings_given_as_strings_mean_what_they_say(broker, off) -> None:
+    """librdkafka reads "false" as false; bool("false") is True, which turned auto-commit on."""
+    broker.create_topic("t", 1)
+    p = broker.producer({"enable.idempotence": off})
+    assert p.producer_id == -1  # not idempotent
+    p.produce("t", b"v", partition=0)
+    p.flush()
+    c = broker.consumer({"group.id": "g", "auto.offset.reset": "earliest", "enable.auto.commit": off})
+    c.assign([TopicPartition("t", 0)])
+    assert c.poll(5) is not None
+    c.close()  # auto-commit would commit the position here
+    check = broker.consumer({"group.id": "g"})
+    assert check.committed([TopicPartition("t", 0)])[0].offset == -1001
+    check.close()
+
+
+@pytest.mark.parametrize("name", ["enable.auto.commit", "enable.auto.offset.store", "enable.partition.eof"])
+def test_boolean_setting_with_a_non_boolean_value_is_a_config_error(broker, name) -> None:
+    from headwater.errors import ConfigError
+
+    with pytest.raises(ConfigError, match=name):
+        broker.consumer({"group.id": "g", name: "yes"})
+    with pytest.raises(ConfigError, match="enable.idempotence"):
+        broker.producer({"enable.idempotence": "maybe"})
