@@ -137,6 +137,16 @@ async def scenario(topic: str, group: str, producer: Any, make_consumer: Callabl
     await step("position() after seek_to_end", lambda: c.position(p1))
     await step("seek_to_committed()", lambda: _by_partition(c.seek_to_committed(p0)))
     await step("getone() after seek_to_committed", one)
+
+    async def topics() -> Any:
+        names = await c.topics()
+        return (topic in names, sorted(n for n in names if n.startswith("__")))
+
+    await step("topics()", topics)
+    await step("partitions_for_topic()", lambda: c.partitions_for_topic(topic))
+    await step("partitions_for_topic() of a missing topic", lambda: c.partitions_for_topic(topic + "-absent"))
+    await step("unsubscribe()", lambda: c.unsubscribe())
+    await step("assignment() after unsubscribe", lambda: c.assignment())
     await c.stop()
     await step("getone() after stop", lambda: asyncio.wait_for(c.getone(), 1))
     await producer.stop()

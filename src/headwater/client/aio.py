@@ -417,6 +417,22 @@ class AIOConsumer:
         self._require().assign(partitions)
         self._wake()
 
+    def unsubscribe(self) -> None:
+        """Leave the subscription (and the group) and drop every assigned partition."""
+        c = self._require()
+        c.unsubscribe()
+        c.unassign()
+        self._wake()
+
+    async def topics(self) -> set[str]:
+        """Every topic's name, internal ones left out (aiokafka's)."""
+        return set(self._broker.list_topics())
+
+    def partitions_for_topic(self, topic: str) -> set[int] | None:
+        """The topic's partition ids, or None if there is no such topic."""
+        count = self._broker._partition_count_or_none(topic)
+        return None if count is None else set(range(count))
+
     def assignment(self) -> set[TopicPartition]:
         # aiokafka's TopicPartition is (topic, partition): no offset to compare by.
         return {TopicPartition(tp.topic, tp.partition) for tp in self._require().assignment()}
