@@ -21,7 +21,8 @@ _CLIENT_NAMES = (
     "AdminClient", "Broker", "Consumer", "KafkaError", "Message", "NewPartitions", "NewTopic",
     "Producer", "TopicPartition", "OFFSET_BEGINNING", "OFFSET_END", "OFFSET_INVALID",
     "OFFSET_STORED", "ConfigResource", "ColumnBatch", "AIOProducer", "AIOConsumer",
-    "ExactlyOnceSink", "SQLiteStore", "TransactionalStore",
+    "ExactlyOnceSink", "SQLiteStore", "TransactionalStore", "ConsumerGroupTopicPartitions",
+    "OffsetSpec",
 )
 
 

@@ -230,3 +230,70 @@ def test_embedded_client_answers_as_confluent_kafka(broker: Broker, bootstrap: s
     assert answers["store_offsets() with enable.auto.offset.store on"] == ("raise", "KafkaException", "_INVALID_ARG")
     assert answers["incremental_assign() of an assigned partition"] == ("raise", "KafkaException", "_CONFLICT")
     assert answers["Consumer.cluster_id() is the broker's"] == ("ok", True)
+
+
+def admin_scenario(topic: str, group: str, admin: Any, tp: Callable[..., Any], groups: Any, spec: Any, new_topic: Callable[..., Any], cluster_id: str) -> list[tuple[str, Step]]:
+    """The AdminClient calls a lag monitor or an offsets tool makes, and what each answered
+    (futures resolved: their result, or the error they fail with)."""
+    steps: list[tuple[str, Step]] = []
+
+    def step(name: str, fn: Callable[[], Any]) -> None:
+        steps.append((name, _outcome(fn)))
+
+    def each(futures: dict[Any, Any], show: Callable[[Any], Any]) -> list[tuple[Any, Step]]:
+        """Per key (a group or topic: this face's, by name; a partition: its number), the
+        future's outcome."""
+        return sorted(
+            ((k.replace(group, "<group>").replace(topic, "<topic>") if isinstance(k, str) else (k.partition,)), _outcome(lambda f=f: show(f.result(10))))
+            for k, f in futures.items()
+        )
+
+    def parts(result: Any) -> Any:
+        return (result.group_id == group, [(t.topic == topic, t.partition, t.offset, t.error) for t in result.topic_partitions])
+
+    step("cluster_id() is the broker's", lambda: admin.cluster_id() == cluster_id)
+    step("create_topics() of an existing topic", lambda: each(admin.create_topics([new_topic(topic, 2, 1)]), lambda r: r))
+    step("alter_consumer_group_offsets()", lambda: each(admin.alter_consumer_group_offsets([groups(group, [tp(topic, 0, 3), tp(topic, 1, 2)])]), parts))
+    step("list_consumer_group_offsets(): every partition", lambda: each(admin.list_consumer_group_offsets([groups(group)]), parts))
+    step("list_consumer_group_offsets(): one partition", lambda: each(admin.list_consumer_group_offsets([groups(group, [tp(topic, 1)])]), parts))
+    step("list_consumer_group_offsets() of an unknown group", lambda: [r[1] for r in each(admin.list_consumer_group_offsets([groups(group + "-none")]), lambda r: r.topic_partitions)])
+    step("list_consumer_group_offsets() of two groups", lambda: admin.list_consumer_group_offsets([groups(group), groups(group + "-2")]))
+
+    def info(r: Any) -> Any:
+        return (r.offset, r.timestamp > 0, r.leader_epoch)
+
+    step("list_offsets() earliest and latest", lambda: each(admin.list_offsets({tp(topic, 0): spec.earliest(), tp(topic, 1): spec.latest()}), info))
+    step("list_offsets() max_timestamp", lambda: each(admin.list_offsets({tp(topic, 0): spec.max_timestamp()}), info))
+    step("list_offsets() for_timestamp(0)", lambda: each(admin.list_offsets({tp(topic, 1): spec.for_timestamp(0)}), info))
+    step("list_offsets() past the last record", lambda: each(admin.list_offsets({tp(topic, 1): spec.for_timestamp(int(time.time() * 1000) + 3_600_000)}), info))
+    step("list_offsets() of a partition the topic lacks", lambda: each(admin.list_offsets({tp(topic, 7): spec.latest()}), info))
+    step("delete_consumer_groups()", lambda: [r[1] for r in each(admin.delete_consumer_groups([group, group + "-none"]), lambda r: r)])
+    step("list_consumer_group_offsets() after delete", lambda: each(admin.list_consumer_group_offsets([groups(group)]), parts))
+    return steps
+
+
+def test_embedded_admin_answers_as_confluent_kafka(broker: Broker, bootstrap: str) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic, OffsetSpec
+
+    import headwater
+
+    for topic in ("wire", "embedded"):
+        broker.create_topic(topic, 2)
+        p = broker.producer()
+        for i in range(10):
+            p.produce(topic, b"v%d" % i, partition=i % 2)
+        p.flush()
+    oracle = admin_scenario(
+        "wire", "g-wire", AdminClient({"bootstrap.servers": bootstrap}), confluent_kafka.TopicPartition,
+        confluent_kafka.ConsumerGroupTopicPartitions, OffsetSpec, NewTopic, broker.cluster_id,
+    )
+    ours = admin_scenario(
+        "embedded", "g-embedded", broker.admin(), headwater.TopicPartition,
+        headwater.ConsumerGroupTopicPartitions, headwater.OffsetSpec, headwater.NewTopic, broker.cluster_id,
+    )
+    diffs = {name: (theirs, mine) for (name, theirs), (_, mine) in zip(oracle, ours, strict=True) if theirs != mine}
+    assert diffs == {}, "\n".join(f"{n}: confluent-kafka {t!r}, embedded {m!r}" for n, (t, m) in diffs.items())
+    answers = dict(oracle)
+    assert answers["list_consumer_group_offsets(): every partition"] == ("ok", [("<group>", ("ok", (True, [(True, 0, 3, None), (True, 1, 2, None)])))])
+    assert answers["list_offsets() earliest and latest"] == ("ok", [((0,), ("ok", (0, False, 0))), ((1,), ("ok", (5, False, 0)))])
+    assert answers["delete_consumer_groups()"] == ("ok", [("ok", None), ("raise", "KafkaException", "GROUP_ID_NOT_FOUND")])

@@ -1,6 +1,13 @@
 """The embedded faces: Broker, Producer, Consumer, AdminClient (confluent-kafka shaped)."""
 
-from headwater.client.admin import AdminClient, ConfigResource, NewPartitions, NewTopic
+from headwater.client.admin import (
+    AdminClient,
+    ConfigResource,
+    ConsumerGroupTopicPartitions,
+    NewPartitions,
+    NewTopic,
+    OffsetSpec,
+)
 from headwater.client.aio import AIOConsumer, AIOProducer, ConsumerRecord, RecordMetadata
 from headwater.client.broker import Broker
 from headwater.client.consumer import ColumnBatch, Consumer
@@ -35,6 +42,8 @@ __all__ = [
     "Broker",
     "ColumnBatch",
     "ConfigResource",
+    "ConsumerGroupTopicPartitions",
+    "OffsetSpec",
     "Consumer",
     "ConsumerGroupMetadata",
     "KafkaError",

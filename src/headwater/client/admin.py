@@ -6,11 +6,16 @@ already complete (the broker is in-process), so `.result()` returns or raises at
 
 from __future__ import annotations
 
+import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from headwater.errors import HeadwaterError, KafkaError, UnknownTopicOrPartitionError
+from headwater.client.message import OFFSET_INVALID, TopicPartition
+from headwater.coordinator.group import CommitOffset
+from headwater.coordinator.group import TopicPartition as GroupTP
+from headwater.errors import HeadwaterError, KafkaApiError, KafkaError, UnknownTopicOrPartitionError
+from headwater.log.partition_log import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP
 
 if TYPE_CHECKING:
     from headwater.client.broker import Broker
@@ -114,6 +119,58 @@ def cluster_metadata(broker: Broker, topic: str | None = None, *, create: bool =
     return ClusterMetadata(broker.cluster_id, node, {node: me}, topics, node, str(me))
 
 
+@dataclass
+class ConsumerGroupTopicPartitions:
+    """confluent_kafka.ConsumerGroupTopicPartitions: a group and some of its partitions
+    (None: every partition with a committed offset)."""
+
+    group_id: str
+    topic_partitions: list[TopicPartition] | None = None
+
+
+class OffsetSpec:
+    """confluent_kafka.admin.OffsetSpec: what list_offsets() looks up for a partition."""
+
+    __slots__ = ("_value",)
+
+    def __init__(self, value: int) -> None:
+        self._value = value
+
+    @classmethod
+    def earliest(cls) -> OffsetSpec:
+        return cls(EARLIEST_TIMESTAMP)
+
+    @classmethod
+    def latest(cls) -> OffsetSpec:
+        return cls(LATEST_TIMESTAMP)
+
+    @classmethod
+    def max_timestamp(cls) -> OffsetSpec:
+        return cls(MAX_TIMESTAMP)
+
+    @classmethod
+    def for_timestamp(cls, timestamp: int) -> OffsetSpec:
+        return cls(int(timestamp))
+
+    def __repr__(self) -> str:
+        return f"OffsetSpec({self._value})"
+
+
+@dataclass
+class ListOffsetsResultInfo:
+    """confluent_kafka.admin.ListOffsetsResultInfo: offset -1 when nothing matches."""
+
+    offset: int
+    timestamp: int
+    leader_epoch: int | None
+
+
+class NoEntryError(KafkaApiError):
+    """librdkafka's _NOENT (-156): list_offsets() of a partition the topic does not have."""
+
+    code = -156
+
+
 def _future(fn: Any, *args: Any) -> Future[Any]:
     fut: Future[Any] = Future()
     try:
@@ -182,6 +239,81 @@ class AdminClient:
                 fut.set_exception(err)
             out[g] = fut
         return out
+
+    def delete_consumer_groups(self, group_ids: list[str], **kwargs: Any) -> dict[str, Future[Any]]:
+        """confluent-kafka 2's name of delete_groups()."""
+        return self.delete_groups(group_ids, **kwargs)
+
+    def list_consumer_group_offsets(self, list_consumer_group_offsets_request: list[ConsumerGroupTopicPartitions], require_stable: bool = False, **kwargs: Any) -> dict[str, Future[ConsumerGroupTopicPartitions]]:
+        """The committed offsets of one group: of the partitions named, each (OFFSET_INVALID
+        where nothing is committed), or of every partition it has an offset for. With
+        `require_stable`, a partition whose offset waits on an open transaction fails the
+        future with UNSTABLE_OFFSET_COMMIT (retriable)."""
+        request = self._one_group(list_consumer_group_offsets_request, "listing")
+        b = self._broker
+
+        def fetch() -> ConsumerGroupTopicPartitions:
+            named = None if request.topic_partitions is None else [GroupTP(tp.topic, tp.partition) for tp in request.topic_partitions]
+            with b._lock:
+                got = b.group_coordinator.fetch_offsets(request.group_id, named, require_stable=require_stable)
+            out = []
+            for gtp, committed in sorted(got.items()):
+                if isinstance(committed, KafkaApiError):
+                    raise committed
+                if named is None and committed.offset < 0:
+                    continue
+                tp = TopicPartition(gtp.topic, gtp.partition, committed.offset if committed.offset >= 0 else OFFSET_INVALID)
+                tp.metadata = committed.metadata or None
+                out.append(tp)
+            return ConsumerGroupTopicPartitions(request.group_id, out)
+
+        return {request.group_id: _future(fetch)}
+
+    def alter_consumer_group_offsets(self, alter_consumer_group_offsets_request: list[ConsumerGroupTopicPartitions], **kwargs: Any) -> dict[str, Future[ConsumerGroupTopicPartitions]]:
+        """Commit offsets for one group that has no active member (Kafka refuses a group
+        in use, per partition: the TopicPartition's `error`)."""
+        request = self._one_group(alter_consumer_group_offsets_request, "altering")
+        if not request.topic_partitions:
+            raise ValueError("alter_consumer_group_offsets needs at least one TopicPartition")
+        b = self._broker
+
+        def alter() -> ConsumerGroupTopicPartitions:
+            offsets = {
+                GroupTP(tp.topic, tp.partition): CommitOffset(tp.offset, metadata=tp.metadata or "")
+                for tp in request.topic_partitions or ()
+            }
+            errors = b._group_call(b.group_coordinator.commit_offsets, request.group_id, offsets, now_ms=int(time.time() * 1000))
+            out = []
+            for gtp, co in offsets.items():
+                tp = TopicPartition(gtp.topic, gtp.partition, co.offset)
+                err = errors.get(gtp)
+                tp.error = None if err is None else err.args[0]
+                out.append(tp)
+            return ConsumerGroupTopicPartitions(request.group_id, out)
+
+        return {request.group_id: _future(alter)}
+
+    @staticmethod
+    def _one_group(requests: list[ConsumerGroupTopicPartitions], doing: str) -> ConsumerGroupTopicPartitions:
+        if len(requests) != 1:
+            raise ValueError(f"Currently we support {doing} offsets for a single consumer group only")
+        return requests[0]
+
+    def list_offsets(self, topic_partition_offsets: dict[TopicPartition, OffsetSpec], isolation_level: Any = None, **kwargs: Any) -> dict[TopicPartition, Future[ListOffsetsResultInfo]]:
+        """ListOffsets per partition: OffsetSpec.earliest(), latest() (the last stable offset
+        under IsolationLevel.READ_COMMITTED), max_timestamp() or for_timestamp(ms)."""
+        b = self._broker
+        read_committed = isolation_level is not None and "COMMITTED" in str(isolation_level).upper() and "UNCOMMITTED" not in str(isolation_level).upper()
+
+        def one(tp: TopicPartition, spec: OffsetSpec) -> ListOffsetsResultInfo:
+            count = b._partition_count_or_none(tp.topic)
+            if count is None or not 0 <= tp.partition < count:
+                raise NoEntryError(f"{tp.topic}-{tp.partition}: no such partition")
+            plog = b.get_log(tp.topic, tp.partition)
+            offset, timestamp = plog.list_offset(spec._value, read_committed)
+            return ListOffsetsResultInfo(offset, timestamp, plog.partition_leader_epoch if offset >= 0 else None)
+
+        return {tp: _future(one, tp, spec) for tp, spec in topic_partition_offsets.items()}
 
     def group_lag(self, group_id: str) -> Any:
         """Per-partition lag of a group (committed offset vs log end)."""

@@ -85,6 +85,11 @@ LOG_START_OFFSET_FILE = "log-start-offset"
 READ_UNCOMMITTED = 0
 READ_COMMITTED = 1
 
+# ListOffsets' special timestamps (kafka-spec.md b.5): list_offset().
+LATEST_TIMESTAMP = -1
+EARLIEST_TIMESTAMP = -2
+MAX_TIMESTAMP = -3
+
 
 def _decompress_section(header: Any, view: memoryview) -> Any:
     return record.records_section(view, header)
@@ -1020,6 +1025,39 @@ class PartitionLog(PartitionLogCore):
             if idx.entries and idx.collect(start, upper, out):
                 break
         return out
+
+    def list_offset(self, timestamp: int, read_committed: bool = False) -> tuple[int, int]:
+        """ListOffsets of one partition (Kafka's Partition.fetchOffsetForTimestamp): (offset,
+        timestamp) for `timestamp` -1 (latest: the high watermark, or the last stable offset
+        when `read_committed`), -2 (earliest: the log start offset), -3 (the first record
+        holding the largest timestamp, KIP-734), or a time in ms (the first record at or after
+        it). Only offsets below the latest one are answered; (-1, -1) when nothing matches.
+        The latest and earliest come with timestamp -1."""
+        fetchable = self.last_stable_offset if read_committed else self.high_watermark
+        if timestamp == LATEST_TIMESTAMP:
+            return fetchable, -1
+        if timestamp == EARLIEST_TIMESTAMP:
+            return self.log_start_offset, -1
+        if timestamp == MAX_TIMESTAMP:
+            found = self._max_timestamp_offset()
+        elif timestamp >= 0:
+            found = self.offset_for_timestamp(timestamp)
+        else:
+            found = None  # -4/-5 (tiered storage) and other negatives: nothing matches
+        if found is None or found[0] >= fetchable:
+            return -1, -1
+        return found
+
+    def _max_timestamp_offset(self) -> tuple[int, int] | None:
+        """(offset, timestamp) of the first record holding the log's largest timestamp."""
+        start = self.log_start_offset
+        best = -1
+        for seg in self.segments:
+            if not seg.is_empty and seg.next_offset > start and seg.max_timestamp > best:
+                best = seg.max_timestamp
+        if best < 0:
+            return None
+        return self.offset_for_timestamp(best)
 
     def offset_for_timestamp(self, timestamp: int) -> tuple[int, int] | None:
         """(offset, timestamp) of the first record with timestamp >= `timestamp`, or None."""

@@ -62,6 +62,7 @@ from headwater.errors import (
     ProducerFencedError,
     UnsupportedCompressionTypeError,
 )
+from headwater.log.partition_log import MAX_TIMESTAMP
 from headwater.server import errors as E
 from headwater.server.context import RequestContext
 from headwater.server.handlers.txn import init_producer_id_transactional
@@ -78,11 +79,6 @@ LIST_OFFSETS = 2
 DELETE_RECORDS = 21
 INIT_PRODUCER_ID = 22
 OFFSET_FOR_LEADER_EPOCH = 23
-
-# ListOffsets special timestamps (kafka-spec b.5).
-LATEST_TIMESTAMP = -1
-EARLIEST_TIMESTAMP = -2
-MAX_TIMESTAMP = -3
 
 READ_COMMITTED = 1
 INTERNAL_TOPICS = frozenset({"__consumer_offsets", "__transaction_state"})
@@ -411,38 +407,11 @@ async def handle_fetch(ctx: RequestContext, request: dict) -> dict:
 # ---------------------------------------------------------------------------- ListOffsets (2)
 
 
-def _max_timestamp_offset(plog: Any) -> tuple[int, int] | None:
-    """(offset, timestamp) of the first record holding the log's largest timestamp (KIP-734)."""
-    start = plog.log_start_offset
-    best = -1
-    for seg in plog.segments:
-        if not seg.is_empty and seg.next_offset > start and seg.max_timestamp > best:
-            best = seg.max_timestamp
-    if best < 0:
-        return None
-    return plog.offset_for_timestamp(best)
-
-
 def _list_offset(ctx: RequestContext, plog: Any, timestamp: int, read_committed: bool) -> tuple[int, int]:
     """(offset, timestamp) for one ListOffsets partition; (-1, -1) when nothing matches."""
-    # Kafka's Partition.fetchOffsetForTimestamp: only offsets below the last fetchable offset
-    # (HW, or LSO for read_committed) are answered.
-    fetchable = plog.last_stable_offset if read_committed else plog.high_watermark
-    if timestamp == LATEST_TIMESTAMP:
-        return fetchable, -1
-    if timestamp == EARLIEST_TIMESTAMP:
-        return plog.log_start_offset, -1
-    if timestamp == MAX_TIMESTAMP and ctx.api_version >= 7:
-        found = _max_timestamp_offset(plog)
-    elif timestamp >= 0:
-        found = plog.offset_for_timestamp(timestamp)
-    else:
-        # -3 below v7, -4/-5 (tiered storage) and other negatives are not ours: Kafka would
-        # look them up as a timestamp and find nothing.
-        found = None
-    if found is None or found[0] >= fetchable:
-        return -1, -1
-    return found
+    if timestamp == MAX_TIMESTAMP and ctx.api_version < 7:
+        return -1, -1  # -3 below v7 is no special value: Kafka looks it up as a time, finds nothing
+    return plog.list_offset(timestamp, read_committed)  # type: ignore[no-any-return]
 
 
 def handle_list_offsets(ctx: RequestContext, request: dict) -> dict:
