@@ -200,6 +200,7 @@ class Consumer(ConsumerCore):
         # The offsets assign() was given, as assignment() reports them (librdkafka's: an
         # unset one, and every partition the group hands out, as OFFSET_STORED).
         self._assigned_offsets: dict[tuple[str, int], int] = {}
+        self._handed_out: set[tuple[str, int]] = set()  # during on_assign: see incremental_assign
         # Offset after the last message poll()/consume() returned, per partition: what
         # position() reports and what commits store (records fetched into the buffer but
         # not yet returned are not consumed).
@@ -415,7 +416,14 @@ class Consumer(ConsumerCore):
             self._assigned_offsets.pop(tp, None)
         if self._on_assign is not None and (added or not self._cooperative()):
             parts = [TopicPartition(t, p) for (t, p) in sorted(added if self._cooperative() else assigned)]
-            self._on_assign(self, parts)
+            # The partitions are assigned already; an incremental_assign() of them from the
+            # callback (confluent-kafka's cooperative pattern, to set where each starts) sets
+            # their offsets instead of conflicting.
+            self._handed_out = {(tp.topic, tp.partition) for tp in parts}
+            try:
+                self._on_assign(self, parts)
+            finally:
+                self._handed_out = set()
         if revoked and self._cooperative():
             self._needs_join = True  # KIP-429: a second round hands the revoked partitions out
 
@@ -731,11 +739,13 @@ class Consumer(ConsumerCore):
 
     def incremental_assign(self, partitions: Sequence[TopicPartition]) -> None:
         """Add partitions to the current assignment (read from each one's offset, as
-        assign()); the others keep their positions. _CONFLICT if one is assigned already."""
+        assign()); the others keep their positions. _CONFLICT if one is assigned already,
+        except, from an on_assign callback, the partitions it was handed: their offsets are
+        set."""
         with self._lock:
             self._check_open()
             keys = [(tp.topic, tp.partition) for tp in partitions]
-            taken = [k for k in keys if k in self._positions]
+            taken = [k for k in keys if k in self._positions and k not in self._handed_out]
             if taken or len(set(keys)) != len(keys):
                 raise ConflictError(f"incremental_assign: {taken or keys} already assigned")
             for tp in partitions:

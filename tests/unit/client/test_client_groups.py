@@ -18,9 +18,10 @@ from __future__ import annotations
 import time
 from collections import Counter
 
+import pytest
 from client_helpers import FAST_CONSUMER, end_offsets, poll_for, poll_until, wait_assigned
 
-from headwater.client import TopicPartition
+from headwater.client import KafkaException, TopicPartition
 from headwater.coordinator.group import TopicPartition as GroupTP
 
 
@@ -165,6 +166,31 @@ def test_cooperative_sticky_revokes_only_moved_partitions(broker) -> None:
     assert len(a.assignment()) == 2 and len(b.assignment()) == 2
     assert len(revoked) == 1 and len(revoked[0]) == 2  # only what moved to b
     assert {tp.partition for tp in a.assignment()} | {tp.partition for tp in b.assignment()} == {0, 1, 2, 3}
+
+
+@pytest.mark.parametrize("strategy", ["cooperative-sticky", "range"])
+def test_on_assign_sets_start_offsets_as_confluent_kafka_code_does(broker, strategy) -> None:
+    """confluent-kafka's pattern: the on_assign callback sets where each partition starts,
+    with incremental_assign() under a cooperative protocol and assign() under an eager one.
+    The partitions are already assigned when the callback runs; neither call conflicts."""
+    broker.create_topic("t", 2)
+    produce_round(broker.producer(), "t", 2, 10)
+    starts = {0: 7, 1: 4}
+
+    def on_assign(consumer, parts):
+        parts = [TopicPartition(tp.topic, tp.partition, starts[tp.partition]) for tp in parts]
+        if strategy == "cooperative-sticky":
+            consumer.incremental_assign(parts)
+        else:
+            consumer.assign(parts)
+
+    c = broker.consumer({"group.id": "g", **FAST_CONSUMER, "partition.assignment.strategy": strategy})
+    c.subscribe(["t"], on_assign=on_assign)
+    got = poll_until(c, 9)
+    assert sorted((m.partition(), m.offset()) for m in got) == [(0, i) for i in range(7, 10)] + [(1, i) for i in range(4, 10)]
+    with pytest.raises(KafkaException):  # outside the callback, an assigned partition conflicts
+        c.incremental_assign([TopicPartition("t", 0, 0)])
+    c.close()
 
 
 def test_member_that_stops_polling_loses_partitions_after_session_timeout(broker) -> None:
