@@ -22,7 +22,7 @@ _CLIENT_NAMES = (
     "Producer", "TopicPartition", "OFFSET_BEGINNING", "OFFSET_END", "OFFSET_INVALID",
     "OFFSET_STORED", "ConfigResource", "ColumnBatch", "AIOProducer", "AIOConsumer",
     "ExactlyOnceSink", "SQLiteStore", "TransactionalStore", "ConsumerGroupTopicPartitions",
-    "OffsetSpec",
+    "OffsetSpec", "ConsumerGroupState", "ConsumerGroupType",
 )
 
 

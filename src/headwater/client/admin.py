@@ -9,11 +9,13 @@ from __future__ import annotations
 import time
 from concurrent.futures import Future
 from dataclasses import dataclass, field
+from enum import Enum
 from typing import TYPE_CHECKING, Any
 
 from headwater.client.message import OFFSET_INVALID, TopicPartition
 from headwater.coordinator.group import CommitOffset
 from headwater.coordinator.group import TopicPartition as GroupTP
+from headwater.coordinator.group.protocol import decode_assignment
 from headwater.errors import HeadwaterError, KafkaApiError, KafkaError, UnknownTopicOrPartitionError
 from headwater.log.partition_log import EARLIEST_TIMESTAMP, LATEST_TIMESTAMP, MAX_TIMESTAMP
 
@@ -165,6 +167,103 @@ class ListOffsetsResultInfo:
     leader_epoch: int | None
 
 
+class ConsumerGroupState(Enum):
+    """confluent_kafka.ConsumerGroupState (librdkafka's values)."""
+
+    UNKNOWN = 0
+    PREPARING_REBALANCING = 1
+    COMPLETING_REBALANCING = 2
+    STABLE = 3
+    DEAD = 4
+    EMPTY = 5
+
+
+class ConsumerGroupType(Enum):
+    """confluent_kafka.ConsumerGroupType: headwater's groups are all the classic protocol's."""
+
+    UNKNOWN = 0
+    CONSUMER = 1
+    CLASSIC = 2
+
+
+# The coordinator's state names (Kafka's) -> ConsumerGroupState.
+_GROUP_STATES = {
+    "PreparingRebalance": ConsumerGroupState.PREPARING_REBALANCING,
+    "CompletingRebalance": ConsumerGroupState.COMPLETING_REBALANCING,
+    "Stable": ConsumerGroupState.STABLE,
+    "Dead": ConsumerGroupState.DEAD,
+    "Empty": ConsumerGroupState.EMPTY,
+}
+
+
+@dataclass
+class Node:
+    """confluent_kafka.Node: a broker (the embedded one: see BrokerMetadata for its address)."""
+
+    id: int
+    host: str
+    port: int
+    rack: str | None = None
+
+
+@dataclass
+class ConsumerGroupListing:
+    """confluent_kafka.admin.ConsumerGroupListing. A group with an empty protocol type (only
+    committed offsets, no members ever) is a simple consumer group."""
+
+    group_id: str
+    is_simple_consumer_group: bool
+    state: ConsumerGroupState
+    type: ConsumerGroupType = ConsumerGroupType.CLASSIC
+
+
+@dataclass
+class ListConsumerGroupsResult:
+    """confluent_kafka.admin.ListConsumerGroupsResult."""
+
+    valid: list[ConsumerGroupListing]
+    errors: list[KafkaError] = field(default_factory=list)
+
+
+@dataclass
+class MemberAssignment:
+    """confluent_kafka.admin.MemberAssignment."""
+
+    topic_partitions: list[TopicPartition]
+
+
+@dataclass
+class MemberDescription:
+    """confluent_kafka.admin.MemberDescription. `host` is "embedded" for an embedded member."""
+
+    member_id: str
+    client_id: str
+    host: str
+    assignment: MemberAssignment
+    group_instance_id: str | None = None
+    target_assignment: MemberAssignment | None = None
+
+
+@dataclass
+class ConsumerGroupDescription:
+    """confluent_kafka.admin.ConsumerGroupDescription (members and assignor only while the
+    group is Stable, as DescribeGroups answers)."""
+
+    group_id: str
+    is_simple_consumer_group: bool
+    members: list[MemberDescription]
+    partition_assignor: str
+    state: ConsumerGroupState
+    coordinator: Node
+    authorized_operations: list[Any] | None = None
+    type: ConsumerGroupType = ConsumerGroupType.CLASSIC
+
+
+def _node(broker: Broker) -> Node:
+    me = cluster_metadata(broker).brokers[int(broker.config["node.id"])]
+    return Node(me.id, me.host, me.port)
+
+
 class NoEntryError(KafkaApiError):
     """librdkafka's _NOENT (-156): list_offsets() of a partition the topic does not have."""
 
@@ -239,6 +338,47 @@ class AdminClient:
                 fut.set_exception(err)
             out[g] = fut
         return out
+
+    def list_consumer_groups(self, states: set[ConsumerGroupState] | None = None, types: set[ConsumerGroupType] | None = None, **kwargs: Any) -> Future[ListConsumerGroupsResult]:
+        """Every group (in one of `states`, of one of `types`, when given)."""
+        b = self._broker
+        wanted = None if not states else {st.name for st in states}
+
+        def listing() -> ListConsumerGroupsResult:
+            if types and ConsumerGroupType.CLASSIC not in types:
+                return ListConsumerGroupsResult([])
+            with b._lock:
+                groups = b.group_coordinator.list_groups()
+            out = []
+            for g in groups:
+                state = _GROUP_STATES.get(g.state, ConsumerGroupState.UNKNOWN)
+                if wanted is None or state.name in wanted:
+                    out.append(ConsumerGroupListing(g.group_id, not g.protocol_type, state))
+            return ListConsumerGroupsResult(out)
+
+        return _future(listing)
+
+    def describe_consumer_groups(self, group_ids: list[str], include_authorized_operations: bool = False, **kwargs: Any) -> dict[str, Future[ConsumerGroupDescription]]:
+        """Each group's state, members and their assignments (a group that does not exist is
+        described as DEAD, as Kafka's DescribeGroups answers)."""
+        b = self._broker
+        with b._lock:
+            described = {g.group_id: g for g in b.group_coordinator.describe_groups(group_ids)}
+        node = _node(b)
+
+        def describe(group_id: str) -> ConsumerGroupDescription:
+            g = described[group_id]
+            members = []
+            for m in g.members:
+                parts = decode_assignment(m.member_assignment).partitions if m.member_assignment else ()
+                members.append(MemberDescription(
+                    m.member_id, m.client_id, m.client_host,
+                    MemberAssignment([TopicPartition(t, p) for t, p in parts]), m.group_instance_id,
+                ))
+            state = _GROUP_STATES.get(g.state, ConsumerGroupState.UNKNOWN)
+            return ConsumerGroupDescription(group_id, not g.protocol_type, members, g.protocol_data, state, node)
+
+        return {g: _future(describe, g) for g in group_ids}
 
     def delete_consumer_groups(self, group_ids: list[str], **kwargs: Any) -> dict[str, Future[Any]]:
         """confluent-kafka 2's name of delete_groups()."""
