@@ -23,6 +23,7 @@ _CLIENT_NAMES = (
     "OFFSET_STORED", "ConfigResource", "ColumnBatch", "AIOProducer", "AIOConsumer",
     "ExactlyOnceSink", "SQLiteStore", "TransactionalStore", "ConsumerGroupTopicPartitions",
     "OffsetSpec", "ConsumerGroupState", "ConsumerGroupType",
+    "TopicCollection",
 )
 
 

@@ -90,6 +90,7 @@ _NAMES = {
     37: "INVALID_PARTITIONS",
     38: "INVALID_REPLICATION_FACTOR",
     40: "INVALID_CONFIG",
+    44: "POLICY_VIOLATION",
     45: "OUT_OF_ORDER_SEQUENCE_NUMBER",
     46: "DUPLICATE_SEQUENCE_NUMBER",
     47: "INVALID_PRODUCER_EPOCH",
@@ -601,4 +602,11 @@ class ConflictError(KafkaApiError):
     assigned."""
 
     code = -173
+
+
+class PolicyViolationError(KafkaApiError):
+    """POLICY_VIOLATION (44): e.g. DeleteRecords on a topic whose cleanup.policy has no
+    "delete" (a compacted topic's records are removed by compaction only)."""
+
+    code = 44
 

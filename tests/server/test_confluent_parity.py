@@ -241,7 +241,7 @@ KNOWN_ADMIN_DIFFERENCES = {
 }
 
 
-def admin_scenario(topic: str, group: str, admin: Any, tp: Callable[..., Any], groups: Any, spec: Any, new_topic: Callable[..., Any], cluster_id: str, make_consumer: Callable[[dict[str, Any]], Any], states: Any) -> list[tuple[str, Step]]:
+def admin_scenario(topic: str, group: str, admin: Any, tp: Callable[..., Any], groups: Any, spec: Any, new_topic: Callable[..., Any], cluster_id: str, make_consumer: Callable[[dict[str, Any]], Any], states: Any, topics: Any, topic_id: str) -> list[tuple[str, Step]]:
     """The AdminClient calls a lag monitor or an offsets tool makes, and what each answered
     (futures resolved: their result, or the error they fail with)."""
     steps: list[tuple[str, Step]] = []
@@ -305,9 +305,32 @@ def admin_scenario(topic: str, group: str, admin: Any, tp: Callable[..., Any], g
     step("list_offsets() for_timestamp(0)", lambda: each(admin.list_offsets({tp(topic, 1): spec.for_timestamp(0)}), info))
     step("list_offsets() past the last record", lambda: each(admin.list_offsets({tp(topic, 1): spec.for_timestamp(int(time.time() * 1000) + 3_600_000)}), info))
     step("list_offsets() of a partition the topic lacks", lambda: each(admin.list_offsets({tp(topic, 7): spec.latest()}), info))
+    def topic_description(d: Any) -> Any:
+        def node(n: Any) -> Any:
+            return (n.id, n.host, n.port, n.rack)
+
+        return (d.name == topic, str(d.topic_id) == topic_id, d.is_internal, d.authorized_operations,
+                [(p.id, node(p.leader), [node(r) for r in p.replicas], [node(r) for r in p.isr]) for p in d.partitions])
+
+    step("describe_topics()", lambda: each(admin.describe_topics(topics([topic, topic + "-absent"])), topic_description))
+
+    def cluster(c: Any) -> Any:
+        return (c.cluster_id == cluster_id, (c.controller.id, c.controller.host, c.controller.port), [(n.id, n.host, n.port, n.rack) for n in c.nodes], c.authorized_operations)
+
+    step("describe_cluster()", lambda: cluster(admin.describe_cluster().result(10)))
+    step("delete_records()", lambda: each(admin.delete_records([tp(topic, 0, 2), tp(topic, 1, -1)]), lambda r: r.low_watermark))
+    step("delete_records() past the high watermark", lambda: each(admin.delete_records([tp(topic, 0, 99)]), lambda r: r.low_watermark))
+    step("list_offsets() earliest after delete_records", lambda: each(admin.list_offsets({tp(topic, 0): spec.earliest()}), info))
     step("delete_consumer_groups()", lambda: [r[1] for r in each(admin.delete_consumer_groups([group, group + "-none"]), lambda r: r)])
     step("list_consumer_group_offsets() after delete", lambda: each(admin.list_consumer_group_offsets([groups(group)]), parts))
     return steps
+
+
+def _librdkafka_uuid(topic_id: Any) -> str:
+    """A topic id as confluent_kafka.Uuid prints it: standard base64, no padding."""
+    import base64
+
+    return base64.b64encode(topic_id.bytes).decode("ascii").rstrip("=")
 
 
 def test_embedded_admin_answers_as_confluent_kafka(broker: Broker, bootstrap: str) -> None:
@@ -326,11 +349,13 @@ def test_embedded_admin_answers_as_confluent_kafka(broker: Broker, bootstrap: st
         "wire", "g-wire", AdminClient({"bootstrap.servers": bootstrap}), confluent_kafka.TopicPartition,
         confluent_kafka.ConsumerGroupTopicPartitions, OffsetSpec, NewTopic, broker.cluster_id,
         lambda cfg: confluent_kafka.Consumer({"bootstrap.servers": bootstrap, **fast, **cfg}), confluent_kafka.ConsumerGroupState,
+        confluent_kafka.TopicCollection, _librdkafka_uuid(broker.describe_topic("wire").topic_id),
     )
     ours = admin_scenario(
         "embedded", "g-embedded", broker.admin(), headwater.TopicPartition,
         headwater.ConsumerGroupTopicPartitions, headwater.OffsetSpec, headwater.NewTopic, broker.cluster_id,
         lambda cfg: broker.consumer({**fast, **cfg}), headwater.ConsumerGroupState,
+        headwater.TopicCollection, _librdkafka_uuid(broker.describe_topic("embedded").topic_id),
     )
     diffs = {name: (theirs, mine) for (name, theirs), (_, mine) in zip(oracle, ours, strict=True) if theirs != mine}
     assert diffs == KNOWN_ADMIN_DIFFERENCES, "\n".join(f"{n}: confluent-kafka {t!r}, embedded {m!r}" for n, (t, m) in diffs.items())
@@ -338,6 +363,24 @@ def test_embedded_admin_answers_as_confluent_kafka(broker: Broker, bootstrap: st
     described = dict(answers["describe_consumer_groups()"][1])
     assert described["<group>-active"][1][3] == "STABLE" and len(described["<group>-active"][1][6]) == 1
     assert described["<group>-none"][1][3] == "DEAD"
+    assert answers["delete_records()"] == ("ok", [((0,), ("ok", 2)), ((1,), ("ok", 5))])
+    assert dict(answers["describe_topics()"][1])["<topic>"][1][:3] == (True, True, False)
     assert answers["list_consumer_group_offsets(): every partition"] == ("ok", [("<group>", ("ok", (True, [(True, 0, 3, None), (True, 1, 2, None)])))])
     assert answers["list_offsets() earliest and latest"] == ("ok", [((0,), ("ok", (0, False, 0))), ((1,), ("ok", (5, False, 0)))])
     assert answers["delete_consumer_groups()"] == ("ok", [("ok", None), ("raise", "KafkaException", "GROUP_ID_NOT_FOUND")])
+
+
+@pytest.mark.parametrize("hex_id", ["1f9e7da0133f4cd6a1de38dabb4ec795", "b71b2cfba2e245a9a418f48f9ed7a733", "ffffffffffffffff0000000000000001"])
+def test_topic_id_prints_as_confluent_kafka_uuid(hex_id: str) -> None:
+    """describe_topics()' topic_id answers as confluent_kafka.Uuid built from the same bits:
+    str() (librdkafka's standard base64 alphabet, ids with '+' and '/' among them) and both
+    halves as signed 64-bit integers."""
+    import uuid
+
+    from headwater.client.admin import Uuid
+
+    ours = Uuid(uuid.UUID(hex_id))
+    theirs = confluent_kafka.Uuid(ours.get_most_significant_bits(), ours.get_least_significant_bits())
+    assert str(ours) == str(theirs)
+    assert (ours.get_most_significant_bits(), ours.get_least_significant_bits()) == (
+        theirs.get_most_significant_bits(), theirs.get_least_significant_bits())

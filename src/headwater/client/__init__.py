@@ -9,6 +9,7 @@ from headwater.client.admin import (
     NewPartitions,
     NewTopic,
     OffsetSpec,
+    TopicCollection,
 )
 from headwater.client.aio import AIOConsumer, AIOProducer, ConsumerRecord, RecordMetadata
 from headwater.client.broker import Broker
@@ -48,6 +49,7 @@ __all__ = [
     "ConsumerGroupTopicPartitions",
     "ConsumerGroupType",
     "OffsetSpec",
+    "TopicCollection",
     "Consumer",
     "ConsumerGroupMetadata",
     "KafkaError",

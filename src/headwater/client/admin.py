@@ -6,7 +6,9 @@ already complete (the broker is in-process), so `.result()` returns or raises at
 
 from __future__ import annotations
 
+import base64
 import time
+import uuid
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from enum import Enum
@@ -259,6 +261,83 @@ class ConsumerGroupDescription:
     type: ConsumerGroupType = ConsumerGroupType.CLASSIC
 
 
+class TopicCollection:
+    """confluent_kafka.TopicCollection: topics by name, for describe_topics()."""
+
+    def __init__(self, topic_names: list[str]) -> None:
+        self.topic_names = list(topic_names)
+
+
+class Uuid:
+    """confluent_kafka.Uuid of a topic id. str() is librdkafka's spelling: standard base64
+    without padding (Kafka's own, TopicMetadata.topic_id_str, is the URL-safe alphabet)."""
+
+    __slots__ = ("_uuid",)
+
+    def __init__(self, value: uuid.UUID) -> None:
+        self._uuid = value
+
+    def get_most_significant_bits(self) -> int:
+        return _signed64(self._uuid.int >> 64)
+
+    def get_least_significant_bits(self) -> int:
+        return _signed64(self._uuid.int & 0xFFFFFFFFFFFFFFFF)
+
+    def __str__(self) -> str:
+        return base64.b64encode(self._uuid.bytes).decode("ascii").rstrip("=")
+
+    def __repr__(self) -> str:
+        return str(self)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Uuid) and other._uuid == self._uuid
+
+    def __hash__(self) -> int:
+        return hash(self._uuid)
+
+
+def _signed64(value: int) -> int:
+    return value - (1 << 64) if value >= 1 << 63 else value
+
+
+@dataclass
+class TopicPartitionInfo:
+    """confluent_kafka.TopicPartitionInfo: on one node it leads, is the replica and in sync."""
+
+    id: int
+    leader: Node
+    replicas: list[Node]
+    isr: list[Node]
+
+
+@dataclass
+class TopicDescription:
+    """confluent_kafka.admin.TopicDescription."""
+
+    name: str
+    topic_id: Uuid
+    is_internal: bool
+    partitions: list[TopicPartitionInfo]
+    authorized_operations: list[Any] | None = None
+
+
+@dataclass
+class DescribeClusterResult:
+    """confluent_kafka.admin.DescribeClusterResult: one node, the controller too."""
+
+    controller: Node
+    nodes: list[Node]
+    cluster_id: str
+    authorized_operations: list[Any] | None = None
+
+
+@dataclass
+class DeletedRecords:
+    """confluent_kafka.admin.DeletedRecords: the partition's new low watermark."""
+
+    low_watermark: int
+
+
 def _node(broker: Broker) -> Node:
     me = cluster_metadata(broker).brokers[int(broker.config["node.id"])]
     return Node(me.id, me.host, me.port)
@@ -379,6 +458,31 @@ class AdminClient:
             return ConsumerGroupDescription(group_id, not g.protocol_type, members, g.protocol_data, state, node)
 
         return {g: _future(describe, g) for g in group_ids}
+
+    def describe_topics(self, topics: TopicCollection, include_authorized_operations: bool = False, **kwargs: Any) -> dict[str, Future[TopicDescription]]:
+        """Each topic's id, internal flag and partitions (UNKNOWN_TOPIC_OR_PART if none)."""
+        b = self._broker
+        node = _node(b)
+
+        def describe(name: str) -> TopicDescription:
+            meta = b.describe_topic(name)
+            parts = [TopicPartitionInfo(p, node, [node], [node]) for p in range(meta.partitions)]
+            return TopicDescription(meta.name, Uuid(meta.topic_id), meta.internal, parts)
+
+        return {name: _future(describe, name) for name in topics.topic_names}
+
+    def describe_cluster(self, include_authorized_operations: bool = False, **kwargs: Any) -> Future[DescribeClusterResult]:
+        node = _node(self._broker)
+        return _future(lambda: DescribeClusterResult(node, [node], str(self._broker.cluster_id)))
+
+    def delete_records(self, topic_partition_offsets: list[TopicPartition], **kwargs: Any) -> dict[TopicPartition, Future[DeletedRecords]]:
+        """Delete each partition's records before its offset (-1: the high watermark);
+        the futures give the new low watermarks (Broker.delete_records)."""
+        b = self._broker
+        return {
+            tp: _future(lambda tp=tp: DeletedRecords(b.delete_records(tp.topic, tp.partition, int(tp.offset))))
+            for tp in topic_partition_offsets
+        }
 
     def delete_consumer_groups(self, group_ids: list[str], **kwargs: Any) -> dict[str, Future[Any]]:
         """confluent-kafka 2's name of delete_groups()."""

@@ -49,6 +49,8 @@ from headwater.coordinator.txn.metadata import MarkerWork
 from headwater.errors import (
     ConfigError,
     InvalidProducerEpochError,
+    OffsetOutOfRangeError,
+    PolicyViolationError,
     UnknownTopicOrPartitionError,
 )
 from headwater.log import checkpoint
@@ -276,6 +278,25 @@ class Broker:
             for p in range(meta.partitions):
                 self._logs.create_log(name, p, meta.topic_id)
             return meta
+
+    def delete_records(self, topic: str, partition: int, offset: int) -> int:
+        """DeleteRecords of one partition: records before `offset` (-1: the high watermark)
+        are deleted, and the new log start offset (the low watermark) returned.
+
+        Raises:
+            PolicyViolationError: the topic's cleanup.policy has no "delete" (Kafka's rule).
+            OffsetOutOfRangeError: `offset` is below 0 or past the high watermark.
+            UnknownTopicOrPartitionError: no such partition.
+        """
+        plog = self._log_for_append(topic, partition)
+        if "delete" not in (p.strip() for p in plog.config.cleanup_policy.split(",")):
+            raise PolicyViolationError(f"cleanup.policy of {topic!r} is {plog.config.cleanup_policy}: records are not deleted")
+        target = plog.high_watermark if offset == -1 else offset
+        if target < 0 or target > plog.high_watermark:
+            raise OffsetOutOfRangeError(
+                f"cannot delete records of {topic}-{partition} before {offset}: outside [0, {plog.high_watermark}]"
+            )
+        return int(plog.delete_records_before(target))
 
     def delete_topic(self, name: str) -> None:
         with self._lock:

@@ -58,7 +58,6 @@ from headwater.errors import (
     InvalidProducerEpochError,
     InvalidRecordError,
     InvalidTxnStateError,
-    OffsetOutOfRangeError,
     ProducerFencedError,
     UnsupportedCompressionTypeError,
 )
@@ -490,17 +489,7 @@ def handle_offset_for_leader_epoch(ctx: RequestContext, request: dict) -> dict:
 def _delete_records(broker: Any, name: str, index: int, offset: int) -> dict:
     entry = {"partition_index": index, "low_watermark": -1, "error_code": E.NONE}
     try:
-        plog = broker.get_log(name, index)
-        if "delete" not in (p.strip() for p in plog.config.cleanup_policy.split(",")):
-            # Kafka: records of a compact-only topic cannot be deleted.
-            entry["error_code"] = E.POLICY_VIOLATION
-            return entry
-        target = plog.high_watermark if offset == -1 else offset
-        if target < 0 or target > plog.high_watermark:
-            raise OffsetOutOfRangeError(
-                f"cannot delete records of {name}-{index} before {offset}: outside [0, {plog.high_watermark}]"
-            )
-        entry["low_watermark"] = plog.delete_records_before(target)
+        entry["low_watermark"] = broker.delete_records(name, index, offset)
     except Exception as exc:
         entry["error_code"] = _code(exc)
     return entry
