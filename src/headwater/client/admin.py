@@ -387,6 +387,11 @@ class AdminClient:
     def cluster_id(self, timeout: float | None = None) -> str:
         return str(self._broker.cluster_id)
 
+    def poll(self, timeout: float = -1) -> int:
+        """confluent-kafka's event poll: every future here is complete when it is returned,
+        so there is never an event to serve; returns 0 at once."""
+        return 0
+
     def describe_configs(self, resources: list[ConfigResource], **kwargs: Any) -> dict[ConfigResource, Future[Any]]:
         return {r: _future(self._broker.topic_config, r.name) for r in resources}  # type: ignore[misc]
 
