@@ -308,14 +308,10 @@ def main() -> int:
             f"latency {face} p99 (us)", ours["p99_us"], "us", f"bare handoff {bare['p99_us']:.1f} us", None,
             f"bar p99 < 100 us {'PASS' if ours['p99_us'] < 100 else 'MISS'}",
         )
-    # The restatement proposed on issue 3 for the threaded face, whose floor (the bare
-    # two-thread handoff) is itself over 100 us at p99 in many runs here: within 3x of it.
+    # A diagnostic, not a bar: the threaded face next to its floor (the bare two-thread
+    # handoff, itself over 100 us at p99 in many runs here). 2.3-4.6x in session 7's runs.
     ours, bare = lat["threads"], lat["threads bare handoff"]
-    ratio = ours["p99_us"] / bare["p99_us"]
-    line(
-        "latency threads p99 / bare handoff p99", ratio, "x", "", None,
-        f"proposed bar <= 3x {'PASS' if ratio <= 3 else 'MISS'}",
-    )
+    line("(diagnostic) latency threads p99 / bare handoff p99", ours["p99_us"] / bare["p99_us"], "x")
     shutil.rmtree(tmp, ignore_errors=True)
     with open(os.path.join(os.path.dirname(__file__), "results_embedded.json"), "w") as f:
         json.dump(results, f, indent=1)
