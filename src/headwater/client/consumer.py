@@ -186,7 +186,7 @@ class Consumer(ConsumerCore):
         self._max_partition_bytes = int(cfg["max.partition.fetch.bytes"])
         # librdkafka's check.crcs (default false, as confluent-kafka): verify each batch's
         # CRC-32C when reading. Record structure is always bounds-checked either way.
-        self._check_crcs = str(cfg["check.crcs"]).lower() in ("true", "1")
+        self._check_crcs = config_flag("check.crcs", cfg["check.crcs"])
         self._eof = config_flag("enable.partition.eof", cfg["enable.partition.eof"])
         self._on_commit: Callable[..., Any] | None = cfg["on_commit"]
         self._strategies = [s.strip() for s in str(cfg["partition.assignment.strategy"]).split(",") if s.strip()]

@@ -144,20 +144,6 @@ ERR__NOT_IMPLEMENTED = -170
 ERR__STATE = -172
 ERR__TIMED_OUT = -185
 
-_TXN_NAMES = {
-    ERR__FENCED: "_FENCED",
-    ERR__NOT_CONFIGURED: "_NOT_CONFIGURED",
-    ERR__FATAL: "_FATAL",
-    ERR__PURGE_QUEUE: "_PURGE_QUEUE",
-    ERR__NOT_IMPLEMENTED: "_NOT_IMPLEMENTED",
-    ERR__STATE: "_STATE",
-    ERR__TIMED_OUT: "_TIMED_OUT",
-    49: "INVALID_PRODUCER_ID_MAPPING",
-    50: "INVALID_TRANSACTION_TIMEOUT",
-    51: "CONCURRENT_TRANSACTIONS",
-    55: "OPERATION_NOT_ATTEMPTED",
-    90: "PRODUCER_FENCED",
-}
 
 # Producer-side transaction states (librdkafka's names; the *NotAcked and WaitPID states of
 # a networked client collapse into the calls that would wait for them).
@@ -203,9 +189,6 @@ class TxnKafkaError(KafkaError):
 
     def txn_requires_abort(self) -> bool:
         return self._txn_requires_abort
-
-    def name(self) -> str:
-        return _TXN_NAMES.get(self._code) or super().name()
 
     def __repr__(self) -> str:
         flags = "".join(f", {f}=True" for f in ("fatal", "txn_requires_abort", "retriable") if getattr(self, f)())
