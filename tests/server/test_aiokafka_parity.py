@@ -190,3 +190,88 @@ def test_asyncio_face_answers_as_aiokafka(broker: Broker, bootstrap: str) -> Non
         (1, [(0, b"k", b"v2", (("h", b"x"),), 0, 1_234_567)]),
     ]
     assert answers["offsets_for_times()"] == ("ok", [(0, None), (1, (0, 1_234_567))])
+
+
+# The transactional producer: aiokafka raises IllegalOperation for a send outside a transaction
+# and fails an assert for a commit without one; headwater raises confluent-kafka's
+# KafkaException (_STATE), as its sync Producer does.
+KNOWN_TXN_DIFFERENCES = {
+    "send() outside a transaction": (("raise", "IllegalOperation"), ("raise", "KafkaException")),
+    "commit_transaction() without one": (("raise", "AssertionError"), ("raise", "KafkaException")),
+}
+
+
+async def txn_scenario(topic: str, producer: Any, consumer: Any, tp: Callable[..., Any], group: str) -> list[tuple[str, Any]]:
+    """A transactional producer's life, read back by a read_committed consumer."""
+    steps: list[tuple[str, Any]] = []
+
+    async def step(name: str, fn: Callable[[], Any]) -> None:
+        steps.append((name, await _outcome(fn)))
+
+    async def read() -> Any:
+        got = await consumer.getmany(timeout_ms=2000)
+        return sorted((x.partition, [(m.offset, m.value) for m in ms]) for x, ms in got.items())
+
+    await producer.start()
+    await consumer.start()
+    consumer.assign([tp(topic, 0)])
+    await step("send() outside a transaction", lambda: producer.send_and_wait(topic, b"a", partition=0))
+    await step("begin_transaction()", lambda: producer.begin_transaction())
+    await step("send_and_wait() in the transaction", lambda: _offset(producer.send_and_wait(topic, b"t1", partition=0)))
+    await step("getmany() while it is open", lambda: consumer.getmany(timeout_ms=300))
+    await step("send_offsets_to_transaction()", lambda: producer.send_offsets_to_transaction({tp(topic, 0): 5}, group))
+    await step("commit_transaction()", lambda: producer.commit_transaction())
+    await step("getmany() after the commit", read)
+    await step("the offset committed with it", lambda: consumer.committed(tp(topic, 0)))
+    await step("begin_transaction() again", lambda: producer.begin_transaction())
+    await step("send_and_wait() in it", lambda: _offset(producer.send_and_wait(topic, b"t2", partition=0)))
+    await step("abort_transaction()", lambda: producer.abort_transaction())
+    await step("getmany() after the abort", read)
+    await step("commit_transaction() without one", lambda: producer.commit_transaction())
+
+    async def in_context() -> str:
+        async with producer.transaction():
+            await producer.send(topic, b"t3", partition=0)
+        return "committed"
+
+    await step("async with transaction()", in_context)
+    await step("getmany() after it", read)
+    await consumer.stop()
+    await producer.stop()
+    return steps
+
+
+async def _offset(meta: Awaitable[Any]) -> int:
+    return int((await meta).offset)
+
+
+def test_transactional_asyncio_face_answers_as_aiokafka(broker: Broker, bootstrap: str) -> None:
+    import headwater
+
+    for topic in ("txn-wire", "txn-embedded"):
+        broker.create_topic(topic, 1)
+    reader = {"isolation_level": "read_committed", "auto_offset_reset": "earliest", "enable_auto_commit": False}
+
+    async def both() -> tuple[list[tuple[str, Any]], list[tuple[str, Any]]]:
+        oracle = await txn_scenario(
+            "txn-wire",
+            aiokafka.AIOKafkaProducer(bootstrap_servers=bootstrap, transactional_id="parity-wire"),
+            aiokafka.AIOKafkaConsumer(bootstrap_servers=bootstrap, group_id="gt-wire", **reader),
+            aiokafka.TopicPartition, "gt-wire",
+        )
+        ours = await txn_scenario(
+            "txn-embedded",
+            headwater.AIOProducer(broker, transactional_id="parity-embedded"),
+            headwater.AIOConsumer(broker=broker, group_id="gt-embedded", **reader),
+            headwater.TopicPartition, "gt-embedded",
+        )
+        return oracle, ours
+
+    oracle, ours = asyncio.run(both())
+    diffs = {name: (theirs, mine) for (name, theirs), (_, mine) in zip(oracle, ours, strict=True) if theirs != mine}
+    assert diffs == KNOWN_TXN_DIFFERENCES, "\n".join(f"{n}: aiokafka {t!r}, embedded {m!r}" for n, (t, m) in diffs.items())
+    answers = dict(oracle)
+    assert answers["getmany() after the commit"] == ("ok", [(0, [(0, b"t1")])])
+    assert answers["getmany() after the abort"] == ("ok", [])  # the aborted record is never delivered
+    assert answers["the offset committed with it"] == ("ok", 5)
+    assert answers["getmany() after it"] == ("ok", [(0, [(4, b"t3")])])  # past t2 and both markers
