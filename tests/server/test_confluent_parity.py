@@ -384,3 +384,44 @@ def test_topic_id_prints_as_confluent_kafka_uuid(hex_id: str) -> None:
     assert str(ours) == str(theirs)
     assert (ours.get_most_significant_bits(), ours.get_least_significant_bits()) == (
         theirs.get_most_significant_bits(), theirs.get_least_significant_bits())
+
+
+def test_close_revokes_as_confluent_kafka_does(broker: Broker, bootstrap: str) -> None:
+    """A subscribed consumer's close() calls on_revoke with its partitions, as librdkafka's
+    does (code that flushes its state in on_revoke relies on it at shutdown); the callback
+    sees the offsets auto-commit stored for them (committed() from inside it)."""
+
+    def run(topic: str, make_consumer: Callable[[dict[str, Any]], Any]) -> list[Any]:
+        events: list[Any] = []
+        c = make_consumer({
+            "group.id": "close-" + topic, "auto.offset.reset": "earliest", "session.timeout.ms": 6000,
+            "heartbeat.interval.ms": 100,
+        })
+
+        def on_revoke(consumer: Any, parts: list[Any]) -> None:
+            events.append(("revoke", sorted(p.partition for p in parts)))
+
+        c.subscribe([topic], on_assign=lambda consumer, parts: events.append(("assign", sorted(p.partition for p in parts))), on_revoke=on_revoke)
+        got = 0
+        deadline = time.monotonic() + 15
+        while got < 4 and time.monotonic() < deadline:
+            m = c.poll(0.1)
+            got += m is not None and m.error() is None
+        events.append(("consumed", got))
+        c.close()
+        events.append(("closed",))
+        check = make_consumer({"group.id": "close-" + topic})
+        events.append(("committed after close", sorted((t.partition, t.offset) for t in check.committed([confluent_kafka.TopicPartition(topic, 0), confluent_kafka.TopicPartition(topic, 1)], timeout=10))))
+        check.close()
+        return events
+
+    for topic in ("cw", "ce"):
+        broker.create_topic(topic, 2)
+        p = broker.producer()
+        for i in range(4):
+            p.produce(topic, b"v", partition=i % 2)
+        p.flush()
+    oracle = run("cw", lambda cfg: confluent_kafka.Consumer({"bootstrap.servers": bootstrap, **cfg}))
+    ours = run("ce", broker.consumer)
+    assert ours == oracle
+    assert oracle == [("assign", [0, 1]), ("consumed", 4), ("revoke", [0, 1]), ("closed",), ("committed after close", [(0, 2), (1, 2)])]

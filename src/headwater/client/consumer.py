@@ -901,17 +901,26 @@ class Consumer(ConsumerCore):
             raise RuntimeError("consumer is closed")
 
     def close(self) -> None:
-        """Commit (auto commit), leave the group (dynamic members) and detach."""
-        with self._lock:
-            if self._closed:
-                return
-            if self._subscribed:
-                self._commit_positions(list(self._positions))
-                self._leave_group()
-            self._closed = True
-            self._positions = {}
-            self._buffer.clear()
-        self._broker._unregister_consumer(self)
+        """Revoke the group's partitions (auto commit, then on_revoke, as librdkafka's
+        close() does), leave the group (dynamic members) and detach. An exception from
+        on_revoke is raised once the consumer is closed."""
+        try:
+            with self._lock:
+                if self._closed:
+                    return
+                try:
+                    if self._subscribed:
+                        try:
+                            self._revoke_all()
+                        finally:
+                            self._leave_group()
+                finally:
+                    self._closed = True
+                    self._positions = {}
+                    self._buffer.clear()
+        finally:
+            # Outside the consumer's lock, as before; a no-op when already unregistered.
+            self._broker._unregister_consumer(self)
 
     def __enter__(self) -> Consumer:
         return self
