@@ -425,3 +425,44 @@ def test_close_revokes_as_confluent_kafka_does(broker: Broker, bootstrap: str) -
     ours = run("ce", broker.consumer)
     assert ours == oracle
     assert oracle == [("assign", [0, 1]), ("consumed", 4), ("revoke", [0, 1]), ("closed",), ("committed after close", [(0, 2), (1, 2)])]
+
+
+def test_partition_eof_events_as_confluent_kafka(broker: Broker, bootstrap: str) -> None:
+    """enable.partition.eof: each partition's end is reported once as a message whose error is
+    _PARTITION_EOF (offset = the end), again after new records are read, as librdkafka does."""
+
+    def run(topic: str, make_consumer: Callable[[dict[str, Any]], Any]) -> list[Any]:
+        c = make_consumer({"group.id": "eof-" + topic, "enable.partition.eof": True, "auto.offset.reset": "earliest", "enable.auto.commit": False})
+        c.assign([confluent_kafka.TopicPartition(topic, 0), confluent_kafka.TopicPartition(topic, 1)])
+        events: list[Any] = []
+
+        def poll_until(count: int) -> None:
+            deadline = time.monotonic() + 10
+            while len(events) < count and time.monotonic() < deadline:
+                m = c.poll(0.2)
+                if m is not None:
+                    e = m.error()
+                    events.append((m.partition(), m.offset(), None if e is None else e.name(), None if e else m.value(), m.topic() == topic))
+
+        poll_until(4)
+        first = sorted(events)  # the two partitions' events may interleave
+        p = broker.producer()
+        p.produce(topic, b"late", partition=1)
+        p.flush()
+        poll_until(6)
+        c.close()
+        return first + events[4:]
+
+    for topic in ("eof-wire", "eof-embedded"):
+        broker.create_topic(topic, 2)
+        p = broker.producer()
+        for i in range(2):
+            p.produce(topic, b"v%d" % i, partition=0)
+        p.flush()
+    oracle = run("eof-wire", lambda cfg: confluent_kafka.Consumer({"bootstrap.servers": bootstrap, **cfg}))
+    ours = run("eof-embedded", broker.consumer)
+    assert ours == oracle
+    assert oracle == [
+        (0, 0, None, b"v0", True), (0, 1, None, b"v1", True), (0, 2, "_PARTITION_EOF", None, True),
+        (1, 0, "_PARTITION_EOF", None, True), (1, 0, None, b"late", True), (1, 1, "_PARTITION_EOF", None, True),
+    ]
