@@ -232,3 +232,29 @@ def test_admin_futures_are_complete_at_once(broker) -> None:
     futs = broker.admin().create_topics([NewTopic("t", 1)])
     assert futs["t"].done()
     assert time.monotonic() - t0 < 1
+
+
+def test_list_offsets_latest_under_read_committed_is_the_last_stable_offset(broker) -> None:
+    """OffsetSpec.latest() is the high watermark, or with isolation_level READ_COMMITTED the last
+    stable offset: an open transaction's records are not "latest" for such a reader."""
+    from headwater.client.admin import OffsetSpec
+
+    broker.create_topic("t", 1)
+    plain = broker.producer()
+    plain.produce("t", b"before", partition=0)
+    plain.flush()
+    txn = broker.producer({"transactional.id": "lo"})
+    txn.init_transactions()
+    txn.begin_transaction()
+    txn.produce("t", b"open", partition=0)
+    txn.flush()
+    admin = broker.admin()
+    tp = TopicPartition("t", 0)
+
+    def latest(**kwargs) -> int:
+        return admin.list_offsets({tp: OffsetSpec.latest()}, **kwargs)[tp].result().offset
+
+    assert latest() == 2 and latest(isolation_level="read_uncommitted") == 2
+    assert latest(isolation_level="READ_COMMITTED") == 1
+    txn.commit_transaction()
+    assert latest(isolation_level="READ_COMMITTED") == latest() == 3  # the record and its marker
