@@ -98,6 +98,15 @@ class ClusterMetadata:
     orig_broker_name: str
 
 
+def _broker_metadata(broker: Broker) -> BrokerMetadata:
+    """This broker: its node id, and its advertised address while it serves the wire."""
+    node = int(broker.config["node.id"])
+    servers = broker._servers
+    if servers:
+        return BrokerMetadata(node, servers[0].advertised_host, servers[0].advertised_port)
+    return BrokerMetadata(node, "", -1)
+
+
 def cluster_metadata(broker: Broker, topic: str | None = None, *, create: bool = False) -> ClusterMetadata:
     """list_topics(topic) of a Producer, Consumer or AdminClient: every topic, internal ones
     included (as a Metadata request answers), or the one named, with UNKNOWN_TOPIC_OR_PART
@@ -108,12 +117,8 @@ def cluster_metadata(broker: Broker, topic: str | None = None, *, create: bool =
             broker._partition_count(topic, create=True)
         except HeadwaterError:
             pass  # reported as the topic's error below
-    node = int(broker.config["node.id"])
-    servers = broker._servers
-    if servers:
-        me = BrokerMetadata(node, servers[0].advertised_host, servers[0].advertised_port)
-    else:
-        me = BrokerMetadata(node, "", -1)
+    me = _broker_metadata(broker)
+    node = me.id
     topics = {
         name: TopicMetadata(name, {p: PartitionMetadata(p, node, [node], [node]) for p in range(meta.partitions)})
         for name, meta in broker.list_topics(topic, include_internal=True).items()
@@ -339,7 +344,7 @@ class DeletedRecords:
 
 
 def _node(broker: Broker) -> Node:
-    me = cluster_metadata(broker).brokers[int(broker.config["node.id"])]
+    me = _broker_metadata(broker)
     return Node(me.id, me.host, me.port)
 
 

@@ -86,7 +86,12 @@ from headwater.errors import (
     OffsetOutOfRangeError,
     StateError,
 )
-from headwater.log.partition_log import READ_COMMITTED, READ_UNCOMMITTED, _decompress_section
+from headwater.log.partition_log import (
+    LATEST_TIMESTAMP,
+    READ_COMMITTED,
+    READ_UNCOMMITTED,
+    _decompress_section,
+)
 from headwater.log.producer_state import parse_end_txn_marker
 
 if TYPE_CHECKING:
@@ -493,8 +498,8 @@ class Consumer(ConsumerCore):
 
     def _end_offset(self, plog: Any) -> int:
         """Where "latest" is: the last stable offset under read_committed (Kafka's ListOffsets
-        -1 with that isolation level), else the log end offset."""
-        return plog.last_stable_offset if self._isolation == READ_COMMITTED else plog.log_end_offset
+        -1 with that isolation level, PartitionLog.list_offset), else the log end offset."""
+        return int(plog.list_offset(LATEST_TIMESTAMP, self._isolation == READ_COMMITTED)[0])
 
     # ------------------------------------------------------------------ fetch
 
